@@ -13,7 +13,7 @@ CREATE TABLE notifications (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX notifications_user_id ON notifications (user_id);
-CREATE UNIQUE INDEX notifications_request_id ON notifications (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX notifications_request_id ON notifications (request_id);
 
 CREATE TABLE notification_events (
     id              bigserial PRIMARY KEY,
