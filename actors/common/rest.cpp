@@ -1,0 +1,72 @@
+#include "actors/common/rest.hpp"
+
+namespace herald::rest {
+
+namespace {
+
+const char* reason(int status) {
+  switch (status) {
+    case 400: return "invalid request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 409: return "conflict";
+    case 413: return "request body too large";
+    case 422: return "unprocessable request";
+    case 429: return "rate limited";
+    case 503: return "service unavailable";
+    default: return status >= 500 ? "internal error" : "request failed";
+  }
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+} // namespace
+
+http::response ok(int status, nlohmann::json data, std::string message, nlohmann::json meta) {
+  nlohmann::json body = {{"success", true},
+                         {"data", std::move(data)},
+                         {"error", nullptr},
+                         {"message", std::move(message)},
+                         {"meta", std::move(meta)}};
+  return {status, dump(body), "application/json", {}};
+}
+
+http::response fail(int status, std::string error, std::string message) {
+  if (message.empty()) {
+    message = reason(status);
+  }
+  nlohmann::json body = {{"success", false},
+                         {"data", nullptr},
+                         {"error", std::move(error)},
+                         {"message", std::move(message)},
+                         {"meta", nullptr}};
+  return {status, dump(body), "application/json", {}};
+}
+
+http::response with_correlation(http::response r, const std::string& correlation_id) {
+  r.headers.emplace_back("X-Correlation-ID", correlation_id);
+  return r;
+}
+
+http::response server_error(int status, const std::string& message) {
+  return fail(status, message);
+}
+
+std::optional<nlohmann::json> parse_object(const std::string& body, http::response& problem) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    problem = fail(400, "body is not valid JSON");
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    problem = fail(400, "body must be a JSON object");
+    return std::nullopt;
+  }
+  return j;
+}
+
+} // namespace herald::rest

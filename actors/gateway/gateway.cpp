@@ -1,0 +1,131 @@
+#include "actors/gateway/gateway.hpp"
+
+#include "actors/common/ask.hpp"
+#include "actors/common/ids.hpp"
+#include "actors/common/rest.hpp"
+#include "actors/gateway/notification_request.hpp"
+#include "actors/messaging/messages.hpp"
+#include "actors/messaging/topology.hpp"
+#include "runtime/logging/log.hpp"
+
+namespace herald {
+
+using json = nlohmann::json;
+
+namespace {
+
+/// The client's X-Correlation-ID when it is sane, else a new one.
+std::string correlation_id_of(const http::request& req) {
+  auto given = req.header("X-Correlation-ID");
+  bool sane = !given.empty() && given.size() <= 128;
+  for (char c : given) {
+    sane = sane && c > 32 && c < 127;
+  }
+  return sane ? given : make_uuid();
+}
+
+} // namespace
+
+gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader)
+  : ctx_(ctx), status_writer_(std::move(status_writer)), reader_(std::move(notification_reader)) {
+  auto count = ctx.settings.get_int("amqp.publishers");
+  for (std::int64_t i = 0; i < count; ++i) {
+    amqp::publisher_settings ps;
+    ps.url = ctx.settings.get("amqp.url");
+    ps.declare = messaging::topology();
+    ps.confirm_timeout = ctx.settings.get_ms("amqp.confirm_timeout_ms");
+    publishers_.push_back(std::make_unique<amqp::confirmed_publisher>(std::move(ps)));
+    auto entry = ctx.registry.enlist("amqp_publisher/" + std::to_string(i), "gateway",
+                                     "io_thread");
+    entry->set_state("running");
+    entries_.push_back(entry);
+  }
+}
+
+amqp::confirmed_publisher& gateway::next_publisher() {
+  return *publishers_[next_.fetch_add(1, std::memory_order_relaxed) % publishers_.size()];
+}
+
+bool gateway::broker_connected() const {
+  for (auto& p : publishers_) {
+    if (p->stats().connected) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void gateway::add_routes(http::server& server) {
+  server.route("POST", "/api/v1/notifications", [this](http::request&& req,
+                                                       http::reply_fn reply) {
+    auto correlation_id = correlation_id_of(req);
+    auto answer = [reply, correlation_id](http::response r) {
+      reply(rest::with_correlation(std::move(r), correlation_id));
+    };
+    http::response problem;
+    auto body = rest::parse_object(req.body, problem);
+    if (!body) {
+      answer(problem);
+      return;
+    }
+    auto v = parse_notification_request(*body);
+    if (!v.value) {
+      answer(rest::fail(v.status, v.error));
+      return;
+    }
+    auto& r = *v.value;
+    auto notification_id = make_uuid();
+    amqp::message msg;
+    msg.exchange = messaging::exchange;
+    msg.routing_key = r.notification_type;
+    msg.body = notification_message(r, notification_id, correlation_id).dump();
+    msg.message_id = notification_id;
+    msg.correlation_id = correlation_id;
+    status_event queued{notification_id, "queued",  "",
+                        0,               r.request_id, r.user_id,
+                        r.notification_type, r.template_code, correlation_id};
+    auto writer = status_writer_;
+    next_publisher().publish(
+      std::move(msg), [answer, queued, writer](const amqp::publish_outcome& o) {
+        if (o.status != amqp::publish_status::confirmed) {
+          answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
+          return;
+        }
+        caf::anon_send(writer, record_atom::value, queued);
+        answer(rest::ok(202,
+                        {{"notification_id", queued.notification_id},
+                         {"request_id", queued.request_id.empty()
+                                          ? json(nullptr)
+                                          : json(queued.request_id)},
+                         {"status", "queued"},
+                         {"channel", queued.channel},
+                         {"correlation_id", queued.correlation_id}},
+                        "notification queued"));
+      });
+  });
+  server.route("GET", "/api/v1/notifications/{id}", [this](http::request&& req,
+                                                           http::reply_fn reply) {
+    ask(ctx_.system, reader_, service_timeout,
+        [reply](outcome& o, std::string& record) {
+          reply(o.ok() ? rest::ok(200, json::parse(record), "notification found")
+                       : rest::fail(o.status, o.error));
+        },
+        [reply](const std::string& e) { reply(rest::fail(503, "notification store: " + e)); },
+        read_atom::value, req.params["id"]);
+  });
+  server.route("GET", "/api/v1/introspection/actors", [this](http::request&&,
+                                                             http::reply_fn reply) {
+    for (std::size_t i = 0; i < publishers_.size(); ++i) {
+      auto& s = publishers_[i]->stats();
+      auto& e = entries_[i];
+      e->processed = s.confirmed.load();
+      e->failed = s.failed.load();
+      e->mailbox = s.queued.load();
+      e->in_flight = s.in_flight.load();
+      e->set_state(s.connected ? "connected" : "disconnected");
+    }
+    reply(rest::ok(200, ctx_.registry.snapshot(), "actors of this node"));
+  });
+}
+
+} // namespace herald

@@ -1,0 +1,169 @@
+#include "actors/gateway/notification_request.hpp"
+
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <ctime>
+
+namespace herald {
+
+namespace {
+
+using json = nlohmann::json;
+
+const char* type_name(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+validation problem(std::string error, int status = 400) {
+  return {std::nullopt, status, std::move(error)};
+}
+
+/// Reads an optional string field; returns an error or "".
+std::string read_string(const json& body, const char* field, bool required, std::size_t max_len,
+                        std::string& out) {
+  auto i = body.find(field);
+  if (i == body.end() || i->is_null()) {
+    return required ? std::string{"missing required field '"} + field + "'" : std::string{};
+  }
+  if (!i->is_string()) {
+    return std::string{"field '"} + field + "' must be a string, got " + type_name(*i);
+  }
+  out = i->get<std::string>();
+  if (required && out.empty()) {
+    return std::string{"field '"} + field + "' must not be empty";
+  }
+  if (out.size() > max_len) {
+    return std::string{"field '"} + field + "' is longer than " + std::to_string(max_len)
+           + " characters";
+  }
+  return {};
+}
+
+bool is_rfc3339(const std::string& s) {
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) {
+    return false;
+  }
+  if (*end == '.') {
+    ++end;
+    if (!std::isdigit(static_cast<unsigned char>(*end))) {
+      return false;
+    }
+    while (std::isdigit(static_cast<unsigned char>(*end))) {
+      ++end;
+    }
+  }
+  if (*end == 'Z' || *end == 'z') {
+    return end[1] == '\0';
+  }
+  if ((*end == '+' || *end == '-') && std::isdigit(static_cast<unsigned char>(end[1]))
+      && std::isdigit(static_cast<unsigned char>(end[2])) && end[3] == ':'
+      && std::isdigit(static_cast<unsigned char>(end[4]))
+      && std::isdigit(static_cast<unsigned char>(end[5])) && end[6] == '\0') {
+    return true;
+  }
+  return false;
+}
+
+} // namespace
+
+validation parse_notification_request(const json& body) {
+  static const std::array<const char*, 10> known{
+    "notification_type", "user_id", "template_code", "variables", "request_id",
+    "priority",          "metadata", "language",     "send_at",   "channel"};
+  for (auto& [key, value] : body.items()) {
+    bool ok = false;
+    for (auto* k : known) {
+      ok = ok || key == k;
+    }
+    if (!ok) {
+      return problem("unknown field '" + key + "'");
+    }
+  }
+  notification_request r;
+  if (auto e = read_string(body, "notification_type", true, 16, r.notification_type);
+      !e.empty()) {
+    return problem(e);
+  }
+  if (r.notification_type != "email" && r.notification_type != "push") {
+    return problem("field 'notification_type' must be \"email\" or \"push\", got \""
+                   + r.notification_type + "\"");
+  }
+  if (auto e = read_string(body, "user_id", true, 128, r.user_id); !e.empty()) {
+    return problem(e);
+  }
+  if (auto e = read_string(body, "template_code", true, 100, r.template_code); !e.empty()) {
+    return problem(e);
+  }
+  if (auto e = read_string(body, "request_id", false, 200, r.request_id); !e.empty()) {
+    return problem(e);
+  }
+  if (auto e = read_string(body, "language", false, 16, r.language); !e.empty()) {
+    return problem(e);
+  }
+  if (auto i = body.find("variables"); i != body.end() && !i->is_null()) {
+    if (!i->is_object()) {
+      return problem(std::string{"field 'variables' must be an object, got "} + type_name(*i));
+    }
+    r.variables = *i;
+  }
+  if (auto i = body.find("metadata"); i != body.end() && !i->is_null()) {
+    if (!i->is_object()) {
+      return problem(std::string{"field 'metadata' must be an object, got "} + type_name(*i));
+    }
+    r.metadata = *i;
+  }
+  if (auto i = body.find("priority"); i != body.end() && !i->is_null()) {
+    if (!i->is_number_integer()) {
+      return problem(std::string{"field 'priority' must be an integer from 1 to 10, got "}
+                     + (i->is_number() ? "a fraction" : type_name(*i)));
+    }
+    auto p = i->get<long long>();
+    if (p < 1 || p > 10) {
+      return problem("field 'priority' must be from 1 to 10, got " + std::to_string(p));
+    }
+    r.priority = static_cast<int>(p);
+  }
+  if (auto i = body.find("channel"); i != body.end() && !i->is_null()) {
+    if (!i->is_string() || i->get<std::string>() != r.notification_type) {
+      return problem("field 'channel', when given, must equal 'notification_type'");
+    }
+  }
+  std::string send_at;
+  if (auto e = read_string(body, "send_at", false, 64, send_at); !e.empty()) {
+    return problem(e);
+  }
+  if (!send_at.empty()) {
+    if (!is_rfc3339(send_at)) {
+      return problem("field 'send_at' must be an RFC 3339 timestamp, got \"" + send_at + "\"");
+    }
+    return problem("field 'send_at': scheduled sending is not available yet", 422);
+  }
+  return {std::move(r), 0, {}};
+}
+
+json notification_message(const notification_request& r, const std::string& notification_id,
+                          const std::string& correlation_id) {
+  return {{"notification_id", notification_id},
+          {"notification_type", r.notification_type},
+          {"user_id", r.user_id},
+          {"template_code", r.template_code},
+          {"variables", r.variables},
+          {"request_id", r.request_id},
+          {"priority", r.priority},
+          {"metadata", r.metadata},
+          {"language", r.language},
+          {"correlation_id", correlation_id},
+          {"attempt", 1}};
+}
+
+} // namespace herald

@@ -1,0 +1,146 @@
+#pragma once
+
+// The messages Herald's services exchange: verbs (atoms) and the records they carry.
+// Every record is inspectable, so it can cross a CAF node boundary unchanged.
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herald {
+
+// -- verbs ---------------------------------------------------------------------
+
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using send_atom = caf::atom_constant<caf::atom("send")>;
+using record_atom = caf::atom_constant<caf::atom("record")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+
+// -- outcomes ------------------------------------------------------------------
+
+/// The outcome of a service call, in REST terms so gateways map it directly:
+/// 200/201 done, 400 invalid, 404 unknown, 409 conflict, 422 semantic, 503 unavailable.
+struct outcome {
+  int status = 200;
+  std::string error; ///< "" when fine; otherwise names the problem
+  bool ok() const { return status < 300; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outcome& x) {
+  return f(caf::meta::type_name("outcome"), x.status, x.error);
+}
+
+// -- users ---------------------------------------------------------------------
+
+struct user_record {
+  std::string id;
+  std::string email;
+  std::string name;
+  std::string language = "en";
+  bool email_enabled = true;
+  bool push_enabled = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_record& x) {
+  return f(caf::meta::type_name("user_record"), x.id, x.email, x.name, x.language,
+           x.email_enabled, x.push_enabled);
+}
+
+// -- templates -----------------------------------------------------------------
+
+struct template_record {
+  std::string template_code;
+  std::string language = "en";
+  int version = 1;
+  std::string name;
+  std::string channel = "email";
+  std::string subject;
+  std::string body;
+  std::string html_body;
+  std::vector<std::string> variables;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, template_record& x) {
+  return f(caf::meta::type_name("template_record"), x.template_code, x.language, x.version,
+           x.name, x.channel, x.subject, x.body, x.html_body, x.variables);
+}
+
+// -- notifications -------------------------------------------------------------
+
+/// One change of a notification's status, written to notification_db by the status writer.
+/// The fields after `detail` are only filled by the event that creates the record.
+struct status_event {
+  std::string notification_id;
+  std::string status; ///< queued, processing, sent, retrying, failed, skipped, dead
+  std::string detail; ///< error or reason
+  int attempts = 0;
+  std::string request_id;
+  std::string user_id;
+  std::string channel;
+  std::string template_code;
+  std::string correlation_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, status_event& x) {
+  return f(caf::meta::type_name("status_event"), x.notification_id, x.status, x.detail,
+           x.attempts, x.request_id, x.user_id, x.channel, x.template_code,
+           x.correlation_id);
+}
+
+/// A message taken from a queue, handed to a worker that answers the consumer with
+/// `ack_atom` or `requeue_atom` and the tag.
+struct queued_message {
+  std::uint64_t tag = 0;
+  bool redelivered = false;
+  std::string body;
+  std::string correlation_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queued_message& x) {
+  return f(caf::meta::type_name("queued_message"), x.tag, x.redelivered, x.body,
+           x.correlation_id);
+}
+
+/// An email ready to go out, for an SMTP connection actor.
+struct outgoing_email {
+  std::string to;
+  std::string subject;
+  std::string text_body;
+  std::string html_body;
+  std::string notification_id;
+  std::string correlation_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outgoing_email& x) {
+  return f(caf::meta::type_name("outgoing_email"), x.to, x.subject, x.text_body, x.html_body,
+           x.notification_id, x.correlation_id);
+}
+
+/// What an SMTP send came to: sent, or a transient or permanent failure.
+struct send_result {
+  bool sent = false;
+  bool permanent = false;
+  std::string detail;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, send_result& x) {
+  return f(caf::meta::type_name("send_result"), x.sent, x.permanent, x.detail);
+}
+
+} // namespace herald

@@ -1,0 +1,205 @@
+#include "actors/node/node.hpp"
+
+#include <functional>
+
+#include "actors/common/rest.hpp"
+#include "actors/email_sender/email_sender.hpp"
+#include "actors/gateway/gateway.hpp"
+#include "actors/notification_store/notification_store.hpp"
+#include "actors/template_cache/template_cache.hpp"
+#include "actors/user_lookup/user_lookup.hpp"
+#include "adapters/amqp/connection.hpp"
+#include "adapters/postgres/session.hpp"
+#include "adapters/redis/client.hpp"
+#include "adapters/smtp/client.hpp"
+#include "runtime/logging/log.hpp"
+
+namespace herald {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::chrono::milliseconds probe_timeout{1500};
+
+/// A readiness check: "" when the dependency answers, else why not.
+using check = std::function<std::string()>;
+
+check postgres_check(const config::settings& s, const std::string& db_key) {
+  auto url = postgres::database_url(s.get("pg.url"), s.get(db_key), std::chrono::seconds{2});
+  return [url] {
+    postgres::session session{url};
+    auto r = session.ping();
+    return r.ok() ? std::string{} : r.detail;
+  };
+}
+
+check redis_check(const config::settings& s) {
+  auto url = s.get("redis.url");
+  return [url] {
+    redis::client c{url, probe_timeout};
+    std::string error;
+    return c.ping(&error) ? std::string{} : (error.empty() ? "no answer" : error);
+  };
+}
+
+check amqp_check(const config::settings& s) {
+  auto url = s.get("amqp.url");
+  return [url] { return amqp::probe(url, probe_timeout); };
+}
+
+check smtp_check(const config::settings& s) {
+  auto url = s.get("smtp.url");
+  return [url] { return smtp::probe(url, probe_timeout); };
+}
+
+void add_health_routes(http::server& server, std::string role, std::string node_name,
+                       std::vector<std::pair<std::string, check>> checks) {
+  server.route("GET", "/health", [role, node_name](http::request&&, http::reply_fn reply) {
+    reply(rest::ok(200, {{"status", "up"}, {"role", role}, {"node", node_name}}, "alive"));
+  });
+  server.route("GET", "/health/ready", [role, node_name, checks](http::request&&,
+                                                                 http::reply_fn reply) {
+    json deps = json::object();
+    bool ready = true;
+    for (auto& [name, probe] : checks) {
+      auto error = probe();
+      ready = ready && error.empty();
+      deps[name] = error.empty() ? json{{"status", "up"}}
+                                 : json{{"status", "down"}, {"error", error}};
+    }
+    json data = {{"status", ready ? "ready" : "not ready"},
+                 {"role", role},
+                 {"node", node_name},
+                 {"dependencies", deps}};
+    if (ready) {
+      reply(rest::ok(200, data, "ready"));
+    } else {
+      auto r = rest::fail(503, "dependencies down", "not ready");
+      auto body = json::parse(r.body);
+      body["data"] = data;
+      r.body = body.dump();
+      reply(r);
+    }
+  });
+}
+
+} // namespace
+
+struct node::impl {
+  std::vector<std::unique_ptr<http::server>> servers;
+  std::unique_ptr<gateway> gw;
+  std::vector<caf::actor> roots; ///< stopped on shutdown
+};
+
+node::node(caf::actor_system& sys, const config::settings& settings)
+  : ctx_{sys, settings, registry_}, impl_(std::make_unique<impl>()) {}
+
+node::~node() {
+  stop();
+}
+
+std::string node::start() {
+  auto& s = ctx_.settings;
+  auto node_name = s.get("node.name");
+  log::context who{"", "node", {}};
+  auto base = static_cast<int>(s.get_int("http.port_base"));
+  auto host = s.get("http.host");
+  auto max_body = static_cast<std::size_t>(s.get_int("http.max_body_bytes"));
+  auto make_server = [&](int port) {
+    impl_->servers.push_back(
+      std::make_unique<http::server>(host, port, max_body, rest::server_error));
+    return impl_->servers.back().get();
+  };
+  bool gateway_role = s.has_role("gateway");
+  bool users_role = s.has_role("users");
+  bool templates_role = s.has_role("templates");
+  bool email_role = s.has_role("email");
+
+  // Services other roles stand on are spawned where they are needed: lookups are served
+  // from this node's caches, never across the cluster.
+  caf::actor status_writer;
+  caf::actor reader;
+  if (gateway_role || email_role) {
+    auto store = spawn_notification_store(ctx_);
+    status_writer = store.writer.pool;
+    reader = store.readers.pool;
+    impl_->roots.push_back(store.writer.supervisor);
+    impl_->roots.push_back(store.readers.supervisor);
+  }
+  caf::actor users;
+  if (users_role || email_role) {
+    auto u = spawn_user_lookup(ctx_);
+    users = u.pool;
+    impl_->roots.push_back(u.supervisor);
+  }
+  caf::actor templates;
+  if (templates_role || email_role) {
+    auto t = spawn_template_cache(ctx_);
+    templates = t.cache;
+    impl_->roots.push_back(t.cache);
+    impl_->roots.push_back(t.store.supervisor);
+  }
+
+  if (gateway_role) {
+    impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader);
+    auto* server = make_server(base);
+    impl_->gw->add_routes(*server);
+    add_health_routes(*server, "gateway", node_name,
+                      {{"rabbitmq", amqp_check(s)},
+                       {"postgres", postgres_check(s, "pg.notification_db")}});
+  }
+  if (users_role) {
+    auto* server = make_server(base + 1);
+    add_user_routes(*server, ctx_.system, users);
+    add_health_routes(*server, "users", node_name,
+                      {{"postgres", postgres_check(s, "pg.user_db")}, {"redis", redis_check(s)}});
+  }
+  if (templates_role) {
+    auto* server = make_server(base + 2);
+    add_template_routes(*server, ctx_.system, templates);
+    add_health_routes(*server, "templates", node_name,
+                      {{"postgres", postgres_check(s, "pg.template_db")}});
+  }
+  if (email_role) {
+    auto email = spawn_email_sender(ctx_, users, templates, status_writer);
+    impl_->roots.push_back(email.sender);
+    impl_->roots.push_back(email.smtp.supervisor);
+    impl_->roots.push_back(email.consumers.supervisor);
+    auto* server = make_server(base + 3);
+    add_health_routes(*server, "email", node_name,
+                      {{"rabbitmq", amqp_check(s)},
+                       {"smtp", smtp_check(s)},
+                       {"postgres", postgres_check(s, "pg.notification_db")},
+                       {"redis", redis_check(s)}});
+  }
+  for (auto& role : s.roles()) {
+    if (role == "push" || role == "dlq") {
+      log::warn(who, "role not implemented yet, not started", {{"role", role}});
+    }
+  }
+  for (auto& server : impl_->servers) {
+    if (auto err = server->open(); !err.empty()) {
+      return err;
+    }
+    log::info(who, "listening", {{"port", server->port()}});
+  }
+  return {};
+}
+
+void node::stop() {
+  if (!impl_) {
+    return;
+  }
+  for (auto& server : impl_->servers) {
+    server->close();
+  }
+  impl_->servers.clear();
+  for (auto& a : impl_->roots) {
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  impl_->roots.clear();
+  impl_->gw.reset();
+}
+
+} // namespace herald

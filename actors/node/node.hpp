@@ -1,0 +1,34 @@
+#pragma once
+
+// The node's root: spawns the service trees for the configured roles, opens their HTTP
+// ports (gateway base+0, users +1, templates +2, email +3, push +4), and answers
+// /health and /health/ready on each.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/node/node_context.hpp"
+
+namespace herald {
+
+class node {
+public:
+  node(caf::actor_system& sys, const config::settings& settings);
+  ~node();
+
+  /// Starts every role. Returns "" or why the node cannot run (e.g. a port is taken).
+  std::string start();
+  /// Closes the HTTP ports and stops every actor of the node.
+  void stop();
+
+  runtime::registry& registry() { return registry_; }
+
+private:
+  struct impl;
+  runtime::registry registry_;
+  node_context ctx_;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace herald

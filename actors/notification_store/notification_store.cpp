@@ -1,0 +1,216 @@
+#include "actors/notification_store/notification_store.hpp"
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "actors/common/ids.hpp"
+#include "adapters/postgres/session.hpp"
+#include "runtime/logging/log.hpp"
+
+namespace herald {
+
+using json = nlohmann::json;
+
+namespace {
+
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+
+constexpr const char* upsert_sql = R"sql(
+INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
+                           last_error, correlation_id)
+VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7, NULLIF($8, ''), $9)
+ON CONFLICT (id) DO UPDATE SET
+  status = CASE
+    WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
+         AND EXCLUDED.status IN ('queued', 'processing') THEN notifications.status
+    ELSE EXCLUDED.status END,
+  attempts = GREATEST(notifications.attempts, EXCLUDED.attempts),
+  last_error = COALESCE(EXCLUDED.last_error, notifications.last_error),
+  request_id = COALESCE(notifications.request_id, EXCLUDED.request_id),
+  user_id = CASE WHEN notifications.user_id = '' THEN EXCLUDED.user_id
+                 ELSE notifications.user_id END,
+  channel = CASE WHEN notifications.channel = '' THEN EXCLUDED.channel
+                 ELSE notifications.channel END,
+  template_code = CASE WHEN notifications.template_code = '' THEN EXCLUDED.template_code
+                       ELSE notifications.template_code END,
+  correlation_id = CASE WHEN notifications.correlation_id = '' THEN EXCLUDED.correlation_id
+                        ELSE notifications.correlation_id END,
+  updated_at = now()
+)sql";
+
+struct pending_event {
+  status_event event;
+  caf::response_promise promise;
+};
+
+struct writer_state {
+  std::unique_ptr<postgres::session> db;
+  std::vector<pending_event> batch;
+  bool flush_scheduled = false;
+  bool retry_scheduled = false;
+  static inline const char* name = "status_writer";
+};
+
+caf::behavior status_writer(caf::stateful_actor<writer_state>* self, std::string db_url,
+                            std::string node_name, std::size_t batch_max,
+                            runtime::entry_ptr entry) {
+  self->state.db = std::make_unique<postgres::session>(db_url);
+  entry->set_state("running");
+  log::context who{"", "status_writer", {}};
+  auto schedule_flush = [=] {
+    if (!self->state.flush_scheduled && !self->state.retry_scheduled) {
+      self->state.flush_scheduled = true;
+      self->send(self, flush_atom::value);
+    }
+  };
+  auto flush = [=] {
+    auto& st = self->state;
+    st.flush_scheduled = false;
+    if (st.batch.empty()) {
+      return;
+    }
+    auto count = std::min(st.batch.size(), batch_max);
+    auto r = st.db->transact([&](pqxx::work& tx) {
+      for (std::size_t i = 0; i < count; ++i) {
+        auto& e = st.batch[i].event;
+        tx.exec_params(upsert_sql, e.notification_id, e.request_id, e.user_id, e.channel,
+                       e.template_code, e.status, e.attempts, e.detail, e.correlation_id);
+        tx.exec_params("INSERT INTO notification_events (notification_id, status, detail, "
+                       "node) VALUES ($1, $2, $3, $4)",
+                       e.notification_id, e.status, e.detail, node_name);
+      }
+    });
+    if (r.code == postgres::status::unavailable) {
+      entry->set_state("waiting for database");
+      log::warn(who, "status batch not written, retrying", {{"error", r.detail},
+                                                             {"pending", st.batch.size()}});
+      st.retry_scheduled = true;
+      self->delayed_send(self, std::chrono::milliseconds{500}, retry_atom::value);
+      return;
+    }
+    if (!r.ok()) {
+      // A batch the database refuses as data would be refused forever: answer false.
+      log::error(who, "status batch refused", {{"error", r.detail}});
+    }
+    entry->set_state("running");
+    for (std::size_t i = 0; i < count; ++i) {
+      st.batch[i].promise.deliver(r.ok());
+    }
+    entry->processed += count;
+    if (!r.ok()) {
+      entry->failed += count;
+    }
+    st.batch.erase(st.batch.begin(), st.batch.begin() + static_cast<std::ptrdiff_t>(count));
+    entry->mailbox = static_cast<std::int64_t>(st.batch.size());
+    if (!st.batch.empty()) {
+      schedule_flush();
+    }
+  };
+  return {
+    [=](record_atom, status_event& e) -> caf::result<bool> {
+      if (!is_uuid(e.notification_id)) {
+        return false;
+      }
+      auto rp = self->make_response_promise<bool>();
+      self->state.batch.push_back({std::move(e), rp});
+      entry->mailbox = static_cast<std::int64_t>(self->state.batch.size());
+      schedule_flush();
+      return rp;
+    },
+    [=](flush_atom) { flush(); },
+    [=](retry_atom) {
+      self->state.retry_scheduled = false;
+      flush();
+    },
+  };
+}
+
+struct reader_state {
+  std::unique_ptr<postgres::session> db;
+  static inline const char* name = "notification_reader";
+};
+
+caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::string db_url,
+                                  runtime::entry_ptr entry) {
+  self->state.db = std::make_unique<postgres::session>(db_url);
+  entry->set_state("running");
+  return {
+    [=](read_atom, const std::string& id) -> std::tuple<outcome, std::string> {
+      entry->processed += 1;
+      if (!is_uuid(id)) {
+        return {outcome{404, "no notification with id " + id}, std::string{}};
+      }
+      json record;
+      auto r = self->state.db->transact([&](pqxx::work& tx) {
+        auto rows = tx.exec_params(
+          "SELECT id, request_id, user_id, channel, template_code, status, attempts, "
+          "last_error, correlation_id, to_char(created_at AT TIME ZONE 'UTC', "
+          "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, to_char(updated_at AT TIME "
+          "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS updated_at "
+          "FROM notifications WHERE id = $1",
+          id);
+        if (rows.empty()) {
+          return;
+        }
+        auto& row = rows[0];
+        auto text = [&](const char* col) -> json {
+          return row[col].is_null() ? json(nullptr) : json(row[col].c_str());
+        };
+        record = {{"notification_id", text("id")},   {"request_id", text("request_id")},
+                  {"user_id", text("user_id")},       {"channel", text("channel")},
+                  {"template_code", text("template_code")}, {"status", text("status")},
+                  {"attempts", row["attempts"].as<int>()},  {"last_error", text("last_error")},
+                  {"correlation_id", text("correlation_id")},
+                  {"created_at", text("created_at")}, {"updated_at", text("updated_at")}};
+        auto events = tx.exec_params(
+          "SELECT status, detail, node, to_char(at AT TIME ZONE 'UTC', "
+          "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at FROM notification_events "
+          "WHERE notification_id = $1 ORDER BY id",
+          id);
+        auto timeline = json::array();
+        for (const auto& ev : events) {
+          timeline.push_back({{"status", ev["status"].c_str()},
+                              {"detail", ev["detail"].c_str()},
+                              {"node", ev["node"].c_str()},
+                              {"at", ev["at"].c_str()}});
+        }
+        record["timeline"] = std::move(timeline);
+      });
+      if (!r.ok()) {
+        entry->failed += 1;
+        return {outcome{503, r.detail}, std::string{}};
+      }
+      if (record.is_null()) {
+        return {outcome{404, "no notification with id " + id}, std::string{}};
+      }
+      return {outcome{200, {}}, record.dump()};
+    },
+  };
+}
+
+} // namespace
+
+notification_store spawn_notification_store(node_context& ctx) {
+  auto db_url = postgres::database_url(ctx.settings.get("pg.url"),
+                                       ctx.settings.get("pg.notification_db"));
+  auto batch_max = static_cast<std::size_t>(ctx.settings.get_int("status.batch_max"));
+  auto node_name = ctx.settings.get("node.name");
+  runtime::pool_spec writer_spec;
+  writer_spec.name = "status_writer";
+  writer_spec.role = "notifications";
+  writer_spec.size = 1;
+  writer_spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
+    return sys.spawn<caf::detached>(status_writer, db_url, node_name, batch_max, entry);
+  };
+  auto writer = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(writer_spec));
+  runtime::pool_spec spec;
+  spec.name = "notification_reader";
+  spec.role = "gateway";
+  spec.size = static_cast<std::size_t>(ctx.settings.get_int("pg.pool_size"));
+  spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
+    return sys.spawn<caf::detached>(notification_reader, db_url, entry);
+  };
+  return {writer, runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec))};
+}
+
+} // namespace herald

@@ -1,0 +1,109 @@
+#pragma once
+
+// A thin wrapper of one rabbitmq-c connection with one channel. Blocking and not
+// thread-safe: it is owned by exactly one thread or detached actor. Every call returns an
+// outcome; after any error the connection is unusable and the owner opens a new one.
+
+#include <amqp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace herald::amqp {
+
+struct queue_spec {
+  std::string name;
+  std::vector<std::string> bindings; ///< routing keys bound from the exchange
+};
+
+/// Durable exchange and queues, declared on every connect (idempotent), so a broker that
+/// lost its state is set up again by the first connection.
+struct topology {
+  std::string exchange; ///< a durable direct exchange
+  std::vector<queue_spec> queues;
+};
+
+struct message {
+  std::string exchange;
+  std::string routing_key;
+  std::string body;
+  std::string message_id;
+  std::string correlation_id;
+  std::string content_type = "application/json";
+};
+
+struct delivery {
+  std::uint64_t tag = 0;
+  bool redelivered = false;
+  std::string routing_key;
+  std::string body;
+  std::string message_id;
+  std::string correlation_id;
+};
+
+/// A confirm or a negative confirm for delivery tags up to `tag` (or exactly `tag`).
+struct confirm {
+  std::uint64_t tag = 0;
+  bool multiple = false;
+  bool ack = true;
+};
+
+class connection {
+public:
+  /// Parses amqp://user:pass@host:port/vhost; throws std::invalid_argument when malformed.
+  explicit connection(const std::string& url,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds{2000});
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Opens the socket, logs in and opens channel 1. Returns "" or the reason.
+  std::string open();
+  bool is_open() const { return open_; }
+  const std::string& last_error() const { return error_; }
+  int fd() const;
+
+  std::string declare(const topology& t);
+  std::string enable_confirms();
+  std::string set_prefetch(std::uint16_t count);
+  std::string consume(const std::string& queue);
+
+  /// Sends a persistent message. Its delivery tag (in confirm mode) is the count of
+  /// publishes on this connection so far.
+  std::string publish(const message& m);
+
+  /// True when a frame is already buffered, so waiting on the socket would be wrong.
+  bool has_buffered_data() const;
+  /// Reads the next confirm within `timeout` (zero: only what is already there).
+  /// nullopt on timeout, or on error (then is_open() is false).
+  std::optional<confirm> next_confirm(std::chrono::milliseconds timeout);
+
+  /// Reads the next delivery within `timeout`. nullopt on timeout or error (is_open()).
+  std::optional<delivery> next_delivery(std::chrono::milliseconds timeout);
+  std::string ack(std::uint64_t tag, bool multiple = false);
+  std::string reject(std::uint64_t tag, bool requeue);
+
+  void close();
+
+private:
+  std::string fail(std::string reason);
+  std::string check_rpc(const char* what);
+
+  std::string host_;
+  int port_ = 5672;
+  std::string user_;
+  std::string password_;
+  std::string vhost_;
+  std::chrono::milliseconds timeout_;
+  amqp_connection_state_t conn_ = nullptr;
+  bool open_ = false;
+  std::string error_;
+};
+
+/// Opens a TCP connection to the broker within `timeout`; "" when it answers.
+std::string probe(const std::string& url, std::chrono::milliseconds timeout);
+
+} // namespace herald::amqp

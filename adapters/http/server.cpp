@@ -1,0 +1,198 @@
+#include "adapters/http/server.hpp"
+
+#include <cpprest/http_listener.h>
+#include <cpprest/uri.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace herald::http {
+
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  std::string seg;
+  for (char c : path) {
+    if (c == '/') {
+      if (!seg.empty()) {
+        out.push_back(std::move(seg));
+        seg.clear();
+      }
+    } else {
+      seg += c;
+    }
+  }
+  if (!seg.empty()) {
+    out.push_back(std::move(seg));
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+struct route_entry {
+  std::string method;
+  std::vector<std::string> segments;
+  handler fn;
+};
+
+void send(web::http::http_request& raw, const response& r) {
+  web::http::http_response out{static_cast<web::http::status_code>(r.status)};
+  for (auto& [k, v] : r.headers) {
+    out.headers().add(k, v);
+  }
+  out.set_body(r.body, r.content_type);
+  raw.reply(out).then([](pplx::task<void> t) {
+    try {
+      t.get();
+    } catch (...) {
+      // The client went away; nothing to do.
+    }
+  });
+}
+
+} // namespace
+
+std::string request::header(const std::string& name) const {
+  auto i = headers.find(lower(name));
+  return i == headers.end() ? std::string{} : i->second;
+}
+
+struct server::impl {
+  std::string host;
+  int port;
+  std::size_t max_body;
+  error_fn on_error;
+  std::vector<route_entry> routes;
+  std::unique_ptr<web::http::experimental::listener::http_listener> listener;
+
+  void dispatch(web::http::http_request raw) {
+    auto reply_error = [this, raw](int status, const std::string& msg) mutable {
+      send(raw, on_error(status, msg));
+    };
+    request req;
+    req.method = raw.method();
+    try {
+      req.path = web::uri::decode(raw.relative_uri().path());
+      for (auto& [k, v] : web::uri::split_query(raw.relative_uri().query())) {
+        req.query[web::uri::decode(k)] = web::uri::decode(v);
+      }
+    } catch (const std::exception&) {
+      reply_error(400, "malformed request URI");
+      return;
+    }
+    for (auto& [k, v] : raw.headers()) {
+      req.headers[lower(k)] = v;
+    }
+    auto segments = split_path(req.path);
+    const route_entry* match = nullptr;
+    bool path_matched = false;
+    for (auto& r : routes) {
+      if (r.segments.size() != segments.size()) {
+        continue;
+      }
+      std::map<std::string, std::string> params;
+      bool ok = true;
+      for (std::size_t i = 0; i < segments.size() && ok; ++i) {
+        auto& p = r.segments[i];
+        if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+          params[p.substr(1, p.size() - 2)] = segments[i];
+        } else {
+          ok = p == segments[i];
+        }
+      }
+      if (!ok) {
+        continue;
+      }
+      path_matched = true;
+      if (r.method == req.method) {
+        match = &r;
+        req.params = std::move(params);
+        break;
+      }
+    }
+    if (match == nullptr) {
+      if (path_matched) {
+        reply_error(405, "method " + req.method + " not allowed on " + req.path);
+      } else {
+        reply_error(404, "no such endpoint: " + req.method + " " + req.path);
+      }
+      return;
+    }
+    if (raw.headers().content_length() > max_body) {
+      reply_error(413, "request body larger than " + std::to_string(max_body) + " bytes");
+      return;
+    }
+    auto fn = match->fn;
+    auto limit = max_body;
+    auto on_err = on_error;
+    raw.extract_string(true).then([raw, req = std::move(req), fn, limit,
+                                   on_err](pplx::task<std::string> t) mutable {
+      try {
+        req.body = t.get();
+      } catch (const std::exception&) {
+        send(raw, on_err(400, "could not read the request body"));
+        return;
+      }
+      if (req.body.size() > limit) {
+        send(raw, on_err(413, "request body larger than " + std::to_string(limit) + " bytes"));
+        return;
+      }
+      try {
+        fn(std::move(req), [raw](response r) mutable { send(raw, r); });
+      } catch (const std::exception& e) {
+        send(raw, on_err(500, std::string{"internal error: "} + e.what()));
+      }
+    });
+  }
+};
+
+server::server(std::string host, int port, std::size_t max_body_bytes, error_fn on_error)
+  : impl_(std::make_unique<impl>()), port_(port) {
+  impl_->host = std::move(host);
+  impl_->port = port;
+  impl_->max_body = max_body_bytes;
+  impl_->on_error = std::move(on_error);
+}
+
+server::~server() {
+  close();
+}
+
+void server::route(const std::string& method, const std::string& pattern, handler h) {
+  impl_->routes.push_back({method, split_path(pattern), std::move(h)});
+}
+
+std::string server::open() {
+  auto address = "http://" + impl_->host + ":" + std::to_string(impl_->port);
+  try {
+    web::http::experimental::listener::http_listener_config cfg;
+    cfg.set_backlog(1024);
+    impl_->listener =
+      std::make_unique<web::http::experimental::listener::http_listener>(address, cfg);
+    impl_->listener->support([this](web::http::http_request raw) { impl_->dispatch(raw); });
+    impl_->listener->open().wait();
+    return {};
+  } catch (const std::exception& e) {
+    impl_->listener.reset();
+    return "cannot listen on " + address + " (port " + std::to_string(impl_->port)
+           + " already in use?): " + e.what();
+  }
+}
+
+void server::close() {
+  if (impl_ && impl_->listener) {
+    try {
+      impl_->listener->close().wait();
+    } catch (...) {
+    }
+    impl_->listener.reset();
+  }
+}
+
+} // namespace herald::http

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct redisContext;
+struct redisReply;
+
+namespace herald::redis {
+
+/// One connection to Redis (`redis://[[user]:password@]host[:port][/db]`, port 6379 and
+/// db 0 by default). Blocking; not thread-safe: owned by one thread.
+///
+/// Every call returns its outcome as a value and never throws for Redis or network
+/// errors. The client connects lazily on the first call and again on the call after a
+/// connection error, so a Redis restart heals by itself. Before reusing a connection it
+/// checks that the server has not closed it, so a restart between calls costs no error.
+/// When a command fails on a reused connection, idempotent commands (get, set, del,
+/// ping) are sent once more on a fresh one; set_if_absent is not, since its first attempt
+/// may have created the key.
+///
+/// Keys and values are binary-safe. Timeouts bound connecting and each command.
+class client {
+public:
+  /// Does not connect yet. Throws std::invalid_argument on a malformed URL, a scheme
+  /// other than redis (rediss is not supported by hiredis 0.14), a non-numeric db, or a
+  /// query string.
+  explicit client(std::string url,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  /// GET: the value, or nullopt on a miss or an error (`*error` is set on error only).
+  std::optional<std::string> get(const std::string& key, std::string* error = nullptr);
+
+  /// SET key value EX ttl. Throws std::invalid_argument when ttl is not positive.
+  bool set(const std::string& key, const std::string& value, std::chrono::seconds ttl,
+           std::string* error = nullptr);
+
+  /// SET key value NX EX ttl: true when this call created the key, false when it existed,
+  /// nullopt on error. Throws std::invalid_argument when ttl is not positive.
+  std::optional<bool> set_if_absent(const std::string& key, const std::string& value,
+                                    std::chrono::seconds ttl, std::string* error = nullptr);
+
+  /// DEL key: true when the command succeeded, whether or not the key existed.
+  bool del(const std::string& key, std::string* error = nullptr);
+
+  /// PING: true when the server answered PONG.
+  bool ping(std::string* error = nullptr);
+
+  /// Whether a connection is open and has seen no error (it may still be closed by the
+  /// server unnoticed).
+  bool connected() const;
+
+private:
+  struct reply_deleter {
+    void operator()(redisReply* r) const;
+  };
+  using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+  reply_ptr run(std::initializer_list<std::string_view> args, bool idempotent,
+                std::string* error);
+  reply_ptr send_on_current(std::initializer_list<std::string_view> args);
+  bool ensure_connection(bool& fresh, std::string* error);
+  bool reusable() const;
+  void disconnect();
+
+  std::string host_;
+  int port_ = 6379;
+  std::string user_;
+  std::string password_;
+  int db_ = 0;
+  std::chrono::milliseconds timeout_;
+  redisContext* context_ = nullptr;
+};
+
+} // namespace herald::redis

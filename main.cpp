@@ -1,0 +1,94 @@
+// herald: reads configuration, starts the node — nothing else.
+//
+//   herald serve [--config=FILE] [--key=value ...]   run the configured roles
+//   herald config [--config=FILE] [--key=value ...]  print the effective configuration
+//   herald options                                   print every option as Markdown
+
+#include <csignal>
+#include <iostream>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "actors/node/node.hpp"
+#include "runtime/config/settings.hpp"
+#include "runtime/logging/log.hpp"
+
+namespace {
+
+int usage() {
+  std::cerr << "usage: herald serve|config [--config=FILE] [--key=value ...]\n"
+               "       herald options\n";
+  return 2;
+}
+
+int serve(const herald::config::settings& settings) {
+  herald::log::init(settings.get("node.name"),
+                    herald::log::parse_level(settings.get("log.level")));
+  // Block the signals before CAF starts its threads so only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  caf::actor_system_config cfg;
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system system{cfg};
+  herald::node node{system, settings};
+  herald::log::context who{"", "node", {}};
+  if (auto err = node.start(); !err.empty()) {
+    herald::log::error(who, "cannot start", {{"error", err}});
+    node.stop();
+    return 1;
+  }
+  herald::log::info(who, "started", {{"roles", settings.get("roles")}});
+  int sig = 0;
+  sigwait(&signals, &sig);
+  herald::log::info(who, "stopping", {{"signal", sig}});
+  node.stop();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    return usage();
+  }
+  std::string command = argv[1];
+  if (command == "options") {
+    std::cout << herald::config::options_markdown();
+    return 0;
+  }
+  if (command != "serve" && command != "config") {
+    return usage();
+  }
+  herald::config::sources in;
+  in.environment = herald::config::process_environment();
+  if (auto i = in.environment.find("HERALD_CONFIG"); i != in.environment.end()) {
+    in.file_path = i->second;
+  }
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--config=", 0) == 0) {
+      in.file_path = arg.substr(9);
+    } else {
+      in.flags.push_back(arg);
+    }
+  }
+  auto loaded = herald::config::load(in);
+  if (!loaded.value) {
+    std::cerr << "herald: configuration error: " << loaded.error << "\n";
+    return 2;
+  }
+  if (command == "config") {
+    for (auto& o : herald::config::declared_options()) {
+      std::cout << o.key << " = " << loaded.value->get(o.key) << "    # "
+                << loaded.value->source(o.key) << "\n";
+    }
+    return 0;
+  }
+  return serve(*loaded.value);
+}

@@ -1,0 +1,363 @@
+#include "runtime/config/settings.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace herald::config {
+
+namespace {
+
+option text(std::string key, std::string env, std::string def, std::string doc) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::string, 0, 0, {}};
+}
+
+option integer(std::string key, std::string env, std::string def, std::string doc,
+               std::int64_t min, std::int64_t max) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::integer, min, max, {}};
+}
+
+option port(std::string key, std::string env, std::string def, std::string doc) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::port, 1, 65535, {}};
+}
+
+option url(std::string key, std::string env, std::string def, std::string doc,
+           std::vector<std::string> schemes) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::url, 0, 0, std::move(schemes)};
+}
+
+std::string trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) {
+    return {};
+  }
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string{s.substr(b, e - b + 1)};
+}
+
+std::optional<std::int64_t> to_int(std::string_view s) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size() || s.empty()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::vector<std::string> split_list(std::string_view s) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in{std::string{s}};
+  while (std::getline(in, item, ',')) {
+    if (auto t = trim(item); !t.empty()) {
+      out.push_back(t);
+    }
+  }
+  return out;
+}
+
+/// Returns "" when `value` is valid for `opt`, else the reason.
+std::string validate(const option& opt, const std::string& value) {
+  switch (opt.kind) {
+    case value_kind::string:
+      return {};
+    case value_kind::integer:
+    case value_kind::port: {
+      auto v = to_int(value);
+      if (!v) {
+        return "expected an integer, got '" + value + "'";
+      }
+      if (*v < opt.min || *v > opt.max) {
+        return "must be between " + std::to_string(opt.min) + " and "
+               + std::to_string(opt.max) + ", got " + value;
+      }
+      return {};
+    }
+    case value_kind::url: {
+      auto sep = value.find("://");
+      auto scheme = sep == std::string::npos ? std::string{} : value.substr(0, sep);
+      if (sep == std::string::npos || sep + 3 >= value.size()
+          || std::find(opt.schemes.begin(), opt.schemes.end(), scheme)
+               == opt.schemes.end()) {
+        std::string expected;
+        for (auto& s : opt.schemes) {
+          expected += (expected.empty() ? "" : " or ") + s + "://";
+        }
+        return "expected a URL starting with " + expected + ", got '" + value + "'";
+      }
+      return {};
+    }
+    case value_kind::roles: {
+      auto roles = split_list(value);
+      if (roles.empty()) {
+        return "no role given";
+      }
+      for (auto& r : roles) {
+        auto& known = known_roles();
+        if (r != "all" && std::find(known.begin(), known.end(), r) == known.end()) {
+          std::string names = "all";
+          for (auto& k : known) {
+            names += ", " + k;
+          }
+          return "unknown role '" + r + "' (known: " + names + ")";
+        }
+      }
+      return {};
+    }
+    case value_kind::level:
+      if (value == "debug" || value == "info" || value == "warn" || value == "error") {
+        return {};
+      }
+      return "expected debug, info, warn or error, got '" + value + "'";
+  }
+  return {};
+}
+
+const option* find_option(std::string_view key) {
+  for (auto& o : declared_options()) {
+    if (o.key == key) {
+      return &o;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+const std::vector<std::string>& known_roles() {
+  static const std::vector<std::string> roles{"gateway", "users",  "templates",
+                                              "email",   "push",   "dlq"};
+  return roles;
+}
+
+const std::vector<option>& declared_options() {
+  static const std::vector<option> options = [] {
+    option roles{"roles", "HERALD_ROLES", "all",
+                 "Roles this node runs: all, or a comma list of gateway, users, templates, "
+                 "email, push, dlq",
+                 value_kind::roles, 0, 0, {}};
+    option level{"log.level", "HERALD_LOG_LEVEL", "info",
+                 "Lowest log level written: debug, info, warn, error",
+                 value_kind::level, 0, 0, {}};
+    return std::vector<option>{
+      roles,
+      text("node.name", "HERALD_NODE_NAME", "",
+           "Name of this node in logs and the cluster view (default: host name)"),
+      text("http.host", "HERALD_HTTP_HOST", "0.0.0.0", "Address the HTTP services bind to"),
+      port("http.port_base", "HERALD_HTTP_PORT_BASE", "8000",
+           "Gateway port; users, templates, email and push follow (+1 .. +4)"),
+      integer("http.max_body_bytes", "HERALD_HTTP_MAX_BODY_BYTES", "1048576",
+              "Largest accepted request body; larger ones get 413", 1024, 64 << 20),
+      url("amqp.url", "HERALD_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/",
+          "RabbitMQ broker", {"amqp"}),
+      integer("amqp.publishers", "HERALD_AMQP_PUBLISHERS", "2",
+              "Publisher connections of the gateway (each pipelines confirms)", 1, 32),
+      integer("amqp.prefetch", "HERALD_AMQP_PREFETCH", "100",
+              "Unacknowledged deliveries a consumer holds at once", 1, 10000),
+      integer("amqp.confirm_timeout_ms", "HERALD_AMQP_CONFIRM_TIMEOUT_MS", "2000",
+              "How long a publish waits for the broker's confirm before failing with 503",
+              50, 60000),
+      url("pg.url", "HERALD_PG_URL", "postgresql://postgres@127.0.0.1:5432",
+          "PostgreSQL server; each service uses its own database on it",
+          {"postgresql", "postgres"}),
+      text("pg.user_db", "HERALD_PG_USER_DB", "user_db", "Database of the users service"),
+      text("pg.template_db", "HERALD_PG_TEMPLATE_DB", "template_db",
+           "Database of the templates service"),
+      text("pg.notification_db", "HERALD_PG_NOTIFICATION_DB", "notification_db",
+           "Database of notification status records"),
+      integer("pg.pool_size", "HERALD_PG_POOL_SIZE", "2",
+              "Connections per service database (each owned by one detached actor)", 1, 64),
+      url("redis.url", "HERALD_REDIS_URL", "redis://127.0.0.1:6379/0",
+          "Redis server (caches only; losing it loses nothing)", {"redis"}),
+      integer("redis.user_ttl_s", "HERALD_REDIS_USER_TTL_S", "300",
+              "Seconds a cached user record lives in Redis", 1, 86400),
+      url("smtp.url", "HERALD_SMTP_URL", "smtp://127.0.0.1:1025",
+          "SMTP relay: smtp://[user:pass@]host:port or smtps:// for TLS", {"smtp", "smtps"}),
+      text("smtp.from", "HERALD_SMTP_FROM", "herald@localhost", "Envelope and From address"),
+      integer("smtp.connections", "HERALD_SMTP_CONNECTIONS", "2",
+              "SMTP connections per node, each reused across messages", 1, 64),
+      integer("smtp.timeout_ms", "HERALD_SMTP_TIMEOUT_MS", "10000",
+              "Timeout of one SMTP send", 100, 300000),
+      integer("email.consumers", "HERALD_EMAIL_CONSUMERS", "1",
+              "Consumers of email.queue per node (each with its own connection)", 1, 64),
+      integer("status.batch_max", "HERALD_STATUS_BATCH_MAX", "500",
+              "Most status events written in one transaction", 1, 100000),
+      text("jwt.secret", "HERALD_JWT_SECRET", "",
+           "HS256 secret for bearer tokens (used once authentication lands)"),
+      level,
+    };
+  }();
+  return options;
+}
+
+// -- settings -----------------------------------------------------------------
+
+const std::string& settings::get(std::string_view key) const {
+  auto i = values_.find(key);
+  if (i == values_.end()) {
+    throw std::logic_error("undeclared configuration key: " + std::string{key});
+  }
+  return i->second;
+}
+
+std::int64_t settings::get_int(std::string_view key) const {
+  auto v = to_int(get(key));
+  if (!v) {
+    throw std::logic_error("configuration key is not an integer: " + std::string{key});
+  }
+  return *v;
+}
+
+std::chrono::milliseconds settings::get_ms(std::string_view key) const {
+  return std::chrono::milliseconds{get_int(key)};
+}
+
+std::vector<std::string> settings::roles() const {
+  auto list = split_list(get("roles"));
+  if (std::find(list.begin(), list.end(), "all") != list.end()) {
+    return known_roles();
+  }
+  return list;
+}
+
+bool settings::has_role(std::string_view role) const {
+  auto list = roles();
+  return std::find(list.begin(), list.end(), role) != list.end();
+}
+
+const std::string& settings::source(std::string_view key) const {
+  static const std::string none = "default";
+  auto i = sources_.find(key);
+  return i == sources_.end() ? none : i->second;
+}
+
+void settings::set(const std::string& key, std::string value) {
+  values_[key] = std::move(value);
+  sources_[key] = "set";
+}
+
+// -- loading ------------------------------------------------------------------
+
+std::string parse_file_text(std::string_view text, std::map<std::string, std::string>& out) {
+  std::istringstream in{std::string{text}};
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (auto hash = line.find('#'); hash != std::string::npos) {
+      line.erase(hash);
+    }
+    auto t = trim(line);
+    if (t.empty()) {
+      continue;
+    }
+    auto eq = t.find('=');
+    if (eq == std::string::npos) {
+      return "line " + std::to_string(number) + ": expected 'key = value'";
+    }
+    out[trim(std::string_view{t}.substr(0, eq))] = trim(std::string_view{t}.substr(eq + 1));
+  }
+  return {};
+}
+
+struct loader {
+  static load_result run(const sources& in) {
+    settings s;
+    for (auto& o : declared_options()) {
+      s.values_[o.key] = o.default_value;
+      s.sources_[o.key] = "default";
+    }
+    auto apply = [&](const std::string& key, const std::string& value,
+                     const std::string& origin) -> std::string {
+      auto* opt = find_option(key);
+      if (opt == nullptr) {
+        return "unknown configuration key '" + key + "' (" + origin + ")";
+      }
+      s.values_[key] = value;
+      s.sources_[key] = origin;
+      return {};
+    };
+    if (in.file_path) {
+      FILE* f = std::fopen(in.file_path->c_str(), "rb");
+      if (f == nullptr) {
+        return {std::nullopt, "cannot read config file " + *in.file_path};
+      }
+      std::string text;
+      char buf[4096];
+      for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) {
+        text.append(buf, n);
+      }
+      std::fclose(f);
+      std::map<std::string, std::string> kv;
+      if (auto err = parse_file_text(text, kv); !err.empty()) {
+        return {std::nullopt, *in.file_path + ": " + err};
+      }
+      for (auto& [k, v] : kv) {
+        if (auto err = apply(k, v, "file " + *in.file_path); !err.empty()) {
+          return {std::nullopt, err};
+        }
+      }
+    }
+    for (auto& o : declared_options()) {
+      if (auto i = in.environment.find(o.env); i != in.environment.end()) {
+        s.values_[o.key] = i->second;
+        s.sources_[o.key] = "env " + o.env;
+      }
+    }
+    for (auto& flag : in.flags) {
+      if (flag.rfind("--", 0) != 0 || flag.find('=') == std::string::npos) {
+        return {std::nullopt, "expected --key=value, got '" + flag + "'"};
+      }
+      auto eq = flag.find('=');
+      if (auto err = apply(flag.substr(2, eq - 2), flag.substr(eq + 1), "flag"); !err.empty()) {
+        return {std::nullopt, err};
+      }
+    }
+    for (auto& o : declared_options()) {
+      if (auto err = validate(o, s.values_[o.key]); !err.empty()) {
+        auto& origin = s.sources_[o.key];
+        return {std::nullopt, "invalid value for '" + o.key + "' (" + origin + "): " + err};
+      }
+    }
+    if (s.values_["node.name"].empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      s.values_["node.name"] = host[0] != 0 ? host : "herald";
+    }
+    return {std::move(s), {}};
+  }
+};
+
+load_result load(const sources& in) {
+  return loader::run(in);
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv{*e};
+    if (auto eq = kv.find('='); eq != std::string_view::npos) {
+      out.emplace(std::string{kv.substr(0, eq)}, std::string{kv.substr(eq + 1)});
+    }
+  }
+  return out;
+}
+
+std::string options_markdown() {
+  std::string out = "| key | environment | default | meaning |\n|---|---|---|---|\n";
+  for (auto& o : declared_options()) {
+    out += "| `" + o.key + "` | `" + o.env + "` | `" + o.default_value + "` | " + o.doc
+           + " |\n";
+  }
+  return out;
+}
+
+} // namespace herald::config

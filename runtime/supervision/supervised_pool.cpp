@@ -1,0 +1,89 @@
+#include "runtime/supervision/supervised_pool.hpp"
+
+#include <random>
+
+#include "runtime/logging/log.hpp"
+
+namespace herald::runtime {
+
+namespace {
+
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+
+struct slot {
+  caf::actor worker;
+  clock::time_point started;
+  restart_tracker tracker;
+  entry_ptr entry;
+};
+
+struct supervisor_state {
+  std::vector<slot> slots;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "supervisor";
+};
+
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, caf::actor pool,
+                         pool_spec spec, registry* reg) {
+  log::context who{spec.role, spec.name + "/supervisor", {}};
+  auto sup_entry = reg->enlist(spec.name + "/supervisor", spec.role, "supervisor");
+  auto start = [=](std::size_t index) {
+    auto& s = self->state.slots[index];
+    s.worker = spec.spawn_worker(self->system(), s.entry);
+    s.started = clock::now();
+    self->monitor(s.worker);
+    self->send(pool, caf::sys_atom::value, caf::put_atom::value, s.worker);
+  };
+  for (std::size_t i = 0; i < spec.size; ++i) {
+    auto entry = reg->enlist(spec.name + "/" + std::to_string(i), spec.role, "worker");
+    self->state.slots.push_back({caf::actor{}, clock::now(), restart_tracker{spec.policy},
+                                 entry});
+    start(i);
+  }
+  sup_entry->set_state("running");
+  self->link_to(pool);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& slots = self->state.slots;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (!slots[i].worker || slots[i].worker.address() != dm.source) {
+        continue;
+      }
+      slots[i].worker = nullptr;
+      std::uniform_real_distribution<double> uni{0.0, 1.0};
+      auto delay = slots[i].tracker.on_crash(clock::now(), slots[i].started,
+                                             uni(self->state.rng));
+      auto reason = self->system().render(dm.reason);
+      if (!delay) {
+        log::error(who, "restart intensity exceeded, escalating",
+                   {{"worker", slots[i].entry->name()}, {"reason", reason}});
+        sup_entry->set_state("escalated");
+        self->quit(dm.reason);
+        return;
+      }
+      slots[i].entry->restarts += 1;
+      slots[i].entry->set_state("restarting");
+      log::warn(who, "worker stopped, restarting",
+                {{"worker", slots[i].entry->name()}, {"reason", reason},
+                 {"delay_ms", delay->count()}});
+      self->delayed_send(self, *delay, restart_atom::value, i);
+      return;
+    }
+  });
+  return {
+    [=](restart_atom, std::size_t index) {
+      if (index < self->state.slots.size() && !self->state.slots[index].worker) {
+        start(index);
+      }
+    },
+  };
+}
+
+} // namespace
+
+supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, pool_spec spec) {
+  auto pool = caf::actor_pool::make(sys.dummy_execution_unit(), caf::actor_pool::round_robin());
+  auto sup = sys.spawn(supervisor, pool, std::move(spec), &reg);
+  return {pool, sup};
+}
+
+} // namespace herald::runtime

@@ -1,0 +1,114 @@
+// One email notification end to end through real RabbitMQ, PostgreSQL, Redis and SMTP.
+
+#include <boost/test/unit_test.hpp>
+
+#include "support/test_env.hpp"
+
+using namespace herald::test;
+using json = nlohmann::json;
+
+namespace {
+
+struct pipeline_fixture {
+  running_node node;
+
+  /// Creates a user and an email template; returns {user_id, email, template_code}.
+  std::tuple<std::string, std::string, std::string> user_and_template() {
+    auto email = unique("ada-") + "@example.com";
+    auto user = post_json(node.url(1) + "/api/v1/users",
+                          {{"email", email}, {"name", "Ada Lovelace"}});
+    BOOST_REQUIRE_EQUAL(user.status, 201);
+    auto code = unique("welcome-");
+    auto tpl = post_json(node.url(2) + "/api/v1/templates",
+                         {{"template_code", code},
+                          {"channel", "email"},
+                          {"subject", "Welcome, {{name}}!"},
+                          {"body", "Hello {{name}}, your code is {{code}}."},
+                          {"variables", {"name", "code"}}});
+    BOOST_REQUIRE_EQUAL(tpl.status, 201);
+    return {user.body["data"]["id"].get<std::string>(), email, code};
+  }
+
+  std::string status_of(const std::string& id) {
+    auto r = http_call("GET", node.url() + "/api/v1/notifications/" + id);
+    return r.status == 200 ? r.body["data"]["status"].get<std::string>() : std::string{};
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(email_pipeline, pipeline_fixture)
+
+BOOST_AUTO_TEST_CASE(notification_is_rendered_sent_once_and_recorded_as_sent) {
+  auto [user_id, email, code] = user_and_template();
+  auto accepted = http_call("POST", node.url() + "/api/v1/notifications/",
+                            json{{"notification_type", "email"},
+                                 {"user_id", user_id},
+                                 {"template_code", code},
+                                 {"variables", {{"name", "Ada"}, {"code", "X-42"}}},
+                                 {"request_id", unique("req-")}}
+                              .dump(),
+                            {{"X-Correlation-ID", "corr-e2e-1"}});
+  BOOST_REQUIRE_EQUAL(accepted.status, 202);
+  BOOST_CHECK_EQUAL(accepted.body["success"], true);
+  BOOST_CHECK_EQUAL(accepted.body["data"]["status"], "queued");
+  BOOST_CHECK_EQUAL(accepted.body["data"]["channel"], "email");
+  BOOST_CHECK_EQUAL(accepted.body["data"]["correlation_id"], "corr-e2e-1");
+  BOOST_CHECK_EQUAL(accepted.headers["X-Correlation-ID"], "corr-e2e-1");
+  auto id = accepted.body["data"]["notification_id"].get<std::string>();
+
+  BOOST_REQUIRE(eventually([&] { return status_of(id) == "sent"; }));
+  auto maildir = env("HERALD_TEST_MAILDIR");
+  auto mails = mails_to(maildir, email);
+  BOOST_REQUIRE_EQUAL(mails.size(), 1u);
+  auto& mail = mails.front();
+  BOOST_CHECK_EQUAL(mail.header("Subject"), "Welcome, Ada!");
+  BOOST_CHECK_NE(mail.header("To").find(email), std::string::npos);
+  BOOST_CHECK_EQUAL(mail.header("X-Correlation-ID"), "corr-e2e-1");
+  BOOST_CHECK_NE(mail.decoded_text().find("Hello Ada, your code is X-42."), std::string::npos);
+
+  auto record = http_call("GET", node.url() + "/api/v1/notifications/" + id);
+  BOOST_CHECK_EQUAL(record.body["data"]["user_id"], user_id);
+  BOOST_CHECK_EQUAL(record.body["data"]["correlation_id"], "corr-e2e-1");
+  std::vector<std::string> statuses;
+  for (auto& ev : record.body["data"]["timeline"]) {
+    statuses.push_back(ev["status"].get<std::string>());
+  }
+  BOOST_CHECK(std::find(statuses.begin(), statuses.end(), "queued") != statuses.end());
+  BOOST_CHECK(std::find(statuses.begin(), statuses.end(), "sent") != statuses.end());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_user_ends_failed_with_the_reason_and_sends_nothing) {
+  auto [user_id, email, code] = user_and_template();
+  auto missing_user = "00000000-0000-4000-8000-000000000000";
+  auto accepted = post_json(node.url() + "/api/v1/notifications",
+                            {{"notification_type", "email"},
+                             {"user_id", missing_user},
+                             {"template_code", code},
+                             {"variables", {{"name", "A"}, {"code", "B"}}}});
+  BOOST_REQUIRE_EQUAL(accepted.status, 202);
+  auto id = accepted.body["data"]["notification_id"].get<std::string>();
+  BOOST_REQUIRE(eventually([&] { return status_of(id) == "failed"; }));
+  auto record = http_call("GET", node.url() + "/api/v1/notifications/" + id);
+  BOOST_CHECK_NE(record.body["data"]["last_error"].get<std::string>().find("unknown user"),
+                 std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(user_who_turned_email_off_is_skipped) {
+  auto email = unique("quiet-") + "@example.com";
+  auto user = post_json(node.url(1) + "/api/v1/users",
+                        {{"email", email}, {"name", "Quiet"}, {"preferences", {{"email", false}}}});
+  BOOST_REQUIRE_EQUAL(user.status, 201);
+  auto [other_user, other_email, code] = user_and_template();
+  auto accepted = post_json(node.url() + "/api/v1/notifications",
+                            {{"notification_type", "email"},
+                             {"user_id", user.body["data"]["id"]},
+                             {"template_code", code},
+                             {"variables", {{"name", "A"}, {"code", "B"}}}});
+  BOOST_REQUIRE_EQUAL(accepted.status, 202);
+  auto id = accepted.body["data"]["notification_id"].get<std::string>();
+  BOOST_REQUIRE(eventually([&] { return status_of(id) == "skipped"; }));
+  BOOST_CHECK(mails_to(env("HERALD_TEST_MAILDIR"), email).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

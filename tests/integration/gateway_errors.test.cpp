@@ -1,0 +1,108 @@
+// Bad input to the gateway gets a 4xx in the standard envelope naming the problem.
+
+#include <boost/test/unit_test.hpp>
+
+#include "support/test_env.hpp"
+
+using namespace herald::test;
+using json = nlohmann::json;
+
+namespace {
+
+struct gateway_fixture {
+  running_node node;
+
+  http_reply post(const std::string& body) {
+    return http_call("POST", node.url() + "/api/v1/notifications/", body);
+  }
+};
+
+void check_error(const http_reply& r, int status, const std::string& mentions) {
+  BOOST_TEST_CONTEXT("reply: " << r.raw) {
+    BOOST_CHECK_EQUAL(r.status, status);
+    BOOST_REQUIRE(r.body.is_object());
+    BOOST_CHECK_EQUAL(r.body["success"], false);
+    BOOST_CHECK(r.body["data"].is_null());
+    BOOST_REQUIRE(r.body["error"].is_string());
+    BOOST_CHECK_NE(r.body["error"].get<std::string>().find(mentions), std::string::npos);
+    BOOST_CHECK(r.body["message"].is_string());
+    BOOST_CHECK(r.body.contains("meta"));
+  }
+}
+
+json valid_body() {
+  return {{"notification_type", "email"},
+          {"user_id", "00000000-0000-4000-8000-000000000001"},
+          {"template_code", "welcome"},
+          {"variables", json::object()}};
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(gateway_errors, gateway_fixture)
+
+BOOST_AUTO_TEST_CASE(malformed_json_is_a_400_saying_so) {
+  check_error(post("{\"notification_type\": \"email\", "), 400, "not valid JSON");
+}
+
+BOOST_AUTO_TEST_CASE(a_json_array_body_is_a_400) {
+  check_error(post("[1, 2]"), 400, "JSON object");
+}
+
+BOOST_AUTO_TEST_CASE(missing_field_is_a_400_naming_it) {
+  auto body = valid_body();
+  body.erase("user_id");
+  check_error(post(body.dump()), 400, "'user_id'");
+}
+
+BOOST_AUTO_TEST_CASE(wrong_type_is_a_400_naming_the_field_and_type) {
+  auto body = valid_body();
+  body["priority"] = "high";
+  check_error(post(body.dump()), 400, "'priority'");
+  body = valid_body();
+  body["variables"] = "name=Ada";
+  check_error(post(body.dump()), 400, "'variables' must be an object");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_channel_is_a_400) {
+  auto body = valid_body();
+  body["notification_type"] = "sms";
+  check_error(post(body.dump()), 400, "'notification_type'");
+}
+
+BOOST_AUTO_TEST_CASE(body_over_the_limit_is_a_413) {
+  auto body = valid_body();
+  body["metadata"] = {{"blob", std::string(2 * 1024 * 1024, 'x')}};
+  check_error(post(body.dump()), 413, "larger than");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_endpoint_is_a_404_in_the_envelope) {
+  check_error(http_call("GET", node.url() + "/api/v1/nothing-here"), 404, "no such endpoint");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_notification_is_a_404) {
+  check_error(http_call("GET", node.url() + "/api/v1/notifications/not-a-uuid"), 404,
+              "no notification");
+}
+
+BOOST_AUTO_TEST_CASE(user_and_template_bodies_are_validated) {
+  check_error(post_json(node.url(1) + "/api/v1/users", {{"name", "No Email"}}), 400, "'email'");
+  check_error(post_json(node.url(1) + "/api/v1/users", {{"email", "nope"}, {"name", "X"}}), 400,
+              "not a valid email");
+  check_error(post_json(node.url(2) + "/api/v1/templates",
+                        {{"template_code", "broken"},
+                         {"channel", "email"},
+                         {"subject", "Hi"},
+                         {"body", "Hello {{name"}}),
+              422, "not valid Mustache");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_email_is_a_409) {
+  auto email = unique("dup-") + "@example.com";
+  auto first = post_json(node.url(1) + "/api/v1/users", {{"email", email}, {"name", "One"}});
+  BOOST_REQUIRE_EQUAL(first.status, 201);
+  check_error(post_json(node.url(1) + "/api/v1/users", {{"email", email}, {"name", "Two"}}), 409,
+              "already exists");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,245 @@
+#include "support/test_env.hpp"
+
+#include <cpprest/http_client.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "runtime/logging/log.hpp"
+
+namespace herald::test {
+
+namespace fs = std::filesystem;
+
+std::string env(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr || *v == '\0') {
+    throw std::runtime_error(name + " is not set: run the integration tests through scripts/test");
+  }
+  return v;
+}
+
+config::settings node_settings(const std::map<std::string, std::string>& overrides) {
+  config::sources in;
+  in.environment = {
+    {"HERALD_AMQP_URL", env("HERALD_TEST_AMQP_URL")},
+    {"HERALD_PG_URL", env("HERALD_TEST_PG_URL")},
+    {"HERALD_REDIS_URL", env("HERALD_TEST_REDIS_URL")},
+    {"HERALD_SMTP_URL", env("HERALD_TEST_SMTP_URL")},
+    {"HERALD_HTTP_PORT_BASE", env("HERALD_TEST_HTTP_PORT_BASE")},
+    {"HERALD_HTTP_HOST", "127.0.0.1"},
+    {"HERALD_NODE_NAME", "test-node"},
+    {"HERALD_LOG_LEVEL", "warn"},
+  };
+  for (auto& [k, v] : overrides) {
+    in.environment[k] = v;
+  }
+  auto loaded = config::load(in);
+  if (!loaded.value) {
+    throw std::runtime_error("test configuration: " + loaded.error);
+  }
+  return *loaded.value;
+}
+
+running_node::running_node(const std::map<std::string, std::string>& overrides)
+  : settings_(node_settings(overrides)) {
+  log::init("test-node", log::parse_level(settings_.get("log.level")));
+  base_ = static_cast<int>(settings_.get_int("http.port_base"));
+  cfg_ = std::make_unique<caf::actor_system_config>();
+  cfg_->set("logger.verbosity", caf::atom("quiet"));
+  system_ = std::make_unique<caf::actor_system>(*cfg_);
+  node_ = std::make_unique<herald::node>(*system_, settings_);
+  if (auto err = node_->start(); !err.empty()) {
+    node_->stop();
+    throw std::runtime_error("node did not start: " + err);
+  }
+  // Ready when the gateway answers; the services' dependencies are checked by the tests.
+  eventually([&] { return http_call("GET", url() + "/health").status == 200; },
+             std::chrono::seconds{10});
+}
+
+running_node::~running_node() {
+  node_->stop();
+  node_.reset();
+  system_.reset();
+}
+
+std::string running_node::url(int offset) const {
+  return "http://127.0.0.1:" + std::to_string(base_ + offset);
+}
+
+http_reply http_call(const std::string& method, const std::string& url, const std::string& body,
+                     const std::map<std::string, std::string>& headers,
+                     std::chrono::seconds timeout) {
+  web::http::client::http_client_config cfg;
+  cfg.set_timeout(timeout);
+  web::http::client::http_client client{url, cfg};
+  web::http::http_request req{method};
+  for (auto& [k, v] : headers) {
+    req.headers().add(k, v);
+  }
+  if (!body.empty() || method == "POST") {
+    req.set_body(body, "application/json");
+  }
+  http_reply out;
+  try {
+    auto resp = client.request(req).get();
+    out.status = resp.status_code();
+    out.raw = resp.extract_string(true).get();
+    for (auto& [k, v] : resp.headers()) {
+      out.headers[k] = v;
+    }
+  } catch (const std::exception& e) {
+    out.status = 0;
+    out.raw = e.what();
+  }
+  out.body = nlohmann::json::parse(out.raw, nullptr, false);
+  if (out.body.is_discarded()) {
+    out.body = nullptr;
+  }
+  return out;
+}
+
+bool eventually(const std::function<bool()>& ready, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (ready()) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+}
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string decode_quoted_printable(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '=') {
+      out += s[i];
+    } else if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') {
+      i += 2; // soft line break
+    } else if (i + 2 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    }
+  }
+  return out;
+}
+
+std::string decode_base64(const std::string& s) {
+  static const std::string alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0;
+  int bits = -8;
+  for (unsigned char c : s) {
+    auto pos = alphabet.find(static_cast<char>(c));
+    if (pos == std::string::npos) {
+      continue;
+    }
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out += static_cast<char>((val >> bits) & 0xFF);
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+} // namespace
+
+std::string stored_mail::header(const std::string& name) const {
+  auto head_end = raw.find("\r\n\r\n");
+  std::istringstream in{raw.substr(0, head_end)};
+  std::string line;
+  auto want = lower(name) + ":";
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (lower(line.substr(0, want.size())) == want) {
+      auto v = line.substr(want.size());
+      v.erase(0, v.find_first_not_of(' '));
+      return v;
+    }
+  }
+  return {};
+}
+
+std::string stored_mail::decoded_text() const {
+  // The text/plain part: its headers, a blank line, then the body up to a boundary or end.
+  auto part = lower(raw).find("content-type: text/plain");
+  if (part == std::string::npos) {
+    return {};
+  }
+  auto part_head_end = raw.find("\r\n\r\n", part);
+  auto part_head = lower(raw.substr(part, part_head_end - part));
+  auto body = raw.substr(part_head_end + 4);
+  if (auto boundary = body.find("\r\n--"); boundary != std::string::npos) {
+    body.erase(boundary);
+  }
+  if (part_head.find("quoted-printable") != std::string::npos) {
+    return decode_quoted_printable(body);
+  }
+  if (part_head.find("base64") != std::string::npos) {
+    return decode_base64(body);
+  }
+  return body;
+}
+
+std::vector<stored_mail> mails_to(const std::string& maildir, const std::string& rcpt) {
+  std::vector<stored_mail> out;
+  if (!fs::exists(maildir)) {
+    return out;
+  }
+  for (auto& entry : fs::directory_iterator(maildir)) {
+    if (entry.path().extension() != ".eml") {
+      continue;
+    }
+    stored_mail m;
+    m.path = entry.path().string();
+    m.raw = read_file(entry.path());
+    m.mail_from = m.header("X-Herald-Sink-Mail-From");
+    m.rcpt_to = m.header("X-Herald-Sink-Rcpt-To");
+    if (m.rcpt_to.find(rcpt) != std::string::npos) {
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+bool server_ctl(const std::string& action, const std::string& server) {
+  auto cmd = env("HERALD_TEST_CTL") + " " + action + " " + server;
+  return std::system(cmd.c_str()) == 0;
+}
+
+std::string unique(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  auto now = std::chrono::system_clock::now().time_since_epoch().count();
+  return prefix + std::to_string(now % 1000000000) + "-" + std::to_string(++counter);
+}
+
+} // namespace herald::test

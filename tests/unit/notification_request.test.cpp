@@ -1,0 +1,102 @@
+#include <boost/test/unit_test.hpp>
+
+#include "actors/gateway/notification_request.hpp"
+
+using herald::parse_notification_request;
+using json = nlohmann::json;
+
+namespace {
+
+json valid() {
+  return {{"notification_type", "email"},
+          {"user_id", "u-1"},
+          {"template_code", "welcome"},
+          {"variables", {{"name", "Ada"}}},
+          {"request_id", "r-1"},
+          {"priority", 7},
+          {"metadata", {{"campaign", "x"}}}};
+}
+
+std::string error_of(const json& body) {
+  auto v = parse_notification_request(body);
+  BOOST_REQUIRE(!v.value);
+  return v.error;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(notification_request)
+
+BOOST_AUTO_TEST_CASE(valid_body_is_accepted_with_its_fields) {
+  auto v = parse_notification_request(valid());
+  BOOST_REQUIRE(v.value);
+  BOOST_CHECK_EQUAL(v.value->notification_type, "email");
+  BOOST_CHECK_EQUAL(v.value->priority, 7);
+  BOOST_CHECK_EQUAL(v.value->variables["name"], "Ada");
+  auto msg = herald::notification_message(*v.value, "n-1", "c-1");
+  BOOST_CHECK_EQUAL(msg["notification_id"], "n-1");
+  BOOST_CHECK_EQUAL(msg["correlation_id"], "c-1");
+  BOOST_CHECK_EQUAL(msg["attempt"], 1);
+}
+
+BOOST_AUTO_TEST_CASE(optional_fields_take_defaults) {
+  auto v = parse_notification_request(
+    {{"notification_type", "push"}, {"user_id", "u"}, {"template_code", "t"}});
+  BOOST_REQUIRE(v.value);
+  BOOST_CHECK_EQUAL(v.value->priority, 5);
+  BOOST_CHECK(v.value->variables.is_object());
+  BOOST_CHECK(v.value->request_id.empty());
+}
+
+BOOST_AUTO_TEST_CASE(each_missing_required_field_is_named) {
+  for (auto field : {"notification_type", "user_id", "template_code"}) {
+    auto body = valid();
+    body.erase(field);
+    BOOST_CHECK_EQUAL(error_of(body), std::string{"missing required field '"} + field + "'");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_are_named_with_what_was_given) {
+  auto body = valid();
+  body["user_id"] = 42;
+  BOOST_CHECK_EQUAL(error_of(body), "field 'user_id' must be a string, got a number");
+  body = valid();
+  body["variables"] = json::array();
+  BOOST_CHECK_EQUAL(error_of(body), "field 'variables' must be an object, got an array");
+  body = valid();
+  body["priority"] = 2.5;
+  BOOST_CHECK_NE(error_of(body).find("'priority'"), std::string::npos);
+  body = valid();
+  body["priority"] = 11;
+  BOOST_CHECK_EQUAL(error_of(body), "field 'priority' must be from 1 to 10, got 11");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_channel_and_unknown_fields_are_refused) {
+  auto body = valid();
+  body["notification_type"] = "fax";
+  BOOST_CHECK_NE(error_of(body).find("\"email\" or \"push\""), std::string::npos);
+  body = valid();
+  body["user"] = "typo";
+  BOOST_CHECK_EQUAL(error_of(body), "unknown field 'user'");
+}
+
+BOOST_AUTO_TEST_CASE(empty_strings_and_overlong_values_are_refused) {
+  auto body = valid();
+  body["template_code"] = "";
+  BOOST_CHECK_EQUAL(error_of(body), "field 'template_code' must not be empty");
+  body = valid();
+  body["user_id"] = std::string(129, 'u');
+  BOOST_CHECK_NE(error_of(body).find("longer than 128"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(send_at_must_be_rfc3339_and_is_not_yet_available) {
+  auto body = valid();
+  body["send_at"] = "tomorrow";
+  BOOST_CHECK_NE(error_of(body).find("RFC 3339"), std::string::npos);
+  body["send_at"] = "2026-12-01T10:00:00Z";
+  auto v = parse_notification_request(body);
+  BOOST_REQUIRE(!v.value);
+  BOOST_CHECK_EQUAL(v.status, 422);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
