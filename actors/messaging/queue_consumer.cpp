@@ -12,24 +12,29 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
                              caf::actor worker, runtime::entry_ptr entry) {
   log::context who{"", entry->name(), {}};
   auto conn = std::make_shared<amqp::connection>(s.url);
-  auto err = conn->open();
-  if (err.empty()) {
-    err = conn->declare(topology());
-  }
-  if (err.empty()) {
-    err = conn->set_prefetch(s.prefetch);
-  }
-  if (err.empty()) {
-    err = conn->consume(s.queue);
-  }
-  if (!err.empty()) {
-    entry->set_state("disconnected");
-    log::warn(who, "cannot consume", {{"queue", s.queue}, {"error", err}});
-    self->quit(caf::make_error(caf::sec::runtime_error, err));
-    return {};
-  }
-  entry->set_state("consuming " + s.queue);
-  log::info(who, "consuming", {{"queue", s.queue}});
+  // Connects on the first poll, not here: a detached actor that quits while it is being
+  // spawned is never accounted as finished by CAF 0.17, which then hangs at shutdown.
+  auto connect = [=]() -> bool {
+    auto err = conn->open();
+    if (err.empty()) {
+      err = conn->declare(topology());
+    }
+    if (err.empty()) {
+      err = conn->set_prefetch(s.prefetch);
+    }
+    if (err.empty()) {
+      err = conn->consume(s.queue);
+    }
+    if (!err.empty()) {
+      entry->set_state("disconnected");
+      log::warn(who, "cannot consume", {{"queue", s.queue}, {"error", err}});
+      self->quit(caf::make_error(caf::sec::runtime_error, err));
+      return false;
+    }
+    entry->set_state("consuming " + s.queue);
+    log::info(who, "consuming", {{"queue", s.queue}});
+    return true;
+  };
   auto in_flight = std::make_shared<std::int64_t>(0);
   auto lost = [=] {
     entry->set_state("disconnected");
@@ -47,6 +52,9 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
   self->send(self, poll_atom::value);
   return {
     [=](poll_atom) {
+      if (!conn->is_open() && !connect()) {
+        return;
+      }
       // Take what is buffered without waiting; wait briefly only when idle, so that acks
       // queued behind this poll are not held up.
       int taken = 0;

@@ -246,10 +246,12 @@ std::optional<delivery> connection::next_delivery(std::chrono::milliseconds time
       && reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
     // A frame other than a delivery: a close means the channel is gone.
     amqp_frame_t frame;
-    if (amqp_simple_wait_frame_noblock(conn_, &frame, &tv) == AMQP_STATUS_OK
-        && frame.frame_type == AMQP_FRAME_METHOD
-        && (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD
-            || frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+    int rc = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
+    if (rc != AMQP_STATUS_OK && rc != AMQP_STATUS_TIMEOUT) {
+      fail(std::string{"connection lost: "} + amqp_error_string2(rc));
+    } else if (rc == AMQP_STATUS_OK && frame.frame_type == AMQP_FRAME_METHOD
+               && (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD
+                   || frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
       fail("broker closed the channel");
     }
     return std::nullopt;

@@ -19,20 +19,32 @@ struct slot {
 
 struct supervisor_state {
   std::vector<slot> slots;
+  std::size_t next = 0;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "supervisor";
 };
 
-caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, caf::actor pool,
-                         pool_spec spec, registry* reg) {
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, pool_spec spec,
+                         registry* reg) {
   log::context who{spec.role, spec.name + "/supervisor", {}};
   auto sup_entry = reg->enlist(spec.name + "/supervisor", spec.role, "supervisor");
+  // Workers die with their supervisor; the functor outlives the state, so it keeps its own
+  // list of them.
+  auto live = std::make_shared<std::vector<caf::actor>>(spec.size);
+  self->attach_functor([live](const caf::error& reason) {
+    for (auto& w : *live) {
+      if (w) {
+        caf::anon_send_exit(w, reason ? caf::exit_reason::user_shutdown
+                                      : caf::exit_reason::normal);
+      }
+    }
+  });
   auto start = [=](std::size_t index) {
     auto& s = self->state.slots[index];
     s.worker = spec.spawn_worker(self->system(), s.entry);
     s.started = clock::now();
+    (*live)[index] = s.worker;
     self->monitor(s.worker);
-    self->send(pool, caf::sys_atom::value, caf::put_atom::value, s.worker);
   };
   for (std::size_t i = 0; i < spec.size; ++i) {
     auto entry = reg->enlist(spec.name + "/" + std::to_string(i), spec.role, "worker");
@@ -41,7 +53,6 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, caf::actor
     start(i);
   }
   sup_entry->set_state("running");
-  self->link_to(pool);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& slots = self->state.slots;
     for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -49,6 +60,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, caf::actor
         continue;
       }
       slots[i].worker = nullptr;
+      (*live)[i] = nullptr;
       std::uniform_real_distribution<double> uni{0.0, 1.0};
       auto delay = slots[i].tracker.on_crash(clock::now(), slots[i].started,
                                              uni(self->state.rng));
@@ -69,6 +81,21 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, caf::actor
       return;
     }
   });
+  // Everything else is work: hand it to the next live worker.
+  self->set_default_handler(
+    [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+      auto& slots = self->state.slots;
+      for (std::size_t tries = 0; tries < slots.size(); ++tries) {
+        auto& s = slots[self->state.next++ % slots.size()];
+        if (s.worker) {
+          auto rp = self->make_response_promise();
+          rp.delegate(s.worker, x.move_content_to_message());
+          return caf::delegated<caf::message>{};
+        }
+      }
+      return caf::make_error(caf::sec::request_receiver_down,
+                             spec.name + ": no worker alive (restarting)");
+    });
   return {
     [=](restart_atom, std::size_t index) {
       if (index < self->state.slots.size() && !self->state.slots[index].worker) {
@@ -81,9 +108,8 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, caf::actor
 } // namespace
 
 supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, pool_spec spec) {
-  auto pool = caf::actor_pool::make(sys.dummy_execution_unit(), caf::actor_pool::round_robin());
-  auto sup = sys.spawn(supervisor, pool, std::move(spec), &reg);
-  return {pool, sup};
+  auto sup = sys.spawn(supervisor, std::move(spec), &reg);
+  return {sup, sup};
 }
 
 } // namespace herald::runtime

@@ -1,10 +1,14 @@
 #pragma once
 
-// A one-for-one supervisor keeping a fixed number of workers alive behind a round-robin
-// caf::actor_pool. Senders address the pool; it forwards each message (sender and
-// request id intact) to one worker, which answers the sender directly. A crashed worker is
-// restarted after the restart_policy's backoff; past the restart intensity the supervisor
-// quits with the worker's error, which escalates to whoever monitors it.
+// A one-for-one supervisor that is also the front of its workers. Senders address the
+// supervisor; it forwards every message it does not handle itself to the next live worker
+// (round robin, sender and request id intact), and the worker answers the sender
+// directly. While no worker is alive a request is answered at once with an error, so
+// callers fail fast instead of waiting out their timeout.
+//
+// A crashed worker is restarted after the restart_policy's backoff (exponential, with
+// jitter). Past the restart intensity the supervisor quits with the worker's error, which
+// escalates to whoever monitors it. When the supervisor stops, so do its workers.
 
 #include <caf/all.hpp>
 
@@ -26,7 +30,7 @@ struct pool_spec {
 };
 
 struct supervised_pool {
-  caf::actor pool;       ///< send work here
+  caf::actor pool;       ///< send work here (the supervisor itself)
   caf::actor supervisor; ///< monitor this to learn about escalation; exit it to stop all
 };
 

@@ -35,7 +35,8 @@ config::settings node_settings(const std::map<std::string, std::string>& overrid
     {"HERALD_HTTP_PORT_BASE", env("HERALD_TEST_HTTP_PORT_BASE")},
     {"HERALD_HTTP_HOST", "127.0.0.1"},
     {"HERALD_NODE_NAME", "test-node"},
-    {"HERALD_LOG_LEVEL", "warn"},
+    {"HERALD_LOG_LEVEL", std::getenv("HERALD_TEST_LOG_LEVEL") ? std::getenv("HERALD_TEST_LOG_LEVEL")
+                                                               : "warn"},
   };
   for (auto& [k, v] : overrides) {
     in.environment[k] = v;
