@@ -4,7 +4,9 @@
 //   herald config [--config=FILE] [--key=value ...]  print the effective configuration
 //   herald options                                   print every option as Markdown
 
+#include <atomic>
 #include <csignal>
+#include <unistd.h>
 #include <iostream>
 
 #include <caf/all.hpp>
@@ -38,6 +40,11 @@ int serve(const herald::config::settings& settings) {
   caf::actor_system system{cfg};
   herald::node node{system, settings};
   herald::log::context who{"", "node", {}};
+  std::atomic<bool> escalated{false};
+  node.on_escalation([&escalated](const std::string&) {
+    escalated = true;
+    kill(getpid(), SIGTERM);
+  });
   if (auto err = node.start(); !err.empty()) {
     herald::log::error(who, "cannot start", {{"error", err}});
     node.stop();
@@ -48,7 +55,7 @@ int serve(const herald::config::settings& settings) {
   sigwait(&signals, &sig);
   herald::log::info(who, "stopping", {{"signal", sig}});
   node.stop();
-  return 0;
+  return escalated.load() ? 1 : 0;
 }
 
 } // namespace

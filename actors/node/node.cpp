@@ -90,7 +90,37 @@ struct node::impl {
   std::vector<std::unique_ptr<http::server>> servers;
   std::unique_ptr<gateway> gw;
   std::vector<caf::actor> roots; ///< stopped on shutdown
+  caf::actor watcher;            ///< monitors the roots for escalation
+  std::shared_ptr<std::function<void(const std::string&)>> escalate =
+    std::make_shared<std::function<void(const std::string&)>>();
 };
+
+namespace {
+
+/// The top of the node's supervision tree: a root that stops abnormally has escalated.
+caf::behavior root_watcher(caf::event_based_actor* self, std::vector<caf::actor> roots,
+                           std::shared_ptr<std::function<void(const std::string&)>> escalate) {
+  for (auto& r : roots) {
+    self->monitor(r);
+  }
+  self->set_down_handler([=](caf::down_msg& dm) {
+    if (dm.reason == caf::exit_reason::user_shutdown || !dm.reason) {
+      return;
+    }
+    auto what = self->system().render(dm.reason);
+    log::error({"", "node", {}}, "a service tree gave up", {{"reason", what}});
+    if (*escalate) {
+      (*escalate)(what);
+    }
+  });
+  return {[](ping_atom) {}};  // nothing to answer; it lives to watch
+}
+
+} // namespace
+
+void node::on_escalation(std::function<void(const std::string&)> fn) {
+  *impl_->escalate = std::move(fn);
+}
 
 node::node(caf::actor_system& sys, const config::settings& settings)
   : ctx_{sys, settings, registry_}, impl_(std::make_unique<impl>()) {}
@@ -178,6 +208,7 @@ std::string node::start() {
       log::warn(who, "role not implemented yet, not started", {{"role", role}});
     }
   }
+  impl_->watcher = ctx_.system.spawn(root_watcher, impl_->roots, impl_->escalate);
   for (auto& server : impl_->servers) {
     if (auto err = server->open(); !err.empty()) {
       return err;
@@ -199,6 +230,10 @@ void node::stop() {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
   impl_->roots.clear();
+  if (impl_->watcher) {
+    caf::anon_send_exit(impl_->watcher, caf::exit_reason::user_shutdown);
+    impl_->watcher = nullptr;
+  }
   impl_->gw.reset();
 }
 

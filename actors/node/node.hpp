@@ -4,6 +4,7 @@
 // ports (gateway base+0, users +1, templates +2, email +3, push +4), and answers
 // /health and /health/ready on each.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@ public:
   std::string start();
   /// Closes the HTTP ports and stops every actor of the node.
   void stop();
+
+  /// Called (from an actor thread) when a service tree gave up: its supervisor exceeded
+  /// its restart intensity. The process should stop and be restarted from outside.
+  void on_escalation(std::function<void(const std::string& what)> fn);
 
   runtime::registry& registry() { return registry_; }
 

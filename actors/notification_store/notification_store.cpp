@@ -18,7 +18,8 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 constexpr const char* upsert_sql = R"sql(
 INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
                            last_error, correlation_id)
-VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7, NULLIF($8, ''), $9)
+VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7,
+        CASE WHEN $6 IN ('failed', 'retrying', 'dead') THEN NULLIF($8, '') END, $9)
 ON CONFLICT (id) DO UPDATE SET
   status = CASE
     WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')

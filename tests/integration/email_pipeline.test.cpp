@@ -10,6 +10,9 @@ using json = nlohmann::json;
 namespace {
 
 struct pipeline_fixture {
+  explicit pipeline_fixture(const std::map<std::string, std::string>& overrides = {})
+    : node(overrides) {}
+
   running_node node;
 
   /// Creates a user and an email template; returns {user_id, email, template_code}.
@@ -108,6 +111,33 @@ BOOST_AUTO_TEST_CASE(user_who_turned_email_off_is_skipped) {
   BOOST_REQUIRE_EQUAL(accepted.status, 202);
   auto id = accepted.body["data"]["notification_id"].get<std::string>();
   BOOST_REQUIRE(eventually([&] { return status_of(id) == "skipped"; }));
+  BOOST_CHECK(mails_to(env("HERALD_TEST_MAILDIR"), email).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// A node whose SMTP relay is the second sink, chosen through HERALD_SMTP_URL.
+struct other_relay_fixture : pipeline_fixture {
+  other_relay_fixture() : pipeline_fixture({{"HERALD_SMTP_URL", env("HERALD_TEST_SMTP2_URL")}}) {}
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(email_relay, other_relay_fixture)
+
+BOOST_AUTO_TEST_CASE(herald_smtp_url_sends_through_that_server) {
+  auto [user_id, email, code] = user_and_template();
+  auto accepted = post_json(node.url() + "/api/v1/notifications",
+                            {{"notification_type", "email"},
+                             {"user_id", user_id},
+                             {"template_code", code},
+                             {"variables", {{"name", "Relay"}, {"code", "R-1"}}}});
+  BOOST_REQUIRE_EQUAL(accepted.status, 202);
+  auto id = accepted.body["data"]["notification_id"].get<std::string>();
+  BOOST_REQUIRE(eventually([&] { return status_of(id) == "sent"; }));
+  BOOST_CHECK_EQUAL(mails_to(env("HERALD_TEST_MAILDIR2"), email).size(), 1u);
   BOOST_CHECK(mails_to(env("HERALD_TEST_MAILDIR"), email).empty());
 }
 
