@@ -1,5 +1,7 @@
 #include "actors/gateway/notification_request.hpp"
 
+#include "actors/common/json_fields.hpp"
+
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -11,40 +13,8 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* type_name(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a number";
-  }
-}
-
 validation problem(std::string error, int status = 400) {
   return {std::nullopt, status, std::move(error)};
-}
-
-/// Reads an optional string field; returns an error or "".
-std::string read_string(const json& body, const char* field, bool required, std::size_t max_len,
-                        std::string& out) {
-  auto i = body.find(field);
-  if (i == body.end() || i->is_null()) {
-    return required ? std::string{"missing required field '"} + field + "'" : std::string{};
-  }
-  if (!i->is_string()) {
-    return std::string{"field '"} + field + "' must be a string, got " + type_name(*i);
-  }
-  out = i->get<std::string>();
-  if (required && out.empty()) {
-    return std::string{"field '"} + field + "' must not be empty";
-  }
-  if (out.size() > max_len) {
-    return std::string{"field '"} + field + "' is longer than " + std::to_string(max_len)
-           + " characters";
-  }
-  return {};
 }
 
 bool is_rfc3339(const std::string& s) {
@@ -90,7 +60,7 @@ validation parse_notification_request(const json& body) {
     }
   }
   notification_request r;
-  if (auto e = read_string(body, "notification_type", true, 16, r.notification_type);
+  if (auto e = read_string_field(body, "notification_type", true, 16, r.notification_type);
       !e.empty()) {
     return problem(e);
   }
@@ -98,34 +68,34 @@ validation parse_notification_request(const json& body) {
     return problem("field 'notification_type' must be \"email\" or \"push\", got \""
                    + r.notification_type + "\"");
   }
-  if (auto e = read_string(body, "user_id", true, 128, r.user_id); !e.empty()) {
+  if (auto e = read_string_field(body, "user_id", true, 128, r.user_id); !e.empty()) {
     return problem(e);
   }
-  if (auto e = read_string(body, "template_code", true, 100, r.template_code); !e.empty()) {
+  if (auto e = read_string_field(body, "template_code", true, 100, r.template_code); !e.empty()) {
     return problem(e);
   }
-  if (auto e = read_string(body, "request_id", false, 200, r.request_id); !e.empty()) {
+  if (auto e = read_string_field(body, "request_id", false, 200, r.request_id); !e.empty()) {
     return problem(e);
   }
-  if (auto e = read_string(body, "language", false, 16, r.language); !e.empty()) {
+  if (auto e = read_string_field(body, "language", false, 16, r.language); !e.empty()) {
     return problem(e);
   }
   if (auto i = body.find("variables"); i != body.end() && !i->is_null()) {
     if (!i->is_object()) {
-      return problem(std::string{"field 'variables' must be an object, got "} + type_name(*i));
+      return problem(std::string{"field 'variables' must be an object, got "} + json_type_name(*i));
     }
     r.variables = *i;
   }
   if (auto i = body.find("metadata"); i != body.end() && !i->is_null()) {
     if (!i->is_object()) {
-      return problem(std::string{"field 'metadata' must be an object, got "} + type_name(*i));
+      return problem(std::string{"field 'metadata' must be an object, got "} + json_type_name(*i));
     }
     r.metadata = *i;
   }
   if (auto i = body.find("priority"); i != body.end() && !i->is_null()) {
     if (!i->is_number_integer()) {
       return problem(std::string{"field 'priority' must be an integer from 1 to 10, got "}
-                     + (i->is_number() ? "a fraction" : type_name(*i)));
+                     + (i->is_number() ? "a fraction" : json_type_name(*i)));
     }
     auto p = i->get<long long>();
     if (p < 1 || p > 10) {
@@ -139,7 +109,7 @@ validation parse_notification_request(const json& body) {
     }
   }
   std::string send_at;
-  if (auto e = read_string(body, "send_at", false, 64, send_at); !e.empty()) {
+  if (auto e = read_string_field(body, "send_at", false, 64, send_at); !e.empty()) {
     return problem(e);
   }
   if (!send_at.empty()) {

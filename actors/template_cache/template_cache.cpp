@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "actors/common/ask.hpp"
+#include "actors/common/json_fields.hpp"
 #include "actors/common/rest.hpp"
 #include "actors/template_cache/render.hpp"
 #include "adapters/postgres/session.hpp"
@@ -187,25 +188,9 @@ std::optional<template_record> parse_new_template(const json& body, int& status,
   status = 400;
   template_record t;
   auto string_field = [&](const char* name, bool required, std::size_t max,
-                          std::string& out) -> bool {
-    auto i = body.find(name);
-    if (i == body.end() || i->is_null()) {
-      if (required) {
-        error = std::string{"missing required field '"} + name + "'";
-      }
-      return !required;
-    }
-    if (!i->is_string()) {
-      error = std::string{"field '"} + name + "' must be a string";
-      return false;
-    }
-    out = i->get<std::string>();
-    if ((required && out.empty()) || out.size() > max) {
-      error = std::string{"field '"} + name + "' must be 1 to " + std::to_string(max)
-              + " characters";
-      return false;
-    }
-    return true;
+                          std::string& out) {
+    error = read_string_field(body, name, required, max, out);
+    return error.empty();
   };
   if (!string_field("template_code", true, 100, t.template_code)
       || !string_field("channel", true, 16, t.channel)

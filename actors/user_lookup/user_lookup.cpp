@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "actors/common/ask.hpp"
+#include "actors/common/json_fields.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/rest.hpp"
 #include "adapters/postgres/session.hpp"
@@ -148,25 +149,9 @@ runtime::supervised_pool spawn_user_lookup(node_context& ctx) {
 std::optional<user_record> parse_new_user(const json& body, std::string& error) {
   static const std::regex email_shape{R"([^@\s]+@[^@\s]+\.[^@\s]+)"};
   auto string_field = [&](const char* name, bool required, std::size_t max,
-                          std::string& out) -> bool {
-    auto i = body.find(name);
-    if (i == body.end() || i->is_null()) {
-      if (required) {
-        error = std::string{"missing required field '"} + name + "'";
-      }
-      return !required;
-    }
-    if (!i->is_string()) {
-      error = std::string{"field '"} + name + "' must be a string";
-      return false;
-    }
-    out = i->get<std::string>();
-    if (out.empty() || out.size() > max) {
-      error = std::string{"field '"} + name + "' must be 1 to " + std::to_string(max)
-              + " characters";
-      return false;
-    }
-    return true;
+                          std::string& out) {
+    error = read_string_field(body, name, required, max, out);
+    return error.empty();
   };
   user_record u;
   u.id = make_uuid();
