@@ -14,6 +14,7 @@
 
 #include "actors/node/node.hpp"
 #include "runtime/config/settings.hpp"
+#include "runtime/system_config.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace {
@@ -35,8 +36,7 @@ int serve(const herald::config::settings& settings) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  caf::actor_system_config cfg;
-  cfg.set("logger.verbosity", caf::atom("quiet"));
+  herald::runtime::system_config cfg{settings};
   caf::actor_system system{cfg};
   herald::node node{system, settings};
   herald::log::context who{"", "node", {}};

@@ -41,12 +41,20 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
     log::warn(who, "connection lost", {{"error", conn->last_error()}});
     self->quit(caf::make_error(caf::sec::runtime_error, conn->last_error()));
   };
+  // While the prefetch window is full the broker sends nothing, so the consumer stops
+  // polling and the next ack starts it again.
+  auto polling = std::make_shared<bool>(true);
   auto settle = [=](std::uint64_t, const std::string& error) {
     *in_flight -= 1;
     entry->in_flight = *in_flight;
     entry->processed += 1;
     if (!error.empty()) {
       lost();
+      return;
+    }
+    if (!*polling) {
+      *polling = true;
+      self->send(self, poll_atom::value);
     }
   };
   self->send(self, poll_atom::value);
@@ -74,6 +82,10 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
       entry->in_flight = *in_flight;
       if (!conn->is_open()) {
         lost();
+        return;
+      }
+      if (*in_flight >= s.prefetch) {
+        *polling = false;
         return;
       }
       self->send(self, poll_atom::value);

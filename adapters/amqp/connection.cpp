@@ -1,6 +1,9 @@
 #include "adapters/amqp/connection.hpp"
 
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <stdexcept>
 
@@ -97,6 +100,9 @@ std::string connection::open() {
     return fail("cannot connect to RabbitMQ at " + host_ + ":" + std::to_string(port_) + ": "
                 + amqp_error_string2(rc));
   }
+  // Small frames (publishes, acks) must go out at once, not wait for Nagle's algorithm.
+  int one = 1;
+  setsockopt(amqp_get_sockfd(conn_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   amqp_set_handshake_timeout(conn_, &tv);
   amqp_set_rpc_timeout(conn_, &tv);
   auto login = amqp_login(conn_, vhost_.c_str(), 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "runtime/logging/log.hpp"
+#include "runtime/system_config.hpp"
 
 namespace herald::test {
 
@@ -52,8 +53,7 @@ running_node::running_node(const std::map<std::string, std::string>& overrides)
   : settings_(node_settings(overrides)) {
   log::init("test-node", log::parse_level(settings_.get("log.level")));
   base_ = static_cast<int>(settings_.get_int("http.port_base"));
-  cfg_ = std::make_unique<caf::actor_system_config>();
-  cfg_->set("logger.verbosity", caf::atom("quiet"));
+  cfg_ = std::make_unique<runtime::system_config>(settings_);
   system_ = std::make_unique<caf::actor_system>(*cfg_);
   node_ = std::make_unique<herald::node>(*system_, settings_);
   if (auto err = node_->start(); !err.empty()) {
