@@ -56,6 +56,12 @@ http::response server_error(int status, const std::string& message) {
   return fail(status, message);
 }
 
+std::function<void(const std::string&)> unavailable(http::reply_fn reply, std::string service) {
+  return [reply = std::move(reply), service = std::move(service)](const std::string& e) {
+    reply(fail(503, service + ": " + e));
+  };
+}
+
 std::optional<nlohmann::json> parse_object(const std::string& body, http::response& problem) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) {

@@ -2,6 +2,7 @@
 
 // Herald's REST envelope: {"success", "data", "error", "message", "meta"} on every answer.
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -18,6 +19,9 @@ http::response with_correlation(http::response r, const std::string& correlation
 
 /// For http::server's own errors (404, 405, 413, ...).
 http::response server_error(int status, const std::string& message);
+
+/// An error continuation for a call to `service`: answers 503 naming the service.
+std::function<void(const std::string&)> unavailable(http::reply_fn reply, std::string service);
 
 /// Parses a JSON object body; on failure fills `problem` with a 400 naming the issue.
 std::optional<nlohmann::json> parse_object(const std::string& body, http::response& problem);

@@ -110,7 +110,7 @@ void gateway::add_routes(http::server& server) {
           reply(o.ok() ? rest::ok(200, json::parse(record), "notification found")
                        : rest::fail(o.status, o.error));
         },
-        [reply](const std::string& e) { reply(rest::fail(503, "notification store: " + e)); },
+        rest::unavailable(reply, "notification store"),
         read_atom::value, req.params["id"]);
   });
   server.route("GET", "/api/v1/introspection/actors", [this](http::request&&,

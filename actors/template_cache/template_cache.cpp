@@ -241,11 +241,8 @@ std::optional<template_record> parse_new_template(const json& body, int& status,
 }
 
 void add_template_routes(http::server& server, caf::actor_system& sys, caf::actor cache) {
-  auto on_error = [](http::reply_fn reply) {
-    return [reply](const std::string& e) { reply(rest::fail(503, "templates service: " + e)); };
-  };
-  server.route("POST", "/api/v1/templates", [&sys, cache, on_error](http::request&& req,
-                                                                   http::reply_fn reply) {
+  server.route("POST", "/api/v1/templates", [&sys, cache](http::request&& req,
+                                                          http::reply_fn reply) {
     http::response problem;
     auto body = rest::parse_object(req.body, problem);
     if (!body) {
@@ -264,17 +261,18 @@ void add_template_routes(http::server& server, caf::actor_system& sys, caf::acto
           reply(o.ok() ? rest::ok(201, to_json(created), "template created")
                        : rest::fail(o.status, o.error));
         },
-        on_error(reply), create_atom::value, *t);
+        rest::unavailable(reply, "templates service"), create_atom::value, *t);
   });
-  server.route("GET", "/api/v1/templates/{code}", [&sys, cache, on_error](
-                                                    http::request&& req, http::reply_fn reply) {
+  server.route("GET", "/api/v1/templates/{code}", [&sys, cache](http::request&& req,
+                                                                 http::reply_fn reply) {
     auto language = req.query.count("language") ? req.query["language"] : std::string{"en"};
     ask(sys, cache, service_timeout,
         [reply](outcome& o, template_record& t) {
           reply(o.ok() ? rest::ok(200, to_json(t), "template found")
                        : rest::fail(o.status, o.error));
         },
-        on_error(reply), lookup_atom::value, req.params["code"], language);
+        rest::unavailable(reply, "templates service"), lookup_atom::value,
+        req.params["code"], language);
   });
 }
 

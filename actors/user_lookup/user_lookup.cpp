@@ -189,11 +189,8 @@ std::optional<user_record> parse_new_user(const json& body, std::string& error) 
 }
 
 void add_user_routes(http::server& server, caf::actor_system& sys, caf::actor user_lookup) {
-  auto on_error = [](http::reply_fn reply) {
-    return [reply](const std::string& e) { reply(rest::fail(503, "users service: " + e)); };
-  };
-  server.route("POST", "/api/v1/users", [&sys, user_lookup, on_error](http::request&& req,
-                                                                     http::reply_fn reply) {
+  server.route("POST", "/api/v1/users", [&sys, user_lookup](http::request&& req,
+                                                            http::reply_fn reply) {
     http::response problem;
     auto body = rest::parse_object(req.body, problem);
     if (!body) {
@@ -210,15 +207,15 @@ void add_user_routes(http::server& server, caf::actor_system& sys, caf::actor us
         [reply](outcome& o, user_record& u) {
           reply(o.ok() ? rest::ok(201, to_json(u), "user created") : rest::fail(o.status, o.error));
         },
-        on_error(reply), create_atom::value, *user);
+        rest::unavailable(reply, "users service"), create_atom::value, *user);
   });
-  server.route("GET", "/api/v1/users/{id}", [&sys, user_lookup, on_error](http::request&& req,
-                                                                         http::reply_fn reply) {
+  server.route("GET", "/api/v1/users/{id}", [&sys, user_lookup](http::request&& req,
+                                                                http::reply_fn reply) {
     ask(sys, user_lookup, service_timeout,
         [reply](outcome& o, user_record& u) {
           reply(o.ok() ? rest::ok(200, to_json(u), "user found") : rest::fail(o.status, o.error));
         },
-        on_error(reply), lookup_atom::value, req.params["id"]);
+        rest::unavailable(reply, "users service"), lookup_atom::value, req.params["id"]);
   });
 }
 
