@@ -32,7 +32,6 @@ outcome session::transact(const std::function<void(pqxx::work&)>& fn) {
     pqxx::work tx{*conn_};
     fn(tx);
     tx.commit();
-    ++round_trips_;
     return {};
   } catch (const pqxx::broken_connection& e) {
     conn_.reset();

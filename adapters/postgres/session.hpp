@@ -37,15 +37,11 @@ public:
   /// Connects if needed and runs SELECT 1.
   outcome ping();
 
-  /// PostgreSQL round-trips made so far (for tests and metrics).
-  std::uint64_t round_trips() const { return round_trips_; }
-
 private:
   outcome connect();
 
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
-  std::uint64_t round_trips_ = 0;
 };
 
 } // namespace herald::postgres
