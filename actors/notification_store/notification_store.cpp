@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "actors/common/ids.hpp"
+#include "actors/notification_store/status_batch.hpp"
 #include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
 
@@ -14,30 +15,6 @@ using json = nlohmann::json;
 namespace {
 
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
-
-constexpr const char* upsert_sql = R"sql(
-INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
-                           last_error, correlation_id)
-VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7,
-        CASE WHEN $6 IN ('failed', 'retrying', 'dead') THEN NULLIF($8, '') END, $9)
-ON CONFLICT (id) DO UPDATE SET
-  status = CASE
-    WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
-         AND EXCLUDED.status IN ('queued', 'processing') THEN notifications.status
-    ELSE EXCLUDED.status END,
-  attempts = GREATEST(notifications.attempts, EXCLUDED.attempts),
-  last_error = COALESCE(EXCLUDED.last_error, notifications.last_error),
-  request_id = COALESCE(notifications.request_id, EXCLUDED.request_id),
-  user_id = CASE WHEN notifications.user_id = '' THEN EXCLUDED.user_id
-                 ELSE notifications.user_id END,
-  channel = CASE WHEN notifications.channel = '' THEN EXCLUDED.channel
-                 ELSE notifications.channel END,
-  template_code = CASE WHEN notifications.template_code = '' THEN EXCLUDED.template_code
-                       ELSE notifications.template_code END,
-  correlation_id = CASE WHEN notifications.correlation_id = '' THEN EXCLUDED.correlation_id
-                        ELSE notifications.correlation_id END,
-  updated_at = now()
-)sql";
 
 struct pending_event {
   status_event event;
@@ -71,14 +48,14 @@ caf::behavior status_writer(caf::stateful_actor<writer_state>* self, std::string
       return;
     }
     auto count = std::min(st.batch.size(), batch_max);
+    std::vector<const status_event*> events;
+    for (std::size_t i = 0; i < count; ++i) {
+      events.push_back(&st.batch[i].event);
+    }
     auto r = st.db->transact([&](pqxx::work& tx) {
-      for (std::size_t i = 0; i < count; ++i) {
-        auto& e = st.batch[i].event;
-        tx.exec_params(upsert_sql, e.notification_id, e.request_id, e.user_id, e.channel,
-                       e.template_code, e.status, e.attempts, e.detail, e.correlation_id);
-        tx.exec_params("INSERT INTO notification_events (notification_id, status, detail, "
-                       "node) VALUES ($1, $2, $3, $4)",
-                       e.notification_id, e.status, e.detail, node_name);
+      auto quote = [&tx](const std::string& v) { return tx.quote(v); };
+      for (auto& statement : status_batch_statements(events, node_name, quote)) {
+        tx.exec(statement);
       }
     });
     if (r.code == postgres::status::unavailable) {

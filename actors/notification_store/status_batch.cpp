@@ -1,0 +1,78 @@
+#include "actors/notification_store/status_batch.hpp"
+
+#include <unordered_map>
+
+namespace herald {
+
+namespace {
+
+constexpr const char* upsert_head = R"sql(
+INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
+                           last_error, correlation_id)
+SELECT v.id::uuid, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, v.status,
+       v.attempts::integer,
+       CASE WHEN v.status IN ('failed', 'retrying', 'dead') THEN NULLIF(v.detail, '') END,
+       v.correlation_id
+FROM (VALUES )sql";
+
+constexpr const char* upsert_tail = R"sql(
+) AS v(id, request_id, user_id, channel, template_code, status, attempts, detail, correlation_id)
+ON CONFLICT (id) DO UPDATE SET
+  status = CASE
+    WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
+         AND EXCLUDED.status IN ('queued', 'processing') THEN notifications.status
+    ELSE EXCLUDED.status END,
+  attempts = GREATEST(notifications.attempts, EXCLUDED.attempts),
+  last_error = COALESCE(EXCLUDED.last_error, notifications.last_error),
+  request_id = COALESCE(notifications.request_id, EXCLUDED.request_id),
+  user_id = CASE WHEN notifications.user_id = '' THEN EXCLUDED.user_id
+                 ELSE notifications.user_id END,
+  channel = CASE WHEN notifications.channel = '' THEN EXCLUDED.channel
+                 ELSE notifications.channel END,
+  template_code = CASE WHEN notifications.template_code = '' THEN EXCLUDED.template_code
+                       ELSE notifications.template_code END,
+  correlation_id = CASE WHEN notifications.correlation_id = '' THEN EXCLUDED.correlation_id
+                        ELSE notifications.correlation_id END,
+  updated_at = now()
+)sql";
+
+} // namespace
+
+std::vector<std::string> status_batch_statements(const std::vector<const status_event*>& events,
+                                                 const std::string& node,
+                                                 const sql_quote& quote) {
+  std::vector<std::string> rounds;
+  std::unordered_map<std::string, std::size_t> seen; // id -> rounds it already appears in
+  for (auto* e : events) {
+    auto round = seen[e->notification_id]++;
+    if (round == rounds.size()) {
+      rounds.emplace_back();
+    }
+    auto& rows = rounds[round];
+    rows += rows.empty() ? "(" : ",\n(";
+    rows += quote(e->notification_id) + ", " + quote(e->request_id) + ", " + quote(e->user_id)
+            + ", " + quote(e->channel) + ", " + quote(e->template_code) + ", "
+            + quote(e->status) + ", " + std::to_string(e->attempts) + ", " + quote(e->detail)
+            + ", " + quote(e->correlation_id) + ")";
+  }
+  std::vector<std::string> out;
+  for (auto& rows : rounds) {
+    out.push_back(upsert_head + rows + upsert_tail);
+  }
+  if (!events.empty()) {
+    std::string timeline =
+      "INSERT INTO notification_events (notification_id, status, detail, node) VALUES ";
+    auto node_literal = quote(node);
+    bool first = true;
+    for (auto* e : events) {
+      timeline += first ? "(" : ",\n(";
+      timeline += quote(e->notification_id) + "::uuid, " + quote(e->status) + ", "
+                  + quote(e->detail) + ", " + node_literal + ")";
+      first = false;
+    }
+    out.push_back(std::move(timeline));
+  }
+  return out;
+}
+
+} // namespace herald

@@ -1,0 +1,23 @@
+#pragma once
+
+// The SQL that writes a batch of status events in one transaction: one multi-row upsert
+// into `notifications` per round, and one multi-row insert into `notification_events`.
+// An id appears at most once per round (PostgreSQL refuses to update one row twice in a
+// statement), rounds keep arrival order, so the merge rule in the upsert sees the events
+// of one notification in the order they came.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "actors/messaging/messages.hpp"
+
+namespace herald {
+
+using sql_quote = std::function<std::string(const std::string&)>;
+
+std::vector<std::string> status_batch_statements(const std::vector<const status_event*>& events,
+                                                 const std::string& node,
+                                                 const sql_quote& quote);
+
+} // namespace herald
