@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared functions for the bench scripts (bench/ceilings, later bench/run). Sourced, never
+# Shared functions for the bench scripts (bench/ceilings, bench/run). Sourced, never
 # executed. Servers are started with scripts/lib/common.sh's functions, in one private
 # temporary directory, on free ports in 40000-45000 (scripts/test picks 20000-31999 and
 # scripts/up uses the default ports, so a bench never collides with either).
@@ -18,11 +18,18 @@ BENCH_BUILD="${BENCH_BUILD_DIR:-$ROOT/build/bench}"
 # shellcheck disable=SC2034  # read by the scripts that source this file
 BENCH_CEILING_BIN="$BENCH_BUILD/herald_ceiling"
 # shellcheck disable=SC2034  # same
-BENCH_RESULTS="$BENCH_DIR/results"
+BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_DIR/results}" # scripts/test points it into build/
 BENCH_STATE="" # the temporary directory holding the private servers' state
 BENCH_AMQP_URL=""
 BENCH_PICKED_PORTS=" "
 BENCH_CHILD="" # the measuring process running now, if any
+BENCH_SAMPLER="" # bench/run's resource sampler, if running
+BENCH_HERALD_PID=""
+BENCH_PG_PORT=""
+BENCH_SMTP_PORT=""
+BENCH_HTTP_BASE=""
+BENCH_REDIS_URL=""
+BENCH_PG_URL=""
 
 # bench_run OUTFILE CMD...: runs CMD with its stdout in OUTFILE and returns its status. In
 # the background, waited for: a signal to the script then ends the script at once, and
@@ -38,14 +45,14 @@ bench_run() {
   return "$status"
 }
 
-# bench_install_packages: installs what the ceilings need if missing (through
-# herald_install_packages, with its package list narrowed to these).
-# HERALD_SKIP_INSTALL=1 skips the check.
+# bench_install_packages [EXTRA...]: installs what the ceilings (and the EXTRA packages)
+# need if missing (through herald_install_packages, with its package list narrowed to
+# these). HERALD_SKIP_INSTALL=1 skips the check.
 bench_install_packages() {
   # Dynamic scope: herald_install_packages reads this list instead of the global one.
   # shellcheck disable=SC2034
   local HERALD_PACKAGES=(build-essential cmake ninja-build pkg-config g++ librabbitmq-dev
-    nlohmann-json3-dev rabbitmq-server jq iproute2)
+    nlohmann-json3-dev rabbitmq-server jq iproute2 "$@")
   herald_install_packages
 }
 
@@ -111,9 +118,103 @@ bench_stop_rabbitmq() {
   stop_rabbitmq "$BENCH_STATE/rabbitmq"
 }
 
-# bench_cleanup: for the EXIT trap. Stops the measuring process and every private server and removes the state
-# directory (kept, with its logs, when BENCH_KEEP=1 or a server did not stop). Keeps the
-# exit status of the script.
+# bench_rabbitmqctl ARGS...: rabbitmqctl against the private broker.
+bench_rabbitmqctl() {
+  local port dist
+  read -r port dist <"$BENCH_STATE/rabbitmq/port"
+  _rabbitmq_env "$BENCH_STATE/rabbitmq" "$port" "$dist"
+  timeout 60 env "${RMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" -q "$@"
+}
+
+# bench_start_postgres: a private PostgreSQL with Herald's migrations; sets BENCH_PG_PORT
+# and BENCH_PG_URL.
+bench_start_postgres() {
+  bench_make_state || return 1
+  bench_pick_ports BENCH_PG_PORT 1 || return 1
+  start_postgres "$BENCH_STATE/postgres" "$BENCH_PG_PORT" || return 1
+  apply_migrations "$BENCH_PG_PORT" >/dev/null || return 1
+  # shellcheck disable=SC2034  # read by the caller
+  BENCH_PG_URL="postgresql://postgres@127.0.0.1:$BENCH_PG_PORT"
+}
+
+# bench_psql DB ARGS...: psql -At against the private PostgreSQL.
+bench_psql() {
+  local db=$1
+  shift
+  PGOPTIONS=--client-min-messages=warning psql -X -q -At -h 127.0.0.1 -p "$BENCH_PG_PORT" \
+    -U postgres -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+
+# bench_start_redis: a private Redis; sets BENCH_REDIS_URL.
+bench_start_redis() {
+  local port
+  bench_make_state || return 1
+  bench_pick_ports port 1 || return 1
+  start_redis "$BENCH_STATE/redis" "$port" || return 1
+  # shellcheck disable=SC2034  # read by the caller
+  BENCH_REDIS_URL="redis://127.0.0.1:$port/0"
+}
+
+# bench_start_smtp_sink: postfix's smtp-sink (fast, discards mail) with running counters
+# (-c) in $BENCH_STATE/smtp-sink/out; sets BENCH_SMTP_PORT.
+bench_start_smtp_sink() {
+  local dir pid user=()
+  bench_make_state || return 1
+  dir="$BENCH_STATE/smtp-sink"
+  mkdir -p "$dir"
+  bench_pick_ports BENCH_SMTP_PORT 1 || return 1
+  ((EUID == 0)) && user=(-u nobody) # smtp-sink refuses to keep root privileges
+  pid=$(spawn_detached "$dir/out" /usr/sbin/smtp-sink "${user[@]}" -c \
+    "127.0.0.1:$BENCH_SMTP_PORT" 1000)
+  echo "$pid" >"$dir/smtp-sink.pid"
+  if ! wait_for 10 "$pid" port_in_use "$BENCH_SMTP_PORT"; then
+    err "smtp-sink did not start on port $BENCH_SMTP_PORT"
+    show_log_tail "$dir/out"
+    return 1
+  fi
+  info "smtp-sink ready on $BENCH_SMTP_PORT (pid $pid)"
+}
+
+# bench_sink_count: messages the smtp-sink has received so far (its last "mesg=" counter).
+bench_sink_count() {
+  local n
+  n=$(tail -c 300 "$BENCH_STATE/smtp-sink/out" 2>/dev/null | tr '\r' '\n' |
+    grep -o 'mesg=[0-9]*' | tail -n 1)
+  n=${n#mesg=}
+  echo "${n:-0}"
+}
+
+# bench_start_herald NAME ROLES: starts build/herald with ROLES on a fresh range of five
+# HTTP ports against the private servers; sets BENCH_HERALD_PID and BENCH_HTTP_BASE and
+# returns once the gateway (or first role's port) answers /health/ready.
+bench_start_herald() {
+  local name=$1 roles=$2 pid
+  bench_pick_ports BENCH_HTTP_BASE 5 || return 1
+  pid=$(spawn_detached "$BENCH_STATE/$name.log" env HERALD_ROLES="$roles" \
+    HERALD_AMQP_URL="$BENCH_AMQP_URL" HERALD_PG_URL="$BENCH_PG_URL" \
+    HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
+    HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
+    HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
+    "$ROOT/build/herald" serve --roles="$roles")
+  echo "$pid" >"$BENCH_STATE/herald.pid"
+  BENCH_HERALD_PID=$pid
+  if ! wait_http_ready "http://127.0.0.1:$BENCH_HTTP_BASE/health/ready" 60 "$pid"; then
+    show_log_tail "$BENCH_STATE/$name.log"
+    return 1
+  fi
+  info "herald ($roles) ready on $BENCH_HTTP_BASE (pid $pid)"
+}
+
+bench_stop_herald() {
+  [[ -n $BENCH_STATE ]] || return 0
+  stop_pid "$BENCH_STATE/herald.pid" herald herald 20
+  # shellcheck disable=SC2034  # read by the caller
+  BENCH_HERALD_PID=""
+}
+
+# bench_cleanup: for the EXIT trap. Stops the measuring process and every private server
+# and removes the state directory (kept, with its logs, when BENCH_KEEP=1 or a server did
+# not stop). Keeps the exit status of the script.
 # shellcheck disable=SC2317  # reached through the trap
 bench_cleanup() {
   local status=$?
@@ -123,12 +224,23 @@ bench_cleanup() {
     kill -TERM "$BENCH_CHILD" 2>/dev/null
     wait_for 10 "" pid_gone "$BENCH_CHILD" || kill -KILL "$BENCH_CHILD" 2>/dev/null
   fi
+  if [[ -n $BENCH_SAMPLER ]] && pid_alive "$BENCH_SAMPLER"; then
+    kill -TERM "$BENCH_SAMPLER" 2>/dev/null
+  fi
   if [[ -n $BENCH_STATE && -d $BENCH_STATE ]]; then
+    bench_stop_herald
+    [[ -d $BENCH_STATE/smtp-sink ]] && stop_pid "$BENCH_STATE/smtp-sink/smtp-sink.pid" smtp-sink smtp-sink 10
+    [[ -d $BENCH_STATE/redis ]] && stop_redis "$BENCH_STATE/redis"
+    [[ -d $BENCH_STATE/postgres ]] && stop_postgres "$BENCH_STATE/postgres"
     bench_stop_rabbitmq
     if [[ ${BENCH_KEEP:-0} == 1 ]]; then
       info "state kept in $BENCH_STATE"
     elif running_pid "$BENCH_STATE/rabbitmq/rabbitmq.pid" beam >/dev/null ||
-      running_pid "$BENCH_STATE/rabbitmq/epmd.pid" epmd >/dev/null; then
+      running_pid "$BENCH_STATE/rabbitmq/epmd.pid" epmd >/dev/null ||
+      running_pid "$BENCH_STATE/postgres/postgres.pid" postgres >/dev/null ||
+      running_pid "$BENCH_STATE/redis/redis.pid" redis-server >/dev/null ||
+      running_pid "$BENCH_STATE/smtp-sink/smtp-sink.pid" smtp-sink >/dev/null ||
+      running_pid "$BENCH_STATE/herald.pid" herald >/dev/null; then
       warn "a server from $BENCH_STATE is still running; the directory is kept"
     else
       rm -rf "$BENCH_STATE"
