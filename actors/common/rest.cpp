@@ -62,14 +62,14 @@ std::function<void(const std::string&)> unavailable(http::reply_fn reply, std::s
   };
 }
 
-std::optional<nlohmann::json> parse_object(const std::string& body, http::response& problem) {
+std::optional<nlohmann::json> parse_object(const std::string& body, const http::reply_fn& reply) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) {
-    problem = fail(400, "body is not valid JSON");
+    reply(fail(400, "body is not valid JSON"));
     return std::nullopt;
   }
   if (!j.is_object()) {
-    problem = fail(400, "body must be a JSON object");
+    reply(fail(400, "body must be a JSON object"));
     return std::nullopt;
   }
   return j;

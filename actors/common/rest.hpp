@@ -23,7 +23,7 @@ http::response server_error(int status, const std::string& message);
 /// An error continuation for a call to `service`: answers 503 naming the service.
 std::function<void(const std::string&)> unavailable(http::reply_fn reply, std::string service);
 
-/// Parses a JSON object body; on failure fills `problem` with a 400 naming the issue.
-std::optional<nlohmann::json> parse_object(const std::string& body, http::response& problem);
+/// Parses a JSON object body; on failure answers `reply` with a 400 naming the issue.
+std::optional<nlohmann::json> parse_object(const std::string& body, const http::reply_fn& reply);
 
 } // namespace herald::rest

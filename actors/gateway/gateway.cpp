@@ -62,10 +62,8 @@ void gateway::add_routes(http::server& server) {
     auto answer = [reply, correlation_id](http::response r) {
       reply(rest::with_correlation(std::move(r), correlation_id));
     };
-    http::response problem;
-    auto body = rest::parse_object(req.body, problem);
+    auto body = rest::parse_object(req.body, answer);
     if (!body) {
-      answer(problem);
       return;
     }
     auto v = parse_notification_request(*body);

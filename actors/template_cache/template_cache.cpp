@@ -243,10 +243,8 @@ std::optional<template_record> parse_new_template(const json& body, int& status,
 void add_template_routes(http::server& server, caf::actor_system& sys, caf::actor cache) {
   server.route("POST", "/api/v1/templates", [&sys, cache](http::request&& req,
                                                           http::reply_fn reply) {
-    http::response problem;
-    auto body = rest::parse_object(req.body, problem);
+    auto body = rest::parse_object(req.body, reply);
     if (!body) {
-      reply(problem);
       return;
     }
     int status = 400;

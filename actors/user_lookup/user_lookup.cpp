@@ -191,10 +191,8 @@ std::optional<user_record> parse_new_user(const json& body, std::string& error) 
 void add_user_routes(http::server& server, caf::actor_system& sys, caf::actor user_lookup) {
   server.route("POST", "/api/v1/users", [&sys, user_lookup](http::request&& req,
                                                             http::reply_fn reply) {
-    http::response problem;
-    auto body = rest::parse_object(req.body, problem);
+    auto body = rest::parse_object(req.body, reply);
     if (!body) {
-      reply(problem);
       return;
     }
     std::string error;

@@ -243,11 +243,6 @@ const std::string& settings::source(std::string_view key) const {
   return i == sources_.end() ? none : i->second;
 }
 
-void settings::set(const std::string& key, std::string value) {
-  values_[key] = std::move(value);
-  sources_[key] = "set";
-}
-
 // -- loading ------------------------------------------------------------------
 
 std::string parse_file_text(std::string_view text, std::map<std::string, std::string>& out) {

@@ -48,9 +48,6 @@ public:
   /// Where each value came from ("default", "file", "env", "flag"), for `herald config`.
   const std::string& source(std::string_view key) const;
 
-  /// Overrides one value (tests); the value is not validated.
-  void set(const std::string& key, std::string value);
-
 private:
   friend struct loader;
   std::map<std::string, std::string, std::less<>> values_;

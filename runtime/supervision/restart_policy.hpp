@@ -35,8 +35,6 @@ public:
                                                     clock::time_point started,
                                                     double random01);
 
-  int consecutive() const { return consecutive_; }
-
 private:
   restart_policy policy_;
   int consecutive_ = 0;
