@@ -42,39 +42,62 @@ typename Inspector::result_type inspect(Inspector& f, outcome& x) {
 
 // -- users ---------------------------------------------------------------------
 
+/// A device a user receives push notifications on.
+struct push_token {
+  std::string id;     ///< uuid, assigned by the users service
+  std::string kind;   ///< "fcm" or "webpush"
+  std::string token;  ///< FCM registration token, or the Web Push subscription endpoint
+  std::string p256dh; ///< Web Push only: the subscription's P-256 public key (base64url)
+  std::string auth;   ///< Web Push only: the subscription's auth secret (base64url)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, push_token& x) {
+  return f(caf::meta::type_name("push_token"), x.id, x.kind, x.token, x.p256dh, x.auth);
+}
+
+/// A user as the senders and the gateway see it: contact, preferences and devices.
 struct user_record {
   std::string id;
   std::string email;
   std::string name;
-  std::string language = "en";
+  std::string language = "en"; ///< preferred language
   bool email_enabled = true;
   bool push_enabled = true;
+  std::vector<push_token> push_tokens;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("user_record"), x.id, x.email, x.name, x.language,
-           x.email_enabled, x.push_enabled);
+           x.email_enabled, x.push_enabled, x.push_tokens);
 }
 
 // -- templates -----------------------------------------------------------------
 
+/// One version of a template in one language. Versions are immutable once written.
 struct template_record {
   std::string template_code;
   std::string language = "en";
   int version = 1;
   std::string name;
   std::string channel = "email";
-  std::string subject;
-  std::string body;
-  std::string html_body;
-  std::vector<std::string> variables;
+  std::string subject;   ///< email
+  std::string body;      ///< email: text body; push: message body
+  std::string html_body; ///< email, optional
+  std::string title;     ///< push
+  std::string image_url; ///< push, optional
+  std::string link;      ///< push, optional
+  std::string data;      ///< push, optional: a JSON object as text (values may use Mustache)
+  std::vector<std::string> variables; ///< declared, so required at request time
+  std::string default_language;       ///< the language this code falls back to
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, template_record& x) {
   return f(caf::meta::type_name("template_record"), x.template_code, x.language, x.version,
-           x.name, x.channel, x.subject, x.body, x.html_body, x.variables);
+           x.name, x.channel, x.subject, x.body, x.html_body, x.title, x.image_url, x.link,
+           x.data, x.variables, x.default_language);
 }
 
 // -- notifications -------------------------------------------------------------
