@@ -2,6 +2,20 @@
 
 namespace herald::runtime {
 
+std::atomic<std::uint64_t>& actor_entry::counter(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return counters_.try_emplace(name, 0).first->second;
+}
+
+std::map<std::string, std::uint64_t> actor_entry::counters() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::map<std::string, std::uint64_t> out;
+  for (auto& [name, value] : counters_) {
+    out.emplace(name, value.load());
+  }
+  return out;
+}
+
 nlohmann::json actor_entry::to_json() const {
   return {{"name", name_},
           {"role", role_},
@@ -11,7 +25,8 @@ nlohmann::json actor_entry::to_json() const {
           {"failed", failed.load()},
           {"restarts", restarts.load()},
           {"mailbox", mailbox.load()},
-          {"in_flight", in_flight.load()}};
+          {"in_flight", in_flight.load()},
+          {"counters", counters()}};
 }
 
 entry_ptr registry::enlist(const std::string& name, const std::string& role,

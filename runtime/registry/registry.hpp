@@ -40,6 +40,15 @@ public:
   std::atomic<std::int64_t> mailbox{0};    ///< queued work not yet taken (gauge)
   std::atomic<std::int64_t> in_flight{0};  ///< work taken, not finished (gauge)
 
+  /// A named counter of this entry (created at zero on first use), for figures particular
+  /// to one kind of actor, e.g. `entry->counter("cache_hits") += 1`. The reference stays
+  /// valid as long as the entry, so an owner may look it up once and keep it.
+  std::atomic<std::uint64_t>& counter(const std::string& name);
+
+  /// The named counters' current values.
+  std::map<std::string, std::uint64_t> counters() const;
+
+  /// name, role, kind, state, the fixed counters, and the named ones under "counters".
   nlohmann::json to_json() const;
 
 private:
@@ -48,6 +57,7 @@ private:
   std::string kind_;
   mutable std::mutex mtx_;
   std::string state_ = "starting";
+  std::map<std::string, std::atomic<std::uint64_t>> counters_; ///< nodes never move
 };
 
 using entry_ptr = std::shared_ptr<actor_entry>;
