@@ -90,7 +90,7 @@ bool client::reusable() const {
   return ::poll(&p, 1, 0) == 0;
 }
 
-client::reply_ptr client::send_on_current(std::initializer_list<std::string_view> args) {
+client::reply_ptr client::send_on_current(const std::vector<std::string_view>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
   for (auto a : args) {
@@ -141,6 +141,11 @@ bool client::ensure_connection(bool& fresh, std::string* error) {
 }
 
 client::reply_ptr client::run(std::initializer_list<std::string_view> args, bool idempotent,
+                              std::string* error) {
+  return run(std::vector<std::string_view>{args}, idempotent, error);
+}
+
+client::reply_ptr client::run(const std::vector<std::string_view>& args, bool idempotent,
                               std::string* error) {
   for (int attempt = 0;; ++attempt) {
     bool fresh = false;
@@ -208,6 +213,49 @@ std::optional<bool> client::set_if_absent(const std::string& key, const std::str
 bool client::del(const std::string& key, std::string* error) {
   auto r = run({"DEL", key}, true, error);
   return r && r->type == REDIS_REPLY_INTEGER;
+}
+
+std::optional<std::vector<std::optional<std::string>>>
+client::mget(const std::vector<std::string>& keys, std::string* error) {
+  std::vector<std::string_view> args{"MGET"};
+  args.insert(args.end(), keys.begin(), keys.end());
+  auto r = run(args, true, error);
+  if (!r) {
+    return std::nullopt;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != keys.size()) {
+    set_error(error, "redis: unexpected reply to MGET");
+    return std::nullopt;
+  }
+  std::vector<std::optional<std::string>> out;
+  for (std::size_t i = 0; i < r->elements; ++i) {
+    auto* e = r->element[i];
+    if (e->type == REDIS_REPLY_STRING) {
+      out.emplace_back(std::string{e->str, e->len});
+    } else {
+      out.emplace_back(std::nullopt);
+    }
+  }
+  return out;
+}
+
+std::optional<long long> client::eval(const std::string& script,
+                                      const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& args, bool idempotent,
+                                      std::string* error) {
+  auto key_count = std::to_string(keys.size());
+  std::vector<std::string_view> argv{"EVAL", script, key_count};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv, idempotent, error);
+  if (!r) {
+    return std::nullopt;
+  }
+  if (r->type != REDIS_REPLY_INTEGER) {
+    set_error(error, "redis: the script did not return an integer");
+    return std::nullopt;
+  }
+  return r->integer;
 }
 
 bool client::ping(std::string* error) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct redisContext;
 struct redisReply;
@@ -50,6 +51,18 @@ public:
   /// DEL key: true when the command succeeded, whether or not the key existed.
   bool del(const std::string& key, std::string* error = nullptr);
 
+  /// MGET keys...: one entry per key (nullopt for a missing key), or nullopt on error.
+  std::optional<std::vector<std::optional<std::string>>>
+  mget(const std::vector<std::string>& keys, std::string* error = nullptr);
+
+  /// EVAL script numkeys keys... args...: the script's integer reply, or nullopt on error
+  /// or when the script returned something else. Lua scripts run atomically in Redis,
+  /// which is what they are for here. `idempotent` says whether running the script twice
+  /// is harmless, i.e. whether it may be resent on a fresh connection after a failure.
+  std::optional<long long> eval(const std::string& script, const std::vector<std::string>& keys,
+                                const std::vector<std::string>& args, bool idempotent,
+                                std::string* error = nullptr);
+
   /// PING: true when the server answered PONG.
   bool ping(std::string* error = nullptr);
 
@@ -65,7 +78,8 @@ private:
 
   reply_ptr run(std::initializer_list<std::string_view> args, bool idempotent,
                 std::string* error);
-  reply_ptr send_on_current(std::initializer_list<std::string_view> args);
+  reply_ptr run(const std::vector<std::string_view>& args, bool idempotent, std::string* error);
+  reply_ptr send_on_current(const std::vector<std::string_view>& args);
   bool ensure_connection(bool& fresh, std::string* error);
   bool reusable() const;
   void disconnect();
