@@ -25,9 +25,8 @@ struct supervisor_state {
 };
 
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, pool_spec spec,
-                         registry* reg) {
+                         entry_ptr sup_entry, std::vector<entry_ptr> entries) {
   log::context who{spec.role, spec.name + "/supervisor", {}};
-  auto sup_entry = reg->enlist(spec.name + "/supervisor", spec.role, "supervisor");
   // Workers die with their supervisor; the functor outlives the state, so it keeps its own
   // list of them.
   auto live = std::make_shared<std::vector<caf::actor>>(spec.size);
@@ -47,9 +46,8 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, pool_spec 
     self->monitor(s.worker);
   };
   for (std::size_t i = 0; i < spec.size; ++i) {
-    auto entry = reg->enlist(spec.name + "/" + std::to_string(i), spec.role, "worker");
     self->state.slots.push_back({caf::actor{}, clock::now(), restart_tracker{spec.policy},
-                                 entry});
+                                 entries[i]});
     start(i);
   }
   sup_entry->set_state("running");
@@ -108,7 +106,14 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, pool_spec 
 } // namespace
 
 supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, pool_spec spec) {
-  auto sup = sys.spawn(supervisor, std::move(spec), &reg);
+  // Enlisted here, on the caller's thread: the supervisor's first run may come after its
+  // node (and the registry) is gone, when a node stops right after starting.
+  auto sup_entry = reg.enlist(spec.name + "/supervisor", spec.role, "supervisor");
+  std::vector<entry_ptr> entries;
+  for (std::size_t i = 0; i < spec.size; ++i) {
+    entries.push_back(reg.enlist(spec.name + "/" + std::to_string(i), spec.role, "worker"));
+  }
+  auto sup = sys.spawn(supervisor, std::move(spec), std::move(sup_entry), std::move(entries));
   return {sup, sup};
 }
 
