@@ -7,6 +7,7 @@
 #include "actors/gateway/gateway.hpp"
 #include "actors/notification_store/notification_store.hpp"
 #include "actors/template_cache/template_cache.hpp"
+#include "actors/user_lookup/password_hasher.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
 #include "adapters/amqp/connection.hpp"
 #include "adapters/postgres/session.hpp"
@@ -180,8 +181,10 @@ std::string node::start() {
                        {"postgres", postgres_check(s, "pg.notification_db")}});
   }
   if (users_role) {
+    auto hashers = spawn_password_hashers(ctx_);
+    impl_->roots.push_back(hashers.supervisor);
     auto* server = make_server(base + 1);
-    add_user_routes(*server, ctx_.system, users);
+    add_user_routes(*server, ctx_, users, hashers.pool);
     add_health_routes(*server, "users", node_name,
                       {{"postgres", postgres_check(s, "pg.user_db")}, {"redis", redis_check(s)}});
   }

@@ -1,130 +1,494 @@
 #include "actors/user_lookup/user_lookup.hpp"
 
-#include <regex>
-
-#include "actors/common/ask.hpp"
-#include "actors/common/json_fields.hpp"
 #include "actors/common/ids.hpp"
-#include "actors/common/rest.hpp"
+#include "actors/user_lookup/user_cache.hpp"
 #include "adapters/postgres/session.hpp"
-#include "adapters/redis/client.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald {
 
 using json = nlohmann::json;
 
+// -- JSON ------------------------------------------------------------------------------
+
+json to_json(const push_token& t) {
+  if (t.kind == "webpush") {
+    return {{"id", t.id},
+            {"type", "webpush"},
+            {"subscription",
+             {{"endpoint", t.token}, {"keys", {{"p256dh", t.p256dh}, {"auth", t.auth}}}}}};
+  }
+  return {{"id", t.id}, {"type", t.kind}, {"token", t.token}};
+}
+
 json to_json(const user_record& u) {
+  auto tokens = json::array();
+  for (auto& t : u.push_tokens) {
+    tokens.push_back(to_json(t));
+  }
   return {{"id", u.id},
           {"email", u.email},
           {"name", u.name},
           {"preferences",
-           {{"email", u.email_enabled}, {"push", u.push_enabled}, {"language", u.language}}}};
+           {{"email", u.email_enabled},
+            {"push", u.push_enabled},
+            {"language", u.language},
+            {"quiet_hours", nullptr}}},
+          {"push_tokens", std::move(tokens)}};
 }
 
-namespace {
-
-std::optional<user_record> from_cache(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return std::nullopt;
+json to_json(const user_profile& p) {
+  auto j = to_json(p.user);
+  if (!p.quiet.empty()) {
+    j["preferences"]["quiet_hours"] = {
+      {"start", p.quiet.start}, {"end", p.quiet.end}, {"timezone", p.quiet.timezone}};
   }
+  j["has_password"] = p.has_password;
+  j["created_at"] = p.created_at;
+  j["updated_at"] = p.updated_at;
+  return j;
+}
+
+std::optional<user_profile> profile_from_json(const json& j) {
   try {
-    user_record u;
+    user_profile p;
+    auto& u = p.user;
     u.id = j.at("id").get<std::string>();
     u.email = j.at("email").get<std::string>();
     u.name = j.at("name").get<std::string>();
-    auto& p = j.at("preferences");
-    u.email_enabled = p.at("email").get<bool>();
-    u.push_enabled = p.at("push").get<bool>();
-    u.language = p.at("language").get<std::string>();
-    return u;
+    auto& prefs = j.at("preferences");
+    u.email_enabled = prefs.at("email").get<bool>();
+    u.push_enabled = prefs.at("push").get<bool>();
+    u.language = prefs.at("language").get<std::string>();
+    if (auto& q = prefs.at("quiet_hours"); !q.is_null()) {
+      p.quiet = {q.at("start").get<std::string>(), q.at("end").get<std::string>(),
+                 q.at("timezone").get<std::string>()};
+    }
+    for (auto& t : j.at("push_tokens")) {
+      push_token token;
+      token.id = t.at("id").get<std::string>();
+      token.kind = t.at("type").get<std::string>();
+      if (token.kind == "webpush") {
+        auto& s = t.at("subscription");
+        token.token = s.at("endpoint").get<std::string>();
+        token.p256dh = s.at("keys").at("p256dh").get<std::string>();
+        token.auth = s.at("keys").at("auth").get<std::string>();
+      } else {
+        token.token = t.at("token").get<std::string>();
+      }
+      u.push_tokens.push_back(std::move(token));
+    }
+    p.has_password = j.at("has_password").get<bool>();
+    p.created_at = j.at("created_at").get<std::string>();
+    p.updated_at = j.at("updated_at").get<std::string>();
+    return p;
   } catch (const json::exception&) {
     return std::nullopt;
   }
 }
 
-std::string cache_key(const std::string& id) {
-  return "herald:user:" + id;
-}
+namespace {
 
-struct store_state {
-  std::unique_ptr<postgres::session> db;
-  std::unique_ptr<redis::client> cache;
-  std::chrono::seconds ttl{300};
-  runtime::entry_ptr entry;
-  static inline const char* name = "user_store";
-};
+// -- SQL -------------------------------------------------------------------------------
 
-user_record read_row(const pqxx::row& row) {
-  user_record u;
+/// A user with its devices in one row (one round trip); FROM users u.
+constexpr const char* profile_select = R"(
+SELECT u.id, u.email, u.name, u.language, u.email_enabled, u.push_enabled,
+       u.password_hash IS NOT NULL AS has_password,
+       COALESCE(u.quiet_start, '') AS quiet_start, COALESCE(u.quiet_end, '') AS quiet_end,
+       COALESCE(u.quiet_timezone, '') AS quiet_timezone,
+       to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
+       to_char(u.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at,
+       COALESCE((SELECT json_agg(json_build_object(
+                          'id', t.id, 'kind', t.kind, 'token', t.token,
+                          'p256dh', COALESCE(t.p256dh, ''), 'auth', COALESCE(t.auth, ''))
+                        ORDER BY t.created_at, t.id)
+                 FROM push_tokens t WHERE t.user_id = u.id), '[]') AS push_tokens
+FROM users u
+)";
+
+constexpr const char* token_columns =
+  "id, kind, token, COALESCE(p256dh, '') AS p256dh, COALESCE(auth, '') AS auth";
+
+user_profile read_profile(const pqxx::row& row) {
+  user_profile p;
+  auto& u = p.user;
   u.id = row["id"].c_str();
   u.email = row["email"].c_str();
   u.name = row["name"].c_str();
   u.language = row["language"].c_str();
   u.email_enabled = row["email_enabled"].as<bool>();
   u.push_enabled = row["push_enabled"].as<bool>();
-  return u;
+  p.has_password = row["has_password"].as<bool>();
+  p.quiet = {row["quiet_start"].c_str(), row["quiet_end"].c_str(),
+             row["quiet_timezone"].c_str()};
+  p.created_at = row["created_at"].c_str();
+  p.updated_at = row["updated_at"].c_str();
+  for (auto& t : json::parse(row["push_tokens"].c_str())) {
+    u.push_tokens.push_back({t.at("id").get<std::string>(), t.at("kind").get<std::string>(),
+                             t.at("token").get<std::string>(), t.at("p256dh").get<std::string>(),
+                             t.at("auth").get<std::string>()});
+  }
+  return p;
 }
+
+push_token read_token(const pqxx::row& row) {
+  return {row["id"].c_str(), row["kind"].c_str(), row["token"].c_str(), row["p256dh"].c_str(),
+          row["auth"].c_str()};
+}
+
+std::optional<user_profile> select_profile(pqxx::work& tx, const std::string& id) {
+  auto rows = tx.exec_params(std::string{profile_select} + "WHERE u.id = $1", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return read_profile(rows[0]);
+}
+
+outcome no_user(const std::string& id) {
+  return {404, "no user with id " + id};
+}
+
+outcome unavailable(const postgres::outcome& r) {
+  return {503, "user database: " + r.detail};
+}
+
+// -- the store worker ------------------------------------------------------------------
+
+struct worker_counters {
+  std::atomic<std::uint64_t>* cache_hits;
+  std::atomic<std::uint64_t>* cache_misses;
+  std::atomic<std::uint64_t>* cache_errors;
+  std::atomic<std::uint64_t>* cache_fills_refused;
+  std::atomic<std::uint64_t>* pg_queries;
+};
+
+struct store_state {
+  std::unique_ptr<postgres::session> db;
+  std::unique_ptr<user_cache> cache;
+  std::size_t max_tokens = 50;
+  runtime::entry_ptr entry;
+  worker_counters count{};
+  log::context who{"users", "user_lookup", {}};
+  static inline const char* name = "user_store";
+
+  /// Runs one transaction, counted.
+  postgres::outcome transact(const std::function<void(pqxx::work&)>& fn) {
+    *count.pg_queries += 1;
+    auto r = db->transact(fn);
+    entry->processed += 1;
+    if (!r.ok() && r.code != postgres::status::conflict) {
+      entry->failed += 1;
+      log::warn(who, "user database call failed", {{"error", r.detail}});
+    }
+    return r;
+  }
+
+  /// After a committed change: drop the cached copy (see user_lookup.hpp).
+  void invalidate(const std::string& id) {
+    std::string error;
+    if (!cache->invalidate(id, error)) {
+      *count.cache_errors += 1;
+      log::warn(who, "could not invalidate a cached user; it may be stale until its TTL",
+                {{"user_id", id}, {"error", error}});
+    }
+  }
+
+  /// A profile from the cache, else from PostgreSQL (then cached if still current).
+  std::tuple<outcome, user_profile> load(const std::string& id) {
+    if (!is_uuid(id)) {
+      return {no_user(id), user_profile{}};
+    }
+    auto probe = cache->read(id);
+    if (!probe.available) {
+      *count.cache_errors += 1;
+    } else if (probe.value) {
+      auto j = json::parse(*probe.value, nullptr, false);
+      if (auto p = j.is_discarded() ? std::nullopt : profile_from_json(j)) {
+        *count.cache_hits += 1;
+        entry->processed += 1;
+        return {outcome{200, {}}, std::move(*p)};
+      }
+    }
+    *count.cache_misses += 1;
+    std::optional<user_profile> found;
+    auto r = transact([&](pqxx::work& tx) { found = select_profile(tx, id); });
+    if (!r.ok()) {
+      return {unavailable(r), user_profile{}};
+    }
+    if (!found) {
+      return {no_user(id), user_profile{}};
+    }
+    if (probe.available) {
+      std::string error;
+      if (!cache->fill(id, probe.generation, to_json(*found).dump(), error)) {
+        *(error.empty() ? count.cache_fills_refused : count.cache_errors) += 1;
+      }
+    }
+    return {outcome{200, {}}, std::move(*found)};
+  }
+};
 
 caf::behavior user_store(caf::stateful_actor<store_state>* self, std::string db_url,
                          std::string redis_url, std::chrono::seconds ttl,
-                         runtime::entry_ptr entry) {
-  self->state.db = std::make_unique<postgres::session>(db_url);
-  self->state.cache = std::make_unique<redis::client>(redis_url);
-  self->state.ttl = ttl;
-  self->state.entry = entry;
+                         std::size_t max_tokens, runtime::entry_ptr entry) {
+  auto& st = self->state;
+  st.db = std::make_unique<postgres::session>(db_url);
+  st.cache = std::make_unique<user_cache>(redis_url, ttl);
+  st.max_tokens = max_tokens;
+  st.entry = entry;
+  st.who = {"users", entry->name(), {}};
+  st.count = {&entry->counter("cache_hits"), &entry->counter("cache_misses"),
+              &entry->counter("cache_errors"), &entry->counter("cache_fills_refused"),
+              &entry->counter("pg_queries")};
   entry->set_state("running");
-  log::context who{"users", entry->name(), {}};
   return {
-    [=](create_atom, user_record u) -> std::tuple<outcome, user_record> {
-      auto& st = self->state;
-      auto r = st.db->transact([&](pqxx::work& tx) {
-        tx.exec_params("INSERT INTO users (id, email, name, language, email_enabled, "
-                       "push_enabled) VALUES ($1, $2, $3, $4, $5, $6)",
-                       u.id, u.email, u.name, u.language, u.email_enabled, u.push_enabled);
-      });
-      st.entry->processed += 1;
-      if (r.code == postgres::status::conflict) {
-        return {outcome{409, "a user with email " + u.email + " already exists"}, u};
-      }
-      if (!r.ok()) {
-        st.entry->failed += 1;
-        log::warn(who, "create user failed", {{"error", r.detail}});
-        return {outcome{503, r.detail}, u};
-      }
-      st.cache->del(cache_key(u.id));
-      return {outcome{201, {}}, u};
-    },
     [=](lookup_atom, const std::string& id) -> std::tuple<outcome, user_record> {
-      auto& st = self->state;
-      st.entry->processed += 1;
-      if (!is_uuid(id)) {
-        return {outcome{404, "no user with id " + id}, user_record{}};
+      auto [o, p] = self->state.load(id);
+      return {o, std::move(p.user)};
+    },
+    [=](profile_atom, const std::string& id) -> std::tuple<outcome, user_profile> {
+      return self->state.load(id);
+    },
+    [=](create_atom, user_profile p,
+        const std::string& password_hash) -> std::tuple<outcome, user_profile> {
+      auto& u = p.user;
+      std::optional<user_profile> created;
+      auto r = self->state.transact([&](pqxx::work& tx) {
+        tx.exec_params("INSERT INTO users (id, email, name, language, email_enabled, "
+                       "push_enabled, password_hash, quiet_start, quiet_end, quiet_timezone) "
+                       "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), "
+                       "NULLIF($9, ''), NULLIF($10, ''))",
+                       u.id, u.email, u.name, u.language, u.email_enabled, u.push_enabled,
+                       password_hash, p.quiet.start, p.quiet.end, p.quiet.timezone);
+        created = select_profile(tx, u.id);
+      });
+      if (r.code == postgres::status::conflict) {
+        return {outcome{409, "a user with email " + u.email + " already exists"}, p};
       }
-      if (auto cached = st.cache->get(cache_key(id))) {
-        if (auto u = from_cache(*cached)) {
-          return {outcome{200, {}}, *u};
+      if (!r.ok() || !created) {
+        return {unavailable(r), p};
+      }
+      // A fresh id cannot be cached yet: nothing to invalidate.
+      return {outcome{201, {}}, std::move(*created)};
+    },
+    [=](update_atom, const user_change& c) -> std::tuple<outcome, user_profile> {
+      if (!is_uuid(c.id)) {
+        return {no_user(c.id), user_profile{}};
+      }
+      auto text = [](const caf::optional<std::string>& v) { return v ? *v : std::string{}; };
+      auto quiet = c.quiet ? *c.quiet : quiet_hours{};
+      std::optional<user_profile> updated;
+      auto r = self->state.transact([&](pqxx::work& tx) {
+        auto changed = tx.exec_params(
+          "UPDATE users SET "
+          "email = CASE WHEN $2::boolean THEN $3::text ELSE email END, "
+          "name = CASE WHEN $4::boolean THEN $5::text ELSE name END, "
+          "password_hash = CASE WHEN $6::boolean THEN $7::text ELSE password_hash END, "
+          "language = CASE WHEN $8::boolean THEN $9::text ELSE language END, "
+          "email_enabled = CASE WHEN $10::boolean THEN $11::boolean ELSE email_enabled END, "
+          "push_enabled = CASE WHEN $12::boolean THEN $13::boolean ELSE push_enabled END, "
+          "quiet_start = CASE WHEN $14::boolean THEN NULLIF($15::text, '') ELSE quiet_start END, "
+          "quiet_end = CASE WHEN $14::boolean THEN NULLIF($16::text, '') ELSE quiet_end END, "
+          "quiet_timezone = CASE WHEN $14::boolean THEN NULLIF($17::text, '') "
+          "ELSE quiet_timezone END, "
+          "updated_at = now() WHERE id = $1",
+          c.id, static_cast<bool>(c.email), text(c.email), static_cast<bool>(c.name),
+          text(c.name), static_cast<bool>(c.password_hash), text(c.password_hash),
+          static_cast<bool>(c.language), text(c.language), static_cast<bool>(c.email_enabled),
+          c.email_enabled.value_or(true), static_cast<bool>(c.push_enabled),
+          c.push_enabled.value_or(true), static_cast<bool>(c.quiet), quiet.start, quiet.end,
+          quiet.timezone);
+        if (changed.affected_rows() > 0) {
+          updated = select_profile(tx, c.id);
         }
+      });
+      if (r.code == postgres::status::conflict) {
+        return {outcome{409, "a user with email " + text(c.email) + " already exists"},
+                user_profile{}};
       }
-      std::optional<user_record> found;
-      auto r = st.db->transact([&](pqxx::work& tx) {
-        auto rows = tx.exec_params("SELECT id, email, name, language, email_enabled, "
-                                   "push_enabled FROM users WHERE id = $1",
-                                   id);
-        if (!rows.empty()) {
-          found = read_row(rows[0]);
+      if (!r.ok()) {
+        return {unavailable(r), user_profile{}};
+      }
+      if (!updated) {
+        return {no_user(c.id), user_profile{}};
+      }
+      self->state.invalidate(c.id);
+      return {outcome{200, {}}, std::move(*updated)};
+    },
+    [=](delete_atom, const std::string& id) -> outcome {
+      if (!is_uuid(id)) {
+        return no_user(id);
+      }
+      bool deleted = false;
+      auto r = self->state.transact([&](pqxx::work& tx) {
+        deleted = tx.exec_params("DELETE FROM users WHERE id = $1", id).affected_rows() > 0;
+      });
+      if (!r.ok()) {
+        return unavailable(r);
+      }
+      if (!deleted) {
+        return no_user(id);
+      }
+      self->state.invalidate(id);
+      return {200, {}};
+    },
+    [=](list_atom, std::int64_t page,
+        std::int64_t limit) -> std::tuple<outcome, std::vector<user_profile>, std::int64_t> {
+      std::vector<user_profile> users;
+      std::int64_t total = 0;
+      auto r = self->state.transact([&](pqxx::work& tx) {
+        total = tx.exec("SELECT count(*) FROM users")[0][0].as<std::int64_t>();
+        auto rows = tx.exec_params(std::string{profile_select}
+                                     + "ORDER BY u.created_at, u.id LIMIT $1 OFFSET $2",
+                                   limit, (page - 1) * limit);
+        for (const auto& row : rows) {
+          users.push_back(read_profile(row));
         }
       });
       if (!r.ok()) {
-        st.entry->failed += 1;
-        return {outcome{503, r.detail}, user_record{}};
+        return {unavailable(r), {}, 0};
       }
-      if (!found) {
-        return {outcome{404, "no user with id " + id}, user_record{}};
+      return {outcome{200, {}}, std::move(users), total};
+    },
+    [=](credentials_atom, const std::string& email)
+      -> std::tuple<outcome, std::string, std::string, std::string> {
+      std::string id;
+      std::string stored_email;
+      std::string hash;
+      auto r = self->state.transact([&](pqxx::work& tx) {
+        auto rows = tx.exec_params("SELECT id, email, COALESCE(password_hash, '') AS hash "
+                                   "FROM users WHERE lower(email) = lower($1)",
+                                   email);
+        if (!rows.empty()) {
+          id = rows[0]["id"].c_str();
+          stored_email = rows[0]["email"].c_str();
+          hash = rows[0]["hash"].c_str();
+        }
+      });
+      if (!r.ok()) {
+        return {unavailable(r), "", "", ""};
       }
-      st.cache->set(cache_key(id), to_json(*found).dump(), st.ttl);
-      return {outcome{200, {}}, *found};
+      if (id.empty()) {
+        return {outcome{404, "no user with this email"}, "", "", ""};
+      }
+      return {outcome{200, {}}, id, stored_email, hash};
+    },
+    [=](add_token_atom, const std::string& user_id,
+        push_token t) -> std::tuple<outcome, push_token> {
+      if (!is_uuid(user_id)) {
+        return {no_user(user_id), t};
+      }
+      auto& st = self->state;
+      outcome result;
+      std::string previous_owner;
+      postgres::outcome r;
+      // Two first registrations of one device can race to the unique (kind, token); the
+      // loser's second attempt finds the winner's row.
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        previous_owner.clear();
+        r = st.transact([&](pqxx::work& tx) {
+          // Locking the user serializes registrations per user, so the cap holds.
+          if (tx.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id).empty()) {
+            result = no_user(user_id);
+            return;
+          }
+          auto existing = tx.exec_params(
+            "SELECT id, user_id FROM push_tokens WHERE kind = $1 AND token = $2 FOR UPDATE",
+            t.kind, t.token);
+          if (!existing.empty() && existing[0]["user_id"].c_str() == user_id) {
+            t.id = existing[0]["id"].c_str();
+            tx.exec_params("UPDATE push_tokens SET p256dh = NULLIF($2, ''), "
+                           "auth = NULLIF($3, ''), updated_at = now() WHERE id = $1",
+                           t.id, t.p256dh, t.auth);
+            result = {200, {}};
+            return;
+          }
+          auto count = tx.exec_params("SELECT count(*) FROM push_tokens WHERE user_id = $1",
+                                      user_id)[0][0]
+                         .as<std::int64_t>();
+          if (count >= static_cast<std::int64_t>(st.max_tokens)) {
+            result = {409, "user " + user_id + " has the maximum of "
+                             + std::to_string(st.max_tokens)
+                             + " push tokens; delete one before adding another"};
+            return;
+          }
+          if (!existing.empty()) {
+            // A device belongs to one user: it moves to whoever registers it last.
+            t.id = existing[0]["id"].c_str();
+            previous_owner = existing[0]["user_id"].c_str();
+            tx.exec_params("UPDATE push_tokens SET user_id = $2, p256dh = NULLIF($3, ''), "
+                           "auth = NULLIF($4, ''), created_at = now(), updated_at = now() "
+                           "WHERE id = $1",
+                           t.id, user_id, t.p256dh, t.auth);
+          } else {
+            t.id = make_uuid();
+            tx.exec_params("INSERT INTO push_tokens (id, user_id, kind, token, p256dh, auth) "
+                           "VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''))",
+                           t.id, user_id, t.kind, t.token, t.p256dh, t.auth);
+          }
+          result = {201, {}};
+        });
+        if (r.code != postgres::status::conflict) {
+          break;
+        }
+      }
+      if (!r.ok()) {
+        return {r.code == postgres::status::conflict
+                  ? outcome{409, "the push token is being registered concurrently; try again"}
+                  : unavailable(r),
+                t};
+      }
+      if (result.ok()) {
+        st.invalidate(user_id);
+        if (!previous_owner.empty()) {
+          st.invalidate(previous_owner);
+        }
+      }
+      return {result, t};
+    },
+    [=](remove_token_atom, const std::string& user_id, const std::string& token_id,
+        const std::string& kind, const std::string& value) -> std::tuple<outcome, push_token> {
+      if (!is_uuid(user_id)) {
+        return {no_user(user_id), push_token{}};
+      }
+      if (!token_id.empty() && !is_uuid(token_id)) {
+        return {outcome{404, "no push token with id " + token_id + " for user " + user_id},
+                push_token{}};
+      }
+      outcome result;
+      push_token removed;
+      auto r = self->state.transact([&](pqxx::work& tx) {
+        if (tx.exec_params("SELECT 1 FROM users WHERE id = $1", user_id).empty()) {
+          result = no_user(user_id);
+          return;
+        }
+        auto returning = std::string{" RETURNING "} + token_columns;
+        auto rows = token_id.empty()
+                      ? tx.exec_params("DELETE FROM push_tokens WHERE user_id = $1 AND kind = $2 "
+                                       "AND token = $3"
+                                         + returning,
+                                       user_id, kind, value)
+                      : tx.exec_params("DELETE FROM push_tokens WHERE user_id = $1 AND id = $2"
+                                         + returning,
+                                       user_id, token_id);
+        if (rows.empty()) {
+          result = {404, token_id.empty()
+                           ? "user " + user_id + " has no such " + (kind == "fcm" ? "FCM token"
+                                                                                  : "Web Push endpoint")
+                           : "no push token with id " + token_id + " for user " + user_id};
+          return;
+        }
+        removed = read_token(rows[0]);
+        result = {200, {}};
+      });
+      if (!r.ok()) {
+        return {unavailable(r), push_token{}};
+      }
+      if (result.ok()) {
+        self->state.invalidate(user_id);
+      }
+      return {result, removed};
     },
   };
 }
@@ -136,85 +500,15 @@ runtime::supervised_pool spawn_user_lookup(node_context& ctx) {
                                        ctx.settings.get("pg.user_db"));
   auto redis_url = ctx.settings.get("redis.url");
   auto ttl = std::chrono::seconds{ctx.settings.get_int("redis.user_ttl_s")};
+  auto max_tokens = static_cast<std::size_t>(ctx.settings.get_int("users.max_push_tokens"));
   runtime::pool_spec spec;
   spec.name = "user_lookup";
   spec.role = "users";
   spec.size = static_cast<std::size_t>(ctx.settings.get_int("pg.pool_size"));
   spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn<caf::detached>(user_store, db_url, redis_url, ttl, entry);
+    return sys.spawn<caf::detached>(user_store, db_url, redis_url, ttl, max_tokens, entry);
   };
   return runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
-}
-
-std::optional<user_record> parse_new_user(const json& body, std::string& error) {
-  static const std::regex email_shape{R"([^@\s]+@[^@\s]+\.[^@\s]+)"};
-  auto string_field = [&](const char* name, bool required, std::size_t max,
-                          std::string& out) {
-    error = read_string_field(body, name, required, max, out);
-    return error.empty();
-  };
-  user_record u;
-  u.id = make_uuid();
-  if (!string_field("email", true, 254, u.email) || !string_field("name", true, 200, u.name)
-      || !string_field("language", false, 16, u.language)) {
-    return std::nullopt;
-  }
-  if (!std::regex_match(u.email, email_shape)) {
-    error = "field 'email' is not a valid email address";
-    return std::nullopt;
-  }
-  if (auto p = body.find("preferences"); p != body.end() && !p->is_null()) {
-    if (!p->is_object()) {
-      error = "field 'preferences' must be an object";
-      return std::nullopt;
-    }
-    for (auto [key, flag] : {std::pair{"email", &u.email_enabled}, {"push", &u.push_enabled}}) {
-      if (auto i = p->find(key); i != p->end()) {
-        if (!i->is_boolean()) {
-          error = std::string{"field 'preferences."} + key + "' must be a boolean";
-          return std::nullopt;
-        }
-        *flag = i->get<bool>();
-      }
-    }
-    if (auto i = p->find("language"); i != p->end()) {
-      if (!i->is_string() || i->get<std::string>().empty()) {
-        error = "field 'preferences.language' must be a non-empty string";
-        return std::nullopt;
-      }
-      u.language = i->get<std::string>();
-    }
-  }
-  return u;
-}
-
-void add_user_routes(http::server& server, caf::actor_system& sys, caf::actor user_lookup) {
-  server.route("POST", "/api/v1/users", [&sys, user_lookup](http::request&& req,
-                                                            http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto user = parse_new_user(*body, error);
-    if (!user) {
-      reply(rest::fail(400, error));
-      return;
-    }
-    ask(sys, user_lookup, service_timeout,
-        [reply](outcome& o, user_record& u) {
-          reply(o.ok() ? rest::ok(201, to_json(u), "user created") : rest::fail(o.status, o.error));
-        },
-        rest::unavailable(reply, "users service"), create_atom::value, *user);
-  });
-  server.route("GET", "/api/v1/users/{id}", [&sys, user_lookup](http::request&& req,
-                                                                http::reply_fn reply) {
-    ask(sys, user_lookup, service_timeout,
-        [reply](outcome& o, user_record& u) {
-          reply(o.ok() ? rest::ok(200, to_json(u), "user found") : rest::fail(o.status, o.error));
-        },
-        rest::unavailable(reply, "users service"), lookup_atom::value, req.params["id"]);
-  });
 }
 
 } // namespace herald

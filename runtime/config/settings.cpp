@@ -194,8 +194,19 @@ const std::vector<option>& declared_options() {
               "Consumers of email.queue per node (each with its own connection)", 1, 64),
       integer("status.batch_max", "HERALD_STATUS_BATCH_MAX", "500",
               "Most status events written in one transaction", 1, 100000),
+      integer("users.max_push_tokens", "HERALD_USERS_MAX_PUSH_TOKENS", "50",
+              "Push tokens (devices) one user may register; one more is a 409", 1, 1000),
+      integer("auth.password_iterations", "HERALD_AUTH_PASSWORD_ITERATIONS", "600000",
+              "PBKDF2-HMAC-SHA256 iterations for new password hashes (stored hashes keep "
+              "their own)",
+              1000, 10000000),
+      integer("auth.password_hashers", "HERALD_AUTH_PASSWORD_HASHERS", "1",
+              "Threads hashing and checking passwords (each keeps one core busy while it works)",
+              1, 64),
       text("jwt.secret", "HERALD_JWT_SECRET", "",
-           "HS256 secret for bearer tokens (used once authentication lands)"),
+           "HS256 secret for bearer tokens; while empty, login answers 503"),
+      integer("jwt.ttl_s", "HERALD_JWT_TTL_S", "3600", "Seconds a login token stays valid", 60,
+              2592000),
       level,
     };
   }();

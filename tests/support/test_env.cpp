@@ -36,6 +36,9 @@ config::settings node_settings(const std::map<std::string, std::string>& overrid
     {"HERALD_HTTP_PORT_BASE", env("HERALD_TEST_HTTP_PORT_BASE")},
     {"HERALD_HTTP_HOST", "127.0.0.1"},
     {"HERALD_NODE_NAME", "test-node"},
+    // Login needs a secret; a small work factor keeps password tests fast.
+    {"HERALD_JWT_SECRET", "integration-test-secret"},
+    {"HERALD_AUTH_PASSWORD_ITERATIONS", "1000"},
     {"HERALD_LOG_LEVEL", std::getenv("HERALD_TEST_LOG_LEVEL") ? std::getenv("HERALD_TEST_LOG_LEVEL")
                                                                : "warn"},
   };
