@@ -2,7 +2,19 @@
 
 namespace herald::runtime {
 
+std::atomic<std::uint64_t>& actor_entry::counter(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return counters_[name];
+}
+
 nlohmann::json actor_entry::to_json() const {
+  auto counters = nlohmann::json::object();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [name, value] : counters_) {
+      counters[name] = value.load();
+    }
+  }
   return {{"name", name_},
           {"role", role_},
           {"kind", kind_},
@@ -11,7 +23,8 @@ nlohmann::json actor_entry::to_json() const {
           {"failed", failed.load()},
           {"restarts", restarts.load()},
           {"mailbox", mailbox.load()},
-          {"in_flight", in_flight.load()}};
+          {"in_flight", in_flight.load()},
+          {"counters", std::move(counters)}};
 }
 
 entry_ptr registry::enlist(const std::string& name, const std::string& role,

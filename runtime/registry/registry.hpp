@@ -40,6 +40,10 @@ public:
   std::atomic<std::int64_t> mailbox{0};    ///< queued work not yet taken (gauge)
   std::atomic<std::int64_t> in_flight{0};  ///< work taken, not finished (gauge)
 
+  /// A named counter of this entry, created at 0 on first use; the reference stays valid
+  /// for the entry's lifetime. Listed under "counters" in to_json().
+  std::atomic<std::uint64_t>& counter(const std::string& name);
+
   nlohmann::json to_json() const;
 
 private:
@@ -48,6 +52,7 @@ private:
   std::string kind_;
   mutable std::mutex mtx_;
   std::string state_ = "starting";
+  std::map<std::string, std::atomic<std::uint64_t>> counters_; ///< guarded by mtx_ (the map)
 };
 
 using entry_ptr = std::shared_ptr<actor_entry>;
