@@ -330,7 +330,7 @@ std::vector<std::string> missing_variables(const template_record& t, const json&
 render_result render_email(const template_record& t, const json& variables) {
   if (t.channel != "email") {
     render_result r;
-    r.error = "template " + t.template_code + " is a " + t.channel + " template, not email";
+    r.error = "template " + t.template_code + " is for " + t.channel + ", not email";
     return r;
   }
   return compiled_template{t}.render(variables);
@@ -339,7 +339,7 @@ render_result render_email(const template_record& t, const json& variables) {
 render_result render_push(const template_record& t, const json& variables) {
   if (t.channel != "push") {
     render_result r;
-    r.error = "template " + t.template_code + " is a " + t.channel + " template, not push";
+    r.error = "template " + t.template_code + " is for " + t.channel + ", not push";
     return r;
   }
   return compiled_template{t}.render(variables);

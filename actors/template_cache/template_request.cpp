@@ -348,8 +348,8 @@ template_validation apply_template_patch(const template_record& latest, const js
   template_validation v;
   if (auto i = patch.find("channel"); i != patch.end() && *i != latest.channel) {
     v.status = 409;
-    v.error = "template " + latest.template_code + " is a " + latest.channel
-              + " template; field 'channel' cannot make it " + i->get<std::string>();
+    v.error = "template " + latest.template_code + " is for channel " + latest.channel
+              + "; field 'channel' cannot make it " + i->get<std::string>();
     return v;
   }
   if (auto other = foreign_field(patch, latest.channel); !other.empty()) {
