@@ -58,6 +58,7 @@ struct job {
   std::string user_id;
   std::string template_code;
   std::string language;
+  int template_version = 0; ///< 0: the latest version
   std::string correlation_id;
   json variables;
   int attempt = 1;
@@ -159,6 +160,9 @@ caf::behavior email_sender(caf::stateful_actor<sender_state>* self, caf::actor u
       j->user_id = body.value("user_id", "");
       j->template_code = body.value("template_code", "");
       j->language = body.value("language", "");
+      if (auto v = body.find("template_version"); v != body.end() && v->is_number_integer()) {
+        j->template_version = v->get<int>();
+      }
       j->attempt = body.value("attempt", 1);
       j->variables = body.value("variables", json::object());
       if (j->correlation_id.empty()) {
@@ -179,15 +183,14 @@ caf::behavior email_sender(caf::stateful_actor<sender_state>* self, caf::actor u
               finish(j, "skipped", "user turned email notifications off");
               return;
             }
-            auto language = !user.language.empty() ? user.language
-                            : !j->language.empty() ? j->language
-                                                   : std::string{"en"};
+            // The user's language, else the request's, else the template's default.
             self->request(templates, service_timeout, lookup_atom::value, j->template_code,
-                          language)
+                          std::vector<std::string>{user.language, j->language},
+                          j->template_version)
               .then(
                 [=](outcome& to, template_record& tpl) {
                   if (to.status == 404) {
-                    finish(j, "failed", "unknown template " + j->template_code);
+                    finish(j, "failed", "unknown template: " + to.error);
                   } else if (!to.ok()) {
                     requeue(j, to.error);
                   } else {

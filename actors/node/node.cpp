@@ -164,13 +164,13 @@ std::string node::start() {
     users = u.pool;
     impl_->roots.push_back(u.supervisor);
   }
-  caf::actor templates;
+  template_service template_svc;
   if (templates_role || email_role) {
-    auto t = spawn_template_cache(ctx_);
-    templates = t.cache;
-    impl_->roots.push_back(t.cache);
-    impl_->roots.push_back(t.store.supervisor);
+    template_svc = spawn_template_cache(ctx_);
+    impl_->roots.push_back(template_svc.cache);
+    impl_->roots.push_back(template_svc.store.supervisor);
   }
+  caf::actor templates = template_svc.cache;
 
   if (gateway_role) {
     impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader);
@@ -190,7 +190,7 @@ std::string node::start() {
   }
   if (templates_role) {
     auto* server = make_server(base + 2);
-    add_template_routes(*server, ctx_.system, templates);
+    add_template_routes(*server, ctx_.system, template_svc);
     add_health_routes(*server, "templates", node_name,
                       {{"postgres", postgres_check(s, "pg.template_db")}});
   }

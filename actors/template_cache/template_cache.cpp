@@ -1,170 +1,310 @@
 #include "actors/template_cache/template_cache.hpp"
 
-#include <regex>
+#include <atomic>
+#include <functional>
+#include <memory>
 #include <unordered_map>
 
-#include "actors/common/ask.hpp"
-#include "actors/common/json_fields.hpp"
-#include "actors/common/rest.hpp"
 #include "actors/template_cache/render.hpp"
+#include "actors/template_cache/template_request.hpp"
 #include "adapters/postgres/session.hpp"
-#include "runtime/logging/log.hpp"
 
 namespace herald {
 
 using json = nlohmann::json;
 
-json to_json(const template_record& t) {
-  json j = {{"template_code", t.template_code}, {"language", t.language},
-            {"version", t.version},             {"name", t.name},
-            {"channel", t.channel},             {"body", t.body},
-            {"variables", t.variables}};
-  if (t.channel == "email") {
-    j["subject"] = t.subject;
-    j["html_body"] = t.html_body.empty() ? json(nullptr) : json(t.html_body);
-  }
-  return j;
-}
-
 namespace {
 
-struct store_state {
-  std::unique_ptr<postgres::session> db;
-  static inline const char* name = "template_store";
+using clock_type = std::chrono::steady_clock;
+using compiled_ptr = std::shared_ptr<compiled_template>;
+using index_waiter = std::function<void(const outcome&, const code_index&)>;
+using version_waiter = std::function<void(const outcome&, const compiled_ptr&)>;
+/// A resolved lookup: the compiled version (null on failure) and the code's default.
+using resolved_fn =
+  std::function<void(const outcome&, const compiled_ptr&, const std::string& default_language)>;
+
+struct cache_settings {
+  std::chrono::milliseconds index_ttl;
+  std::size_t max_versions;
 };
 
-template_record read_row(const pqxx::row& row) {
-  template_record t;
-  t.template_code = row["template_code"].c_str();
-  t.language = row["language"].c_str();
-  t.version = row["version"].as<int>();
-  t.name = row["name"].c_str();
-  t.channel = row["channel"].c_str();
-  t.subject = row["subject"].c_str();
-  t.body = row["body"].c_str();
-  t.html_body = row["html_body"].c_str();
-  auto vars = json::parse(row["variables"].c_str(), nullptr, false);
-  if (vars.is_array()) {
-    for (auto& v : vars) {
-      if (v.is_string()) {
-        t.variables.push_back(v.get<std::string>());
-      }
-    }
-  }
-  return t;
-}
+struct cached_index {
+  code_index index;
+  clock_type::time_point loaded; ///< when the query that read it was sent
+};
 
-caf::behavior template_store(caf::stateful_actor<store_state>* self, std::string db_url,
-                             runtime::entry_ptr entry) {
-  self->state.db = std::make_unique<postgres::session>(db_url);
-  entry->set_state("running");
-  return {
-    [=](create_atom, template_record t) -> std::tuple<outcome, template_record> {
-      entry->processed += 1;
-      auto r = self->state.db->transact([&](pqxx::work& tx) {
-        tx.exec_params("INSERT INTO templates (template_code, language, version, name, "
-                       "channel, subject, body, html_body, variables) "
-                       "VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8::jsonb)",
-                       t.template_code, t.language, t.name, t.channel, t.subject, t.body,
-                       t.html_body, json(t.variables).dump());
-      });
-      if (r.code == postgres::status::conflict) {
-        return {outcome{409, "template " + t.template_code + " (" + t.language
-                               + ") already exists"},
-                t};
-      }
-      if (!r.ok()) {
-        entry->failed += 1;
-        return {outcome{503, r.detail}, t};
-      }
-      t.version = 1;
-      return {outcome{201, {}}, t};
-    },
-    [=](lookup_atom, const std::string& code,
-        const std::string& language) -> std::tuple<outcome, template_record> {
-      entry->processed += 1;
-      std::optional<template_record> found;
-      auto r = self->state.db->transact([&](pqxx::work& tx) {
-        auto rows = tx.exec_params(
-          "SELECT template_code, language, version, name, channel, subject, body, html_body, "
-          "variables FROM templates WHERE template_code = $1 "
-          "ORDER BY (language = $2) DESC, (language = 'en') DESC, language, version DESC "
-          "LIMIT 1",
-          code, language);
-        if (!rows.empty()) {
-          found = read_row(rows[0]);
-        }
-      });
-      if (!r.ok()) {
-        entry->failed += 1;
-        return {outcome{503, r.detail}, template_record{}};
-      }
-      if (!found) {
-        return {outcome{404, "no template with code " + code}, template_record{}};
-      }
-      return {outcome{200, {}}, *found};
-    },
-  };
-}
+/// One index query in flight and everyone waiting for it.
+struct index_load {
+  std::uint64_t epoch = 0;
+  std::vector<index_waiter> waiters;
+};
 
 struct cache_state {
-  std::unordered_map<std::string, template_record> entries;
+  std::unordered_map<std::string, cached_index> indexes;
+  std::unordered_map<std::string, std::shared_ptr<index_load>> index_loads;
+  /// Bumped by every write through this node: an index query sent before a write may
+  /// miss it, so its answer is handed to its waiters but not kept.
+  std::uint64_t epoch = 0;
+  std::unordered_map<std::string, compiled_ptr> versions; ///< code \n language \n version
+  std::unordered_map<std::string, std::shared_ptr<std::vector<version_waiter>>> version_loads;
   static inline const char* name = "template_cache";
 };
 
-std::string key_of(const std::string& code, const std::string& language) {
-  return code + '\n' + language;
+/// The languages to try, in order: each given one (lower case) and then its primary
+/// subtag ("pt-br", "pt"); empty ones skipped.
+std::vector<std::string> language_candidates(const std::vector<std::string>& languages) {
+  std::vector<std::string> out;
+  for (auto& l : languages) {
+    auto n = normalize_language(l);
+    if (n.empty()) {
+      continue;
+    }
+    out.push_back(n);
+    if (auto dash = n.find('-'); dash != std::string::npos && dash > 0) {
+      out.push_back(n.substr(0, dash));
+    }
+  }
+  return out;
+}
+
+json rendered_json(const template_record& t, const render_result& r) {
+  json out = {{"template_code", t.template_code},
+              {"language", t.language},
+              {"version", t.version},
+              {"channel", t.channel},
+              {"missing_variables", r.missing}};
+  if (t.channel == "push") {
+    out["title"] = r.push.title;
+    out["body"] = r.push.body;
+    out["image_url"] = r.push.image_url.empty() ? json(nullptr) : json(r.push.image_url);
+    out["link"] = r.push.link.empty() ? json(nullptr) : json(r.push.link);
+    out["data"] = r.push.data;
+  } else {
+    out["subject"] = r.email.subject;
+    out["body"] = r.email.text_body;
+    out["html_body"] = r.email.html_body.empty() ? json(nullptr) : json(r.email.html_body);
+  }
+  return out;
 }
 
 caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor store,
-                             runtime::entry_ptr entry) {
+                             cache_settings cfg, runtime::entry_ptr entry) {
   entry->set_state("running");
   self->link_to(store);
-  return {
-    [=](lookup_atom, const std::string& code, const std::string& language)
-      -> caf::result<outcome, template_record> {
-      entry->processed += 1;
-      auto key = key_of(code, language);
-      if (auto i = self->state.entries.find(key); i != self->state.entries.end()) {
-        return {outcome{200, {}}, i->second};
+  auto* hits = &entry->counter("hits");
+  auto* misses = &entry->counter("misses");
+  auto* index_hits = &entry->counter("index_hits");
+  auto* index_reloads = &entry->counter("index_reloads");
+  auto* store_queries = &entry->counter("store_queries");
+  auto* renders = &entry->counter("renders");
+  auto store_error = [=](const caf::error& e) {
+    return outcome{503, "template store: " + self->system().render(e)};
+  };
+
+  // The code's index, from memory while fresh, else from one query shared by everyone
+  // asking meanwhile. While the database is down, an expired index is still used.
+  auto with_index = [=](const std::string& code, index_waiter done) {
+    auto& st = self->state;
+    auto now = clock_type::now();
+    auto cached = st.indexes.find(code);
+    if (cached != st.indexes.end() && now - cached->second.loaded < cfg.index_ttl) {
+      *index_hits += 1;
+      done(outcome{200, {}}, cached->second.index);
+      return;
+    }
+    if (auto l = st.index_loads.find(code);
+        l != st.index_loads.end() && l->second->epoch == st.epoch) {
+      l->second->waiters.push_back(std::move(done));
+      return;
+    }
+    auto load = std::make_shared<index_load>();
+    load->epoch = st.epoch;
+    load->waiters.push_back(std::move(done));
+    st.index_loads[code] = load;
+    *index_reloads += 1;
+    *store_queries += 1;
+    auto finish = [=](outcome o, code_index idx) {
+      auto& st = self->state;
+      if (auto l = st.index_loads.find(code); l != st.index_loads.end() && l->second == load) {
+        st.index_loads.erase(l);
       }
+      auto known = st.indexes.find(code);
+      if (o.ok() && load->epoch == st.epoch) {
+        st.indexes[code] = {idx, now};
+      } else if (o.status == 404 && known != st.indexes.end()) {
+        st.indexes.erase(known);
+      } else if (o.status == 503 && known != st.indexes.end()) {
+        o = outcome{200, {}};
+        idx = known->second.index;
+      }
+      for (auto& w : load->waiters) {
+        w(o, idx);
+      }
+    };
+    self->request(store, service_timeout, index_atom::value, code)
+      .then([=](outcome& o, code_index& idx) { finish(o, idx); },
+            [=](caf::error& e) { finish(store_error(e), code_index{}); });
+  };
+
+  // An exact version, compiled: from memory (it never changes), else fetched once.
+  auto with_version = [=](const std::string& code, const std::string& language, int version,
+                          version_waiter done) {
+    auto& st = self->state;
+    auto key = code + '\n' + language + '\n' + std::to_string(version);
+    if (auto i = st.versions.find(key); i != st.versions.end()) {
+      *hits += 1;
+      done(outcome{200, {}}, i->second);
+      return;
+    }
+    if (auto l = st.version_loads.find(key); l != st.version_loads.end()) {
+      l->second->push_back(std::move(done));
+      return;
+    }
+    *misses += 1;
+    *store_queries += 1;
+    auto waiters = std::make_shared<std::vector<version_waiter>>();
+    waiters->push_back(std::move(done));
+    st.version_loads[key] = waiters;
+    auto finish = [=](const outcome& o, const compiled_ptr& c) {
+      auto& st = self->state;
+      st.version_loads.erase(key);
+      if (c) {
+        if (st.versions.size() >= cfg.max_versions) {
+          st.versions.erase(st.versions.begin()); // any one: they are all cheap to reload
+        }
+        st.versions[key] = c;
+      }
+      for (auto& w : *waiters) {
+        w(o, c);
+      }
+    };
+    self->request(store, service_timeout, fetch_atom::value, code, language, version)
+      .then(
+        [=](outcome& o, template_record& t) {
+          finish(o, o.ok() ? std::make_shared<compiled_template>(std::move(t)) : nullptr);
+        },
+        [=](caf::error& e) { finish(store_error(e), nullptr); });
+  };
+
+  auto resolve = [=](const std::string& code, const std::vector<std::string>& languages,
+                     int version, resolved_fn done) {
+    with_index(code, [=](const outcome& o, const code_index& idx) {
+      if (!o.ok()) {
+        done(o, nullptr, {});
+        return;
+      }
+      auto language = choose_language(idx, languages);
+      if (language.empty()) {
+        done(outcome{404, "template " + code + " has no version in its default language '"
+                            + idx.default_language + "'"},
+             nullptr, {});
+        return;
+      }
+      auto wanted = version == 0 ? idx.latest_of(language) : version;
+      auto default_language = idx.default_language;
+      with_version(code, language, wanted,
+                   [=](const outcome& vo, const compiled_ptr& c) {
+                     done(vo, c, default_language);
+                   });
+    });
+  };
+
+  // A write through this node: this node's next lookup of the code reads the index again.
+  auto forget_index = [=](const std::string& code) {
+    self->state.indexes.erase(code);
+    self->state.epoch += 1;
+  };
+
+  return {
+    [=](lookup_atom, const std::string& code, const std::vector<std::string>& languages,
+        int version) -> caf::result<outcome, template_record> {
+      entry->processed += 1;
       auto rp = self->make_response_promise<outcome, template_record>();
-      self->request(store, service_timeout, lookup_atom::value, code, language)
-        .then(
-          [=](outcome& o, template_record& t) mutable {
-            if (o.ok()) {
-              self->state.entries[key] = t;
-            }
-            rp.deliver(o, t);
-          },
-          [=](caf::error& e) mutable {
-            rp.deliver(outcome{503, "template store: " + self->system().render(e)},
-                       template_record{});
-          });
+      resolve(code, languages, version,
+              [=](const outcome& o, const compiled_ptr& c, const std::string& dl) mutable {
+                if (!c) {
+                  rp.deliver(o, template_record{});
+                  return;
+                }
+                auto t = c->record();
+                t.default_language = dl;
+                rp.deliver(outcome{200, {}}, std::move(t));
+              });
+      return rp;
+    },
+    [=](render_atom, const std::string& code, const std::vector<std::string>& languages,
+        int version,
+        const std::string& variables_json) -> caf::result<outcome, template_record, std::string> {
+      entry->processed += 1;
+      auto variables = json::parse(variables_json, nullptr, false);
+      if (!variables.is_object()) {
+        entry->failed += 1;
+        return {outcome{400, "field 'variables' must be an object"}, template_record{},
+                std::string{}};
+      }
+      auto rp = self->make_response_promise<outcome, template_record, std::string>();
+      resolve(code, languages, version,
+              [=](const outcome& o, const compiled_ptr& c, const std::string& dl) mutable {
+                if (!c) {
+                  rp.deliver(o, template_record{}, std::string{});
+                  return;
+                }
+                *renders += 1;
+                auto r = c->render(variables);
+                auto t = c->record();
+                t.default_language = dl;
+                if (!r.ok) {
+                  rp.deliver(outcome{422, r.error}, std::move(t), std::string{});
+                  return;
+                }
+                auto out = rendered_json(t, r).dump();
+                rp.deliver(outcome{200, {}}, std::move(t), std::move(out));
+              });
       return rp;
     },
     [=](create_atom, template_record t) -> caf::result<outcome, template_record> {
       auto rp = self->make_response_promise<outcome, template_record>();
       auto code = t.template_code;
+      *store_queries += 1;
       self->request(store, service_timeout, create_atom::value, std::move(t))
         .then(
           [=](outcome& o, template_record& created) mutable {
-            auto& entries = self->state.entries;
-            for (auto i = entries.begin(); i != entries.end();) {
-              i = i->second.template_code == code ? entries.erase(i) : std::next(i);
+            if (o.ok()) {
+              forget_index(code);
             }
             rp.deliver(o, created);
           },
-          [=](caf::error& e) mutable {
-            rp.deliver(outcome{503, "template store: " + self->system().render(e)},
-                       template_record{});
-          });
+          [=](caf::error& e) mutable { rp.deliver(store_error(e), template_record{}); });
+      return rp;
+    },
+    [=](update_atom, const std::string& code,
+        const std::string& patch) -> caf::result<outcome, template_record, bool> {
+      auto rp = self->make_response_promise<outcome, template_record, bool>();
+      *store_queries += 1;
+      self->request(store, service_timeout, update_atom::value, code, patch)
+        .then(
+          [=](outcome& o, template_record& saved, bool created) mutable {
+            if (o.ok()) {
+              forget_index(code);
+            }
+            rp.deliver(o, saved, created);
+          },
+          [=](caf::error& e) mutable { rp.deliver(store_error(e), template_record{}, false); });
       return rp;
     },
   };
 }
 
 } // namespace
+
+std::string choose_language(const code_index& idx, const std::vector<std::string>& languages) {
+  for (auto& l : language_candidates(languages)) {
+    if (idx.latest_of(l) > 0) {
+      return l;
+    }
+  }
+  return idx.latest_of(idx.default_language) > 0 ? idx.default_language : std::string{};
+}
 
 template_service spawn_template_cache(node_context& ctx) {
   auto db_url = postgres::database_url(ctx.settings.get("pg.url"),
@@ -174,104 +314,14 @@ template_service spawn_template_cache(node_context& ctx) {
   spec.role = "templates";
   spec.size = static_cast<std::size_t>(ctx.settings.get_int("pg.pool_size"));
   spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn<caf::detached>(template_store, db_url, entry);
+    return spawn_template_store(sys, db_url, entry);
   };
   auto store = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
+  cache_settings cfg{ctx.settings.get_ms("templates.index_ttl_ms"),
+                     static_cast<std::size_t>(ctx.settings.get_int("templates.cache_versions"))};
   auto entry = ctx.registry.enlist("template_cache", "templates", "event_based");
-  auto cache = ctx.system.spawn(template_cache, store.pool, entry);
+  auto cache = ctx.system.spawn(template_cache, store.pool, cfg, entry);
   return {cache, store};
-}
-
-std::optional<template_record> parse_new_template(const json& body, int& status,
-                                                  std::string& error) {
-  static const std::regex code_shape{R"([A-Za-z0-9_.\-]{1,100})"};
-  status = 400;
-  template_record t;
-  auto string_field = [&](const char* name, bool required, std::size_t max,
-                          std::string& out) {
-    error = read_string_field(body, name, required, max, out);
-    return error.empty();
-  };
-  if (!string_field("template_code", true, 100, t.template_code)
-      || !string_field("channel", true, 16, t.channel)
-      || !string_field("name", false, 200, t.name)
-      || !string_field("language", false, 16, t.language)
-      || !string_field("subject", false, 998, t.subject)
-      || !string_field("body", true, 256 * 1024, t.body)
-      || !string_field("html_body", false, 1024 * 1024, t.html_body)) {
-    return std::nullopt;
-  }
-  if (!std::regex_match(t.template_code, code_shape)) {
-    error = "field 'template_code' may hold only letters, digits, '_', '.' and '-'";
-    return std::nullopt;
-  }
-  if (t.channel != "email" && t.channel != "push") {
-    error = "field 'channel' must be \"email\" or \"push\"";
-    return std::nullopt;
-  }
-  if (t.channel == "email" && t.subject.empty()) {
-    error = "missing required field 'subject' (email templates need one)";
-    return std::nullopt;
-  }
-  if (t.name.empty()) {
-    t.name = t.template_code;
-  }
-  if (auto v = body.find("variables"); v != body.end() && !v->is_null()) {
-    if (!v->is_array()) {
-      error = "field 'variables' must be an array of names";
-      return std::nullopt;
-    }
-    for (auto& name : *v) {
-      if (!name.is_string() || name.get<std::string>().empty()) {
-        error = "field 'variables' must be an array of non-empty strings";
-        return std::nullopt;
-      }
-      t.variables.push_back(name.get<std::string>());
-    }
-  }
-  for (auto [field, text] : {std::pair{"subject", &t.subject}, {"body", &t.body},
-                             {"html_body", &t.html_body}}) {
-    if (auto e = mustache_syntax_error(*text); !e.empty()) {
-      status = 422;
-      error = std::string{"field '"} + field + "' is not valid Mustache: " + e;
-      return std::nullopt;
-    }
-  }
-  return t;
-}
-
-void add_template_routes(http::server& server, caf::actor_system& sys, caf::actor cache) {
-  server.route("POST", "/api/v1/templates", [&sys, cache](http::request&& req,
-                                                          http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    int status = 400;
-    std::string error;
-    auto t = parse_new_template(*body, status, error);
-    if (!t) {
-      reply(rest::fail(status, error));
-      return;
-    }
-    ask(sys, cache, service_timeout,
-        [reply](outcome& o, template_record& created) {
-          reply(o.ok() ? rest::ok(201, to_json(created), "template created")
-                       : rest::fail(o.status, o.error));
-        },
-        rest::unavailable(reply, "templates service"), create_atom::value, *t);
-  });
-  server.route("GET", "/api/v1/templates/{code}", [&sys, cache](http::request&& req,
-                                                                 http::reply_fn reply) {
-    auto language = req.query.count("language") ? req.query["language"] : std::string{"en"};
-    ask(sys, cache, service_timeout,
-        [reply](outcome& o, template_record& t) {
-          reply(o.ok() ? rest::ok(200, to_json(t), "template found")
-                       : rest::fail(o.status, o.error));
-        },
-        rest::unavailable(reply, "templates service"), lookup_atom::value,
-        req.params["code"], language);
-  });
 }
 
 } // namespace herald

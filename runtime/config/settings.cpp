@@ -183,6 +183,11 @@ const std::vector<option>& declared_options() {
           "Redis server (caches only; losing it loses nothing)", {"redis"}),
       integer("redis.user_ttl_s", "HERALD_REDIS_USER_TTL_S", "300",
               "Seconds a cached user record lives in Redis", 1, 86400),
+      integer("templates.index_ttl_ms", "HERALD_TEMPLATES_INDEX_TTL_MS", "1000",
+              "How long a node trusts its cached list of a template's languages and latest "
+              "versions before reading it again (0: every lookup reads it)", 0, 3600000),
+      integer("templates.cache_versions", "HERALD_TEMPLATES_CACHE_VERSIONS", "10000",
+              "Most compiled template versions a node keeps in memory", 1, 1000000),
       url("smtp.url", "HERALD_SMTP_URL", "smtp://127.0.0.1:1025",
           "SMTP relay: smtp://[user:pass@]host:port or smtps:// for TLS", {"smtp", "smtps"}),
       text("smtp.from", "HERALD_SMTP_FROM", "herald@localhost", "Envelope and From address"),

@@ -60,3 +60,178 @@ BOOST_AUTO_TEST_CASE(syntax_errors_are_reported_with_a_message) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(render_positions)
+
+BOOST_AUTO_TEST_CASE(an_unclosed_tag_is_reported_at_its_line_and_column) {
+  BOOST_CHECK_EQUAL(mustache_syntax_error("Hello\n  {{name"), "Unclosed tag at line 2, column 3");
+}
+
+BOOST_AUTO_TEST_CASE(an_unclosed_section_is_reported_where_it_opens) {
+  BOOST_CHECK_EQUAL(mustache_syntax_error("Dear {{name}},\n\n{{#items}}open"),
+                    "Unclosed section \"items\" at line 3, column 1");
+}
+
+BOOST_AUTO_TEST_CASE(a_closing_tag_without_its_section_is_reported_where_it_stands) {
+  BOOST_CHECK_EQUAL(mustache_syntax_error("a\nb {{/items}}"),
+                    "Unopened section \"items\" at line 2, column 3");
+}
+
+BOOST_AUTO_TEST_CASE(columns_count_characters_not_bytes) {
+  BOOST_CHECK_EQUAL(mustache_syntax_error("\xC3\xA9t\xC3\xA9 {{x"),
+                    "Unclosed tag at line 1, column 5");
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_part_is_named_by_its_field_with_line_and_column) {
+  auto t = email_template();
+  t.html_body = "<p>\n  {{#items}}</p>";
+  compiled_template c{t};
+  BOOST_CHECK_EQUAL(c.error(), "field 'html_body' is not valid Mustache: Unclosed section "
+                               "\"items\" at line 2, column 3");
+  auto r = c.render({{"name", "Ada"}});
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_NE(r.error.find("html_body"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(render_compiled)
+
+BOOST_AUTO_TEST_CASE(a_compiled_template_renders_many_times_with_different_variables) {
+  compiled_template c{email_template()};
+  BOOST_REQUIRE(c.error().empty());
+  auto first = c.render({{"name", "Ada"}});
+  auto second = c.render({{"name", "Grace"}, {"items", {"x"}}});
+  BOOST_REQUIRE(first.ok && second.ok);
+  BOOST_CHECK_EQUAL(first.email.subject, "Hi Ada");
+  BOOST_CHECK_EQUAL(second.email.subject, "Hi Grace");
+  BOOST_CHECK_EQUAL(second.email.text_body, "Hello Grace, [x]");
+}
+
+BOOST_AUTO_TEST_CASE(unescaped_tags_in_a_text_body_bring_no_line_breaks_either) {
+  auto t = email_template();
+  t.body = "Hello {{{name}}} and {{&name}}\nbye";
+  auto r = render_email(t, {{"name", "a\r\nb"}});
+  BOOST_REQUIRE(r.ok);
+  BOOST_CHECK_EQUAL(r.email.text_body, "Hello a  b and a  b\nbye");
+}
+
+BOOST_AUTO_TEST_CASE(a_subject_is_one_line_even_when_a_section_spans_lines) {
+  auto t = email_template();
+  t.subject = "Hi {{#items}}{{.}}\n{{/items}}";
+  auto r = render_email(t, {{"name", "A"}, {"items", {"a", "b"}}});
+  BOOST_REQUIRE(r.ok);
+  BOOST_CHECK_EQUAL(r.email.subject.find_first_of("\r\n"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(numbers_and_booleans_render_as_text_and_sections) {
+  auto t = email_template();
+  t.body = "{{count}} {{#vip}}VIP{{/vip}}{{^vip}}regular{{/vip}}";
+  auto r = render_email(t, {{"name", "A"}, {"count", 3}, {"vip", false}});
+  BOOST_REQUIRE(r.ok);
+  BOOST_CHECK_EQUAL(r.email.text_body, "3 regular");
+}
+
+BOOST_AUTO_TEST_CASE(render_email_refuses_a_push_template) {
+  auto t = email_template();
+  t.channel = "push";
+  auto r = render_email(t, json::object());
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_NE(r.error.find("push"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+template_record push_template() {
+  template_record t;
+  t.template_code = "order_update";
+  t.channel = "push";
+  t.title = "Order {{order}}";
+  t.body = "Hello {{name}},\n{{message}}";
+  t.image_url = "https://cdn.example.com/{{image}}.png";
+  t.link = "https://shop.example.com/orders/{{order}}";
+  t.data = R"({"order_id": "{{order}}", "kind": "update"})";
+  t.variables = {"name", "order"};
+  return t;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(render_push_parts)
+
+BOOST_AUTO_TEST_CASE(title_body_urls_and_data_are_rendered) {
+  auto r = render_push(push_template(), {{"name", "Ada"}, {"order", "A-1"}, {"image", "box"},
+                                         {"message", "on its way"}});
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_CHECK_EQUAL(r.push.title, "Order A-1");
+  BOOST_CHECK_EQUAL(r.push.body, "Hello Ada,\non its way");
+  BOOST_CHECK_EQUAL(r.push.image_url, "https://cdn.example.com/box.png");
+  BOOST_CHECK_EQUAL(r.push.link, "https://shop.example.com/orders/A-1");
+  BOOST_CHECK_EQUAL(r.push.data, json({{"order_id", "A-1"}, {"kind", "update"}}));
+  BOOST_CHECK(r.missing.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_push_title_never_takes_a_line_break_from_a_variable) {
+  auto r = render_push(push_template(), {{"name", "A"}, {"order", "1\r\n2\n3"}});
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_CHECK_EQUAL(r.push.title.find_first_of("\r\n"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_push_body_keeps_line_breaks_but_never_a_raw_cr) {
+  auto r = render_push(push_template(), {{"name", "A"}, {"order", "1"},
+                                         {"message", "one\r\ntwo\rthree\nfour"}});
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_CHECK_EQUAL(r.push.body, "Hello A,\none\ntwo\nthree\nfour");
+  BOOST_CHECK_EQUAL(r.push.data["order_id"], "1");
+}
+
+BOOST_AUTO_TEST_CASE(a_link_that_does_not_render_to_an_http_url_fails_naming_the_field) {
+  auto t = push_template();
+  t.link = "{{target}}";
+  auto r = render_push(t, {{"name", "A"}, {"order", "1"}, {"target", "javascript:alert(1)"}});
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_NE(r.error.find("'link'"), std::string::npos);
+  auto fine = render_push(t, {{"name", "A"}, {"order", "1"}, {"target", "https://x.example"}});
+  BOOST_CHECK_MESSAGE(fine.ok, fine.error);
+}
+
+BOOST_AUTO_TEST_CASE(variables_in_urls_lose_whitespace_and_line_breaks) {
+  auto r = render_push(push_template(), {{"name", "A"}, {"order", "A 1\r\n"}});
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_CHECK_EQUAL(r.push.link, "https://shop.example.com/orders/A1");
+}
+
+BOOST_AUTO_TEST_CASE(optional_push_parts_left_empty_render_empty) {
+  auto t = push_template();
+  t.image_url.clear();
+  t.link.clear();
+  t.data.clear();
+  auto r = render_push(t, {{"name", "A"}, {"order", "1"}});
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_CHECK(r.push.image_url.empty());
+  BOOST_CHECK(r.push.link.empty());
+  BOOST_CHECK(r.push.data.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(render_missing_variables)
+
+BOOST_AUTO_TEST_CASE(dotted_names_are_looked_up_as_paths) {
+  auto t = email_template();
+  t.variables = {"user.name", "order.id"};
+  auto missing = missing_variables(t, {{"user", {{"name", "Ada"}}}, {"order", json::object()}});
+  BOOST_REQUIRE_EQUAL(missing.size(), 1u);
+  BOOST_CHECK_EQUAL(missing[0], "order.id");
+}
+
+BOOST_AUTO_TEST_CASE(a_null_value_counts_as_missing_and_a_non_object_provides_nothing) {
+  auto t = email_template();
+  t.variables = {"name", "code"};
+  BOOST_CHECK_EQUAL(missing_variables(t, {{"name", nullptr}, {"code", ""}}).size(), 1u);
+  BOOST_CHECK_EQUAL(missing_variables(t, json::array()).size(), 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
