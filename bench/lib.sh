@@ -7,7 +7,7 @@
 # Usage:
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   trap bench_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
-#   bench_install_packages; bench_build_ceiling; bench_start_rabbitmq
+#   bench_install_packages; bench_build_programs; bench_start_rabbitmq
 #   "$BENCH_CEILING_BIN" publish --url "$BENCH_AMQP_URL" ...
 
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib/common.sh
@@ -17,6 +17,8 @@ BENCH_DIR="$ROOT/bench"
 BENCH_BUILD="${BENCH_BUILD_DIR:-$ROOT/build/bench}"
 # shellcheck disable=SC2034  # read by the scripts that source this file
 BENCH_CEILING_BIN="$BENCH_BUILD/herald_ceiling"
+# shellcheck disable=SC2034  # same
+BENCH_LOADGEN_BIN="$BENCH_BUILD/herald_loadgen"
 # shellcheck disable=SC2034  # same
 BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_DIR/results}" # scripts/test points it into build/
 BENCH_STATE="" # the temporary directory holding the private servers' state
@@ -56,10 +58,11 @@ bench_install_packages() {
   herald_install_packages
 }
 
-# bench_build_ceiling: configures build/bench once (Ninja, Release), then builds
-# incrementally with one job (BENCH_BUILD_JOBS overrides): the bench must not compete
-# with whatever else runs on the machine more than it has to.
-bench_build_ceiling() {
+# bench_build_programs: configures build/bench once (Ninja, Release), then builds
+# herald_ceiling and herald_loadgen incrementally with one job (BENCH_BUILD_JOBS
+# overrides): the bench must not compete with whatever else runs on the machine more than
+# it has to.
+bench_build_programs() {
   local jobs=${BENCH_BUILD_JOBS:-1}
   if [[ ! -f $BENCH_BUILD/build.ninja && ! -f $BENCH_BUILD/Makefile ]]; then
     local generator=(-G Ninja)

@@ -17,8 +17,9 @@
 //   that would have queued behind a stall are never measured. Here they are, with the
 //   queueing they suffered. The latency from the actual send is reported beside it
 //   (service_latency_us), so the two can be compared; and how many requests went out more
-//   than 1 ms after their scheduled time (late_over_1ms: the client itself, or too few
-//   connections, held them back).
+//   than 1 ms after their scheduled time (late_over_1ms), of which how many the loop itself
+//   only noticed that late (noticed_late_over_1ms: the generator was descheduled or busy;
+//   the others waited for a free connection, queued_max deep at most).
 //
 // --body-file F: the body; every "{{seq}}" in it becomes a per-request counter (unique
 // across threads). --header 'Name: value' (repeatable). --ids-out FILE: the
@@ -469,8 +470,10 @@ public:
       bool stopping = stop_requested != 0;
       if (!stopping) {
         if (open_) {
-          while (released_ < total_ && due(released_) <= now) {
-            ++released_;
+          // A request noticed late here was late because of this loop (descheduled, or
+          // busy with answers), not because no connection was free.
+          for (std::int64_t d; released_ < total_ && (d = due(released_)) <= now; ++released_) {
+            noticed_late += now - d > ms_ns ? 1 : 0;
           }
           while (issued_ < released_ && !idle_.empty()) {
             send(take_idle(), due(issued_));
@@ -479,7 +482,8 @@ public:
           queued_max = std::max(queued_max, released_ - issued_);
           progress.queued.store(released_ - issued_, std::memory_order_relaxed);
         } else {
-          while (!idle_.empty() && issued_ < total_ && now < issue_end) {
+          // A fresh clock per send: a burst of writes must not run past --seconds.
+          while (!idle_.empty() && issued_ < total_ && (now = now_ns()) < issue_end) {
             send(take_idle(), now);
             ++issued_;
           }
@@ -549,6 +553,7 @@ public:
   std::uint64_t sent = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t late = 0;
+  std::uint64_t noticed_late = 0; // open loop: seen due > 1 ms late by the loop itself
   std::uint64_t queued_max = 0; // open loop: the FIFO's largest length (no idle connection)
   std::int64_t send_lag_max_ns = 0;
   std::uint64_t unsent = 0;
@@ -1058,7 +1063,7 @@ json report(const options& o, std::vector<std::unique_ptr<worker>>& workers, std
   std::map<int, std::uint64_t> statuses;
   std::uint64_t errors[e_count] = {};
   std::uint64_t sent = 0, reconnects = 0, late = 0, unsent = 0, unanswered = 0, ids = 0,
-                ids_missing = 0, queued_max = 0;
+                ids_missing = 0, queued_max = 0, noticed_late = 0;
   std::int64_t lag_max = 0, last_send = t0, last_done = t0;
   std::vector<std::uint32_t> sent_per_s, errors_per_s;
   auto add_per_s = [](std::vector<std::uint32_t>& to, const std::vector<std::uint32_t>& from) {
@@ -1082,7 +1087,8 @@ json report(const options& o, std::vector<std::unique_ptr<worker>>& workers, std
     sent += w->sent;
     reconnects += w->reconnects;
     late += w->late;
-    queued_max += w->queued_max;
+    noticed_late += w->noticed_late;
+    queued_max += w->queued_max; // with several loops: the sum of each one's deepest
     unsent += w->unsent;
     unanswered += w->unanswered;
     ids += w->ids_written;
@@ -1178,6 +1184,7 @@ json report(const options& o, std::vector<std::unique_ptr<worker>>& workers, std
     {"answered_per_s", static_cast<double>(answered) / seconds},
     {"accepted_per_s", static_cast<double>(accepted) / seconds},
     {"late_over_1ms", open ? json(late) : json(nullptr)},
+    {"noticed_late_over_1ms", open ? json(noticed_late) : json(nullptr)},
     {"send_lag_max_us", open ? json(lag_max / 1000) : json(nullptr)},
     {"queued_max", open ? json(queued_max) : json(nullptr)},
     {"latency_from", open ? "scheduled" : "sent"},
