@@ -516,7 +516,9 @@ public:
           }
         }
       }
-      if (!stopping && open_ && released_ < total_ && !idle_.empty()) {
+      // Wake at the next due time even with every connection busy: the FIFO then grows on
+      // time, and a request noticed late is one this loop was late for.
+      if (!stopping && open_ && released_ < total_) {
         wake = std::min(wake, due(released_));
       }
       if (!open_ && !issuing_over) {
