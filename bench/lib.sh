@@ -189,23 +189,46 @@ bench_sink_count() {
 
 # bench_start_herald NAME ROLES: starts build/herald with ROLES on a fresh range of five
 # HTTP ports against the private servers; sets BENCH_HERALD_PID and BENCH_HTTP_BASE and
-# returns once the gateway (or first role's port) answers /health/ready.
+# returns once every service port its roles open (gateway +0, users +1, templates +2,
+# email +3) answers /health/ready: the node opens them one after the other, so the
+# gateway's alone is not enough. The ports are picked free, but another process on the
+# machine (40000-44999 is inside Linux's ephemeral range) may take one before Herald
+# binds it, and the node then exits: that is retried twice on a fresh range.
 bench_start_herald() {
-  local name=$1 roles=$2 pid
-  bench_pick_ports BENCH_HTTP_BASE 5 || return 1
-  pid=$(spawn_detached "$BENCH_STATE/$name.log" env HERALD_ROLES="$roles" \
-    HERALD_AMQP_URL="$BENCH_AMQP_URL" HERALD_PG_URL="$BENCH_PG_URL" \
-    HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
-    HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
-    HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
-    "$ROOT/build/herald" serve --roles="$roles")
-  echo "$pid" >"$BENCH_STATE/herald.pid"
-  BENCH_HERALD_PID=$pid
-  if ! wait_http_ready "http://127.0.0.1:$BENCH_HTTP_BASE/health/ready" 60 "$pid"; then
+  local name=$1 roles=$2 pid attempt offsets=() role offset ok
+  case ,$roles, in
+    *,all,*) offsets=(0 1 2 3) ;;
+    *)
+      for role in gateway:0 users:1 templates:2 email:3; do
+        [[ ,$roles, == *,${role%%:*},* ]] && offsets+=("${role#*:}")
+      done
+      ;;
+  esac
+  ((${#offsets[@]})) || offsets=(0)
+  for attempt in 1 2 3; do
+    bench_pick_ports BENCH_HTTP_BASE 5 || return 1
+    pid=$(spawn_detached "$BENCH_STATE/$name.log" env HERALD_ROLES="$roles" \
+      HERALD_AMQP_URL="$BENCH_AMQP_URL" HERALD_PG_URL="$BENCH_PG_URL" \
+      HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
+      HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
+      HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
+      "$ROOT/build/herald" serve --roles="$roles")
+    echo "$pid" >"$BENCH_STATE/herald.pid"
+    BENCH_HERALD_PID=$pid
+    ok=1
+    for offset in "${offsets[@]}"; do
+      wait_http_ready "http://127.0.0.1:$((BENCH_HTTP_BASE + offset))/health/ready" 60 "$pid" ||
+        { ok=0 && break; }
+    done
+    if ((ok)); then
+      info "herald ($roles) ready on $BENCH_HTTP_BASE (pid $pid)"
+      return 0
+    fi
     show_log_tail "$BENCH_STATE/$name.log"
-    return 1
-  fi
-  info "herald ($roles) ready on $BENCH_HTTP_BASE (pid $pid)"
+    pid_alive "$pid" && return 1 # alive but not ready: not a lost port
+    ((attempt < 3)) && warn "herald ($roles) exited during start-up; again on other ports"
+  done
+  return 1
 }
 
 bench_stop_herald() {
