@@ -27,6 +27,7 @@ BENCH_PICKED_PORTS=" "
 BENCH_CHILD="" # the measuring process running now, if any
 BENCH_SAMPLER="" # bench/run's resource sampler, if running
 BENCH_HERALD_PID=""
+BENCH_HERALD_LOG="" # the running Herald's log
 BENCH_PG_PORT=""
 BENCH_SMTP_PORT=""
 BENCH_HTTP_BASE=""
@@ -215,6 +216,8 @@ bench_start_herald() {
       "$ROOT/build/herald" serve --roles="$roles")
     echo "$pid" >"$BENCH_STATE/herald.pid"
     BENCH_HERALD_PID=$pid
+    # shellcheck disable=SC2034  # read by bench/run
+    BENCH_HERALD_LOG="$BENCH_STATE/$name.log"
     ok=1
     for offset in "${offsets[@]}"; do
       wait_http_ready "http://127.0.0.1:$((BENCH_HTTP_BASE + offset))/health/ready" 60 "$pid" ||

@@ -34,7 +34,8 @@
 // percentiles (p50, p90, p99, p99.9, max, mean, in microseconds, over every sample: each is
 // kept, 16 bytes each) and a per-second timeline (answers completed, 2xx, sent, errors and
 // that second's p50/p99). Progress goes to stderr once per second. Exit status 1 when no
-// connection could be opened at the start, 2 on bad usage.
+// connection could be opened at the start, or none has been usable for --timeout seconds
+// (the server is gone: "gave_up", the result is still printed); 2 on bad usage.
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -127,8 +128,10 @@ const char* usage =
   "  --body TEXT          request body given inline (same placeholder)\n"
   "  --header 'N: v'      extra request header (repeatable; default Content-Type: application/json)\n"
   "  --ids-out FILE       write the notification_id of every 2xx answer, one per line\n"
-  "  --timeout S          a request unanswered after S seconds is an error (default 30)\n"
-  "  --drain S            seconds to wait for answers after the last send (default 10)\n"
+  "  --timeout S          a request unanswered after S seconds is an error, and no usable\n"
+  "                       connection for S seconds ends the run (default 30)\n"
+  "  --drain S            seconds to wait for answers after the last send, or in open loop\n"
+  "                       after the schedule's end for queued requests too (default 10)\n"
   "  --max-seconds S      hard cap on the run (default 3600)\n"
   "  --quiet              no progress lines on stderr\n";
 
@@ -458,16 +461,20 @@ public:
   /// The run, from t0 until every request is answered, the drain time is over or a stop.
   void run(std::int64_t t0) {
     t0_ = t0;
+    last_up_ns_ = t0;
     // Errors while connecting were before t0: they count, in the first second.
+    // Closed loop sends until issue_end; open loop's schedule ends at its last due time,
+    // after which queued requests may still go out (late) until the drain is over.
     const std::int64_t issue_end = o_.seconds > 0 ? t0 + static_cast<std::int64_t>(o_.seconds * s_ns)
                                                   : never;
+    const std::int64_t schedule_end = !open_ ? issue_end : total_ == 0 ? t0 : due(total_ - 1);
     const std::int64_t hard_end = t0 + static_cast<std::int64_t>(o_.max_seconds * s_ns);
     std::int64_t drain_end = 0;
     std::int64_t next_scan = t0 + 100 * ms_ns;
     epoll_event events[256];
     for (;;) {
       std::int64_t now = now_ns();
-      bool stopping = stop_requested != 0;
+      bool stopping = stop_requested != 0 || gave_up;
       if (!stopping) {
         if (open_) {
           // A request noticed late here was late because of this loop (descheduled, or
@@ -489,11 +496,12 @@ public:
           }
         }
       }
+      // Nothing more will be sent: stop once the answers are in.
       bool issuing_over = stopping || issued_ >= total_ || (!open_ && now >= issue_end);
       if (issuing_over && busy_ == 0) {
         break;
       }
-      if (issuing_over && drain_end == 0) {
+      if ((issuing_over || now >= schedule_end) && drain_end == 0) {
         drain_end = std::min(now + static_cast<std::int64_t>(o_.drain * s_ns), hard_end);
       }
       if (now >= hard_end || (drain_end != 0 && now >= drain_end)) {
@@ -502,13 +510,17 @@ public:
       if (now >= next_scan) {
         scan_timeouts(now);
         next_scan = now + 100 * ms_ns;
+        // No connection up, none answering, for --timeout: the server is gone.
+        if (busy_ == 0 && idle_.empty() && now - last_up_ns_ > static_cast<std::int64_t>(o_.timeout * s_ns)) {
+          gave_up = true;
+        }
       }
       std::int64_t wake = next_scan;
       if (down_ > 0) {
         for (std::size_t i = 0; i < conns_.size(); ++i) {
           auto& c = conns_[i];
           if (c.state == conn_state::down) {
-            if (c.reconnect_at <= now && !issuing_over) {
+            if (c.reconnect_at <= now && !issuing_over && (drain_end == 0 || now < drain_end)) {
               start_connect(i, now);
             } else {
               wake = std::min(wake, c.reconnect_at);
@@ -562,6 +574,7 @@ public:
   std::uint64_t unanswered = 0;
   std::uint64_t ids_missing = 0;
   std::uint64_t ids_written = 0;
+  bool gave_up = false; // no usable connection for --timeout: stopped sending
   std::int64_t last_send_ns = 0;
   std::int64_t last_done_ns = 0;
   std::string ids;
@@ -643,6 +656,7 @@ private:
       --connecting_;
       c.state = conn_state::idle;
       c.ever_connected = true;
+      last_up_ns_ = now;
       control(i, EPOLLIN, EPOLL_CTL_ADD);
       idle_.push_back(i);
       return;
@@ -789,6 +803,7 @@ private:
       --connecting_;
       c.state = conn_state::idle;
       c.ever_connected = true;
+      last_up_ns_ = now_ns();
       control(i, EPOLLIN, EPOLL_CTL_MOD);
       idle_.push_back(i);
       return;
@@ -958,6 +973,7 @@ private:
                        static_cast<std::uint16_t>(c.status)});
     ++statuses[c.status];
     last_done_ns = now;
+    last_up_ns_ = now;
     bump(progress.answered);
     bool ok = c.status >= 200 && c.status < 300;
     if (ok) {
@@ -1024,6 +1040,7 @@ private:
   int ep_ = -1;
   bool no_pwait2_ = false;
   std::int64_t t0_ = 0;
+  std::int64_t last_up_ns_ = 0; // last connect or answer: to give up on a server gone
   std::uint64_t seq_ = 0;
   std::uint64_t released_ = 0; // open loop: requests due so far; [issued_, released_) waits
   std::uint64_t issued_ = 0;
@@ -1067,6 +1084,7 @@ json report(const options& o, std::vector<std::unique_ptr<worker>>& workers, std
   std::uint64_t sent = 0, reconnects = 0, late = 0, unsent = 0, unanswered = 0, ids = 0,
                 ids_missing = 0, queued_max = 0, noticed_late = 0;
   std::int64_t lag_max = 0, last_send = t0, last_done = t0;
+  bool gave_up = false;
   std::vector<std::uint32_t> sent_per_s, errors_per_s;
   auto add_per_s = [](std::vector<std::uint32_t>& to, const std::vector<std::uint32_t>& from) {
     if (from.size() > to.size()) {
@@ -1095,6 +1113,7 @@ json report(const options& o, std::vector<std::unique_ptr<worker>>& workers, std
     unanswered += w->unanswered;
     ids += w->ids_written;
     ids_missing += w->ids_missing;
+    gave_up = gave_up || w->gave_up;
     lag_max = std::max(lag_max, w->send_lag_max_ns);
     last_send = std::max(last_send, w->last_send_ns);
     last_done = std::max(last_done, w->last_done_ns);
@@ -1182,6 +1201,7 @@ json report(const options& o, std::vector<std::unique_ptr<worker>>& workers, std
     {"reconnects", reconnects},
     {"unsent", unsent},
     {"unanswered", unanswered},
+    {"gave_up", gave_up},
     {"rate", static_cast<double>(sent) / send_seconds},
     {"answered_per_s", static_cast<double>(answered) / seconds},
     {"accepted_per_s", static_cast<double>(accepted) / seconds},
@@ -1328,6 +1348,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::cout << report(o, workers, start, t0_unix, total).dump() << "\n";
+  auto result = report(o, workers, start, t0_unix, total);
+  std::cout << result.dump() << "\n";
+  if (result["gave_up"].get<bool>()) {
+    std::fprintf(stderr, "herald_loadgen: no connection to %s:%s for %g s: gave up\n",
+                 t.host.c_str(), t.port.c_str(), o.timeout);
+    return 1;
+  }
   return 0;
 }
