@@ -7,7 +7,7 @@
 # Usage:
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   trap bench_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
-#   bench_install_packages; bench_build_ceiling; bench_start_rabbitmq
+#   bench_install_packages; bench_build_programs; bench_start_rabbitmq
 #   "$BENCH_CEILING_BIN" publish --url "$BENCH_AMQP_URL" ...
 
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib/common.sh
@@ -18,6 +18,8 @@ BENCH_BUILD="${BENCH_BUILD_DIR:-$ROOT/build/bench}"
 # shellcheck disable=SC2034  # read by the scripts that source this file
 BENCH_CEILING_BIN="$BENCH_BUILD/herald_ceiling"
 # shellcheck disable=SC2034  # same
+BENCH_LOADGEN_BIN="$BENCH_BUILD/herald_loadgen"
+# shellcheck disable=SC2034  # same
 BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_DIR/results}" # scripts/test points it into build/
 BENCH_STATE="" # the temporary directory holding the private servers' state
 BENCH_AMQP_URL=""
@@ -25,6 +27,7 @@ BENCH_PICKED_PORTS=" "
 BENCH_CHILD="" # the measuring process running now, if any
 BENCH_SAMPLER="" # bench/run's resource sampler, if running
 BENCH_HERALD_PID=""
+BENCH_HERALD_LOG="" # the running Herald's log
 BENCH_PG_PORT=""
 BENCH_SMTP_PORT=""
 BENCH_HTTP_BASE=""
@@ -56,10 +59,11 @@ bench_install_packages() {
   herald_install_packages
 }
 
-# bench_build_ceiling: configures build/bench once (Ninja, Release), then builds
-# incrementally with one job (BENCH_BUILD_JOBS overrides): the bench must not compete
-# with whatever else runs on the machine more than it has to.
-bench_build_ceiling() {
+# bench_build_programs: configures build/bench once (Ninja, Release), then builds
+# herald_ceiling and herald_loadgen incrementally with one job (BENCH_BUILD_JOBS
+# overrides): the bench must not compete with whatever else runs on the machine more than
+# it has to.
+bench_build_programs() {
   local jobs=${BENCH_BUILD_JOBS:-1}
   if [[ ! -f $BENCH_BUILD/build.ninja && ! -f $BENCH_BUILD/Makefile ]]; then
     local generator=(-G Ninja)
@@ -186,23 +190,48 @@ bench_sink_count() {
 
 # bench_start_herald NAME ROLES: starts build/herald with ROLES on a fresh range of five
 # HTTP ports against the private servers; sets BENCH_HERALD_PID and BENCH_HTTP_BASE and
-# returns once the gateway (or first role's port) answers /health/ready.
+# returns once every service port its roles open (gateway +0, users +1, templates +2,
+# email +3) answers /health/ready: the node opens them one after the other, so the
+# gateway's alone is not enough. The ports are picked free, but another process on the
+# machine (40000-44999 is inside Linux's ephemeral range) may take one before Herald
+# binds it, and the node then exits: that is retried twice on a fresh range.
 bench_start_herald() {
-  local name=$1 roles=$2 pid
-  bench_pick_ports BENCH_HTTP_BASE 5 || return 1
-  pid=$(spawn_detached "$BENCH_STATE/$name.log" env HERALD_ROLES="$roles" \
-    HERALD_AMQP_URL="$BENCH_AMQP_URL" HERALD_PG_URL="$BENCH_PG_URL" \
-    HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
-    HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
-    HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
-    "$ROOT/build/herald" serve --roles="$roles")
-  echo "$pid" >"$BENCH_STATE/herald.pid"
-  BENCH_HERALD_PID=$pid
-  if ! wait_http_ready "http://127.0.0.1:$BENCH_HTTP_BASE/health/ready" 60 "$pid"; then
+  local name=$1 roles=$2 pid attempt offsets=() role offset ok
+  case ,$roles, in
+    *,all,*) offsets=(0 1 2 3) ;;
+    *)
+      for role in gateway:0 users:1 templates:2 email:3; do
+        [[ ,$roles, == *,${role%%:*},* ]] && offsets+=("${role#*:}")
+      done
+      ;;
+  esac
+  ((${#offsets[@]})) || offsets=(0)
+  for attempt in 1 2 3; do
+    bench_pick_ports BENCH_HTTP_BASE 5 || return 1
+    pid=$(spawn_detached "$BENCH_STATE/$name.log" env HERALD_ROLES="$roles" \
+      HERALD_AMQP_URL="$BENCH_AMQP_URL" HERALD_PG_URL="$BENCH_PG_URL" \
+      HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
+      HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
+      HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
+      "$ROOT/build/herald" serve --roles="$roles")
+    echo "$pid" >"$BENCH_STATE/herald.pid"
+    BENCH_HERALD_PID=$pid
+    # shellcheck disable=SC2034  # read by bench/run
+    BENCH_HERALD_LOG="$BENCH_STATE/$name.log"
+    ok=1
+    for offset in "${offsets[@]}"; do
+      wait_http_ready "http://127.0.0.1:$((BENCH_HTTP_BASE + offset))/health/ready" 60 "$pid" ||
+        { ok=0 && break; }
+    done
+    if ((ok)); then
+      info "herald ($roles) ready on $BENCH_HTTP_BASE (pid $pid)"
+      return 0
+    fi
     show_log_tail "$BENCH_STATE/$name.log"
-    return 1
-  fi
-  info "herald ($roles) ready on $BENCH_HTTP_BASE (pid $pid)"
+    pid_alive "$pid" && return 1 # alive but not ready: not a lost port
+    ((attempt < 3)) && warn "herald ($roles) exited during start-up; again on other ports"
+  done
+  return 1
 }
 
 bench_stop_herald() {
