@@ -230,7 +230,7 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
   consumer_spec.role = "email";
   consumer_spec.size = static_cast<std::size_t>(ctx.settings.get_int("email.consumers"));
   consumer_spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn<caf::detached>(messaging::queue_consumer, cs, sender, entry);
+    return sys.spawn(messaging::queue_consumer, cs, sender, entry);
   };
   auto consumers = runtime::spawn_supervised_pool(ctx.system, ctx.registry,
                                                   std::move(consumer_spec));

@@ -4,94 +4,52 @@
 
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
+#include "adapters/amqp/consumer.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald::messaging {
 
+namespace {
+
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
+
+} // namespace
+
 caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
                              caf::actor worker, runtime::entry_ptr entry) {
   log::context who{"", entry->name(), {}};
-  auto conn = std::make_shared<amqp::connection>(s.url);
-  // Connects on the first poll, not here: a detached actor that quits while it is being
-  // spawned is never accounted as finished by CAF 0.17, which then hangs at shutdown.
-  auto connect = [=]() -> bool {
-    auto err = conn->open();
-    if (err.empty()) {
-      err = conn->declare(topology());
-    }
-    if (err.empty()) {
-      err = conn->set_prefetch(s.prefetch);
-    }
-    if (err.empty()) {
-      err = conn->consume(s.queue);
-    }
-    if (!err.empty()) {
-      entry->set_state("disconnected");
-      log::warn(who, "cannot consume", {{"queue", s.queue}, {"error", err}});
-      self->quit(caf::make_error(caf::sec::runtime_error, err));
-      return false;
-    }
-    entry->set_state("consuming " + s.queue);
-    log::info(who, "consuming", {{"queue", s.queue}});
-    return true;
-  };
-  auto in_flight = std::make_shared<std::int64_t>(0);
-  auto lost = [=] {
-    entry->set_state("disconnected");
-    log::warn(who, "connection lost", {{"error", conn->last_error()}});
-    self->quit(caf::make_error(caf::sec::runtime_error, conn->last_error()));
-  };
-  // While the prefetch window is full the broker sends nothing, so the consumer stops
-  // polling and the next ack starts it again.
-  auto polling = std::make_shared<bool>(true);
-  auto settle = [=](std::uint64_t, const std::string& error) {
-    *in_flight -= 1;
-    entry->in_flight = *in_flight;
-    entry->processed += 1;
-    if (!error.empty()) {
-      lost();
-      return;
-    }
-    if (!*polling) {
-      *polling = true;
-      self->send(self, poll_atom::value);
-    }
-  };
-  self->send(self, poll_atom::value);
-  return {
-    [=](poll_atom) {
-      if (!conn->is_open() && !connect()) {
-        return;
-      }
-      // Take what is buffered without waiting; wait briefly only when idle, so that acks
-      // queued behind this poll are not held up.
-      int taken = 0;
-      for (; taken < 64; ++taken) {
-        auto wait = taken == 0 && *in_flight == 0 ? std::chrono::milliseconds{50}
-                    : taken == 0                  ? std::chrono::milliseconds{1}
-                                                  : std::chrono::milliseconds{0};
-        auto d = conn->next_delivery(wait);
-        if (!d) {
-          break;
-        }
-        *in_flight += 1;
-        self->send(worker, deliver_atom::value,
-                   queued_message{d->tag, d->redelivered, std::move(d->body),
-                                  std::move(d->correlation_id)});
-      }
-      entry->in_flight = *in_flight;
-      if (!conn->is_open()) {
-        lost();
-        return;
-      }
-      if (*in_flight >= s.prefetch) {
-        *polling = false;
-        return;
-      }
-      self->send(self, poll_atom::value);
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto io = std::make_shared<amqp::consumer>(
+    amqp::consumer_settings{s.url, topology(), s.queue, s.prefetch},
+    [me, worker, entry](amqp::delivery&& d) {
+      entry->in_flight += 1;
+      caf::send_as(me, worker, deliver_atom::value,
+                   queued_message{d.tag, d.redelivered, std::move(d.body),
+                                  std::move(d.correlation_id)});
     },
-    [=](ack_atom, std::uint64_t tag) { settle(tag, conn->ack(tag)); },
-    [=](requeue_atom, std::uint64_t tag) { settle(tag, conn->reject(tag, true)); },
+    [me](const std::string& why) { caf::anon_send(me, lost_atom::value, why); });
+  // The I/O thread holds a handle to this actor until the consumer is destroyed, which
+  // happens when the actor quits (the functor below drops the last reference).
+  self->attach_functor([io]() mutable { io.reset(); });
+  entry->set_state("consuming " + s.queue);
+  auto settled = [entry] {
+    entry->in_flight -= 1;
+    entry->processed += 1;
+  };
+  return {
+    [=](ack_atom, std::uint64_t tag) {
+      io->ack(tag);
+      settled();
+    },
+    [=](requeue_atom, std::uint64_t tag) {
+      io->reject(tag, true);
+      settled();
+    },
+    [=](lost_atom, const std::string& why) {
+      entry->set_state("disconnected");
+      log::warn(who, "connection lost", {{"queue", s.queue}, {"error", why}});
+      self->quit(caf::make_error(caf::sec::runtime_error, why));
+    },
   };
 }
 

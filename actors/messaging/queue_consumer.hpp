@@ -1,12 +1,12 @@
 #pragma once
 
-// A consumer of one RabbitMQ queue: a detached actor owning one connection, with manual
-// acks and a bounded prefetch. Each delivery goes to `worker` as
-// (deliver_atom, queued_message); the worker answers this consumer with (ack_atom, tag)
-// once the message's outcome is safe, or (requeue_atom, tag) to have it delivered again.
-// When the connection is lost the consumer quits with an error and its supervisor
-// restarts it with backoff; unacknowledged messages go back to the queue (at-least-once:
-// a worker may see a message again).
+// A consumer of one RabbitMQ queue: an event-based actor that owns an amqp::consumer (its
+// own I/O thread and connection), with manual acks and a bounded prefetch. Each delivery
+// goes to `worker` as (deliver_atom, queued_message), sent as this actor; the worker
+// answers this consumer with (ack_atom, tag) once the message's outcome is safe, or
+// (requeue_atom, tag) to have it delivered again. When the connection is lost the
+// consumer quits with an error and its supervisor restarts it with backoff; unacknowledged
+// messages go back to the queue (at-least-once: a worker may see a message again).
 
 #include <caf/all.hpp>
 

@@ -286,6 +286,14 @@ std::string connection::reject(std::uint64_t tag, bool requeue) {
   return {};
 }
 
+void connection::hold_writes(bool hold) {
+  if (conn_ == nullptr) {
+    return;
+  }
+  int on = hold ? 1 : 0;
+  setsockopt(amqp_get_sockfd(conn_), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
 void connection::close() {
   if (conn_ == nullptr) {
     return;

@@ -86,6 +86,10 @@ public:
   std::string ack(std::uint64_t tag, bool multiple = false);
   std::string reject(std::uint64_t tag, bool requeue);
 
+  /// While held, small writes (publishes, acks) are coalesced into full TCP segments and
+  /// go out together on release: one batch costs the broker a few reads, not one per frame.
+  void hold_writes(bool hold);
+
   void close();
 
 private:
