@@ -103,7 +103,8 @@ typename Inspector::result_type inspect(Inspector& f, template_record& x) {
 // -- notifications -------------------------------------------------------------
 
 /// One change of a notification's status, written to notification_db by the status writer.
-/// The fields after `detail` are only filled by the event that creates the record.
+/// The fields after `detail` are only filled by the event that creates the record (the
+/// gateway's `queued`); later events may leave them empty.
 struct status_event {
   std::string notification_id;
   std::string status; ///< queued, processing, sent, retrying, failed, skipped, dead
@@ -114,13 +115,15 @@ struct status_event {
   std::string channel;
   std::string template_code;
   std::string correlation_id;
+  std::string language;     ///< the template language chosen for this notification
+  int template_version = 0; ///< the template version chosen (0: not known)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, status_event& x) {
   return f(caf::meta::type_name("status_event"), x.notification_id, x.status, x.detail,
            x.attempts, x.request_id, x.user_id, x.channel, x.template_code,
-           x.correlation_id);
+           x.correlation_id, x.language, x.template_version);
 }
 
 /// A message taken from a queue, handed to a worker that answers the consumer with

@@ -122,7 +122,7 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
       auto r = self->state.db->transact([&](pqxx::work& tx) {
         auto rows = tx.exec_params(
           "SELECT id, request_id, user_id, channel, template_code, status, attempts, "
-          "last_error, correlation_id, to_char(created_at AT TIME ZONE 'UTC', "
+          "last_error, correlation_id, language, template_version, to_char(created_at AT TIME ZONE 'UTC', "
           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, to_char(updated_at AT TIME "
           "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS updated_at "
           "FROM notifications WHERE id = $1",
@@ -139,6 +139,11 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
                   {"template_code", text("template_code")}, {"status", text("status")},
                   {"attempts", row["attempts"].as<int>()},  {"last_error", text("last_error")},
                   {"correlation_id", text("correlation_id")},
+                  {"language", row["language"].is_null() || row["language"].size() == 0
+                                 ? json(nullptr) : text("language")},
+                  {"template_version", row["template_version"].as<int>() == 0
+                                         ? json(nullptr)
+                                         : json(row["template_version"].as<int>())},
                   {"created_at", text("created_at")}, {"updated_at", text("updated_at")}};
         auto events = tx.exec_params(
           "SELECT status, detail, node, to_char(at AT TIME ZONE 'UTC', "

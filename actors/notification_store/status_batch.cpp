@@ -8,15 +8,16 @@ namespace {
 
 constexpr const char* upsert_head = R"sql(
 INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
-                           last_error, correlation_id)
+                           last_error, correlation_id, language, template_version)
 SELECT v.id::uuid, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, v.status,
        v.attempts::integer,
        CASE WHEN v.status IN ('failed', 'retrying', 'dead') THEN NULLIF(v.detail, '') END,
-       v.correlation_id
+       v.correlation_id, v.language, v.template_version::integer
 FROM (VALUES )sql";
 
 constexpr const char* upsert_tail = R"sql(
-) AS v(id, request_id, user_id, channel, template_code, status, attempts, detail, correlation_id)
+) AS v(id, request_id, user_id, channel, template_code, status, attempts, detail, correlation_id,
+       language, template_version)
 ON CONFLICT (id) DO UPDATE SET
   status = CASE
     WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
@@ -33,6 +34,9 @@ ON CONFLICT (id) DO UPDATE SET
                        ELSE notifications.template_code END,
   correlation_id = CASE WHEN notifications.correlation_id = '' THEN EXCLUDED.correlation_id
                         ELSE notifications.correlation_id END,
+  language = CASE WHEN notifications.language = '' THEN EXCLUDED.language
+                  ELSE notifications.language END,
+  template_version = GREATEST(notifications.template_version, EXCLUDED.template_version),
   updated_at = now()
 )sql";
 
@@ -53,7 +57,8 @@ std::vector<std::string> status_batch_statements(const std::vector<const status_
     rows += quote(e->notification_id) + ", " + quote(e->request_id) + ", " + quote(e->user_id)
             + ", " + quote(e->channel) + ", " + quote(e->template_code) + ", "
             + quote(e->status) + ", " + std::to_string(e->attempts) + ", " + quote(e->detail)
-            + ", " + quote(e->correlation_id) + ")";
+            + ", " + quote(e->correlation_id) + ", " + quote(e->language) + ", "
+            + std::to_string(e->template_version) + ")";
   }
   std::vector<std::string> out;
   for (auto& rows : rounds) {
