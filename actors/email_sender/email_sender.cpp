@@ -76,7 +76,7 @@ caf::behavior email_sender(caf::stateful_actor<sender_state>* self, caf::actor u
   auto finish = [=](std::shared_ptr<job> j, std::string status, std::string detail) {
     log::context who{"email", "email_sender", j->correlation_id};
     status_event ev{j->notification_id, status, detail, j->attempt, {}, j->user_id, "email",
-                    j->template_code, j->correlation_id};
+                    j->template_code, j->correlation_id, {}, 0};
     self->request(writer, service_timeout, record_atom::value, ev)
       .then(
         [=](bool written) {

@@ -26,8 +26,10 @@ std::string correlation_id_of(const http::request& req) {
 
 } // namespace
 
-gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader)
-  : ctx_(ctx), status_writer_(std::move(status_writer)), reader_(std::move(notification_reader)) {
+gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
+                 caf::actor users, caf::actor templates)
+  : ctx_(ctx), status_writer_(std::move(status_writer)), reader_(std::move(notification_reader)),
+    directory_(ctx, std::move(users), std::move(templates)) {
   auto count = ctx.settings.get_int("amqp.publishers");
   for (std::int64_t i = 0; i < count; ++i) {
     amqp::publisher_settings ps;
@@ -55,6 +57,37 @@ bool gateway::broker_connected() const {
   return false;
 }
 
+void gateway::publish(const notification_request& r, const template_record& tpl,
+                      const std::string& correlation_id, const http::reply_fn& answer) {
+  auto notification_id = make_uuid();
+  amqp::message msg;
+  msg.exchange = messaging::exchange;
+  msg.routing_key = r.notification_type;
+  msg.body = notification_message(r, tpl, notification_id, correlation_id).dump();
+  msg.message_id = notification_id;
+  msg.correlation_id = correlation_id;
+  status_event queued{notification_id, "queued",  "",           0,
+                      r.request_id,    r.user_id, r.notification_type, r.template_code,
+                      correlation_id,  tpl.language, tpl.version};
+  auto writer = status_writer_;
+  next_publisher().publish(
+    std::move(msg), [answer, queued, writer](const amqp::publish_outcome& o) {
+      if (o.status != amqp::publish_status::confirmed) {
+        answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
+        return;
+      }
+      caf::anon_send(writer, record_atom::value, queued);
+      answer(rest::ok(202,
+                      {{"notification_id", queued.notification_id},
+                       {"request_id", queued.request_id.empty() ? json(nullptr)
+                                                                : json(queued.request_id)},
+                       {"status", "queued"},
+                       {"channel", queued.channel},
+                       {"correlation_id", queued.correlation_id}},
+                      "notification queued"));
+    });
+}
+
 void gateway::add_routes(http::server& server) {
   server.route("POST", "/api/v1/notifications", [this](http::request&& req,
                                                        http::reply_fn reply) {
@@ -71,35 +104,36 @@ void gateway::add_routes(http::server& server) {
       answer(rest::fail(v.status, v.error));
       return;
     }
-    auto& r = *v.value;
-    auto notification_id = make_uuid();
-    amqp::message msg;
-    msg.exchange = messaging::exchange;
-    msg.routing_key = r.notification_type;
-    msg.body = notification_message(r, notification_id, correlation_id).dump();
-    msg.message_id = notification_id;
-    msg.correlation_id = correlation_id;
-    status_event queued{notification_id, "queued",  "",
-                        0,               r.request_id, r.user_id,
-                        r.notification_type, r.template_code, correlation_id};
-    auto writer = status_writer_;
-    next_publisher().publish(
-      std::move(msg), [answer, queued, writer](const amqp::publish_outcome& o) {
-        if (o.status != amqp::publish_status::confirmed) {
-          answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
-          return;
-        }
-        caf::anon_send(writer, record_atom::value, queued);
-        answer(rest::ok(202,
-                        {{"notification_id", queued.notification_id},
-                         {"request_id", queued.request_id.empty()
-                                          ? json(nullptr)
-                                          : json(queued.request_id)},
-                         {"status", "queued"},
-                         {"channel", queued.channel},
-                         {"correlation_id", queued.correlation_id}},
-                        "notification queued"));
-      });
+    auto r = std::make_shared<const notification_request>(std::move(*v.value));
+    directory_.user(r->user_id, [this, r, correlation_id, answer](const outcome& uo,
+                                                                 const user_record& user) {
+      if (!uo.ok()) {
+        answer(uo.status == 404 ? rest::fail(404, "unknown user_id '" + r->user_id + "'")
+                                : rest::fail(503, uo.error));
+        return;
+      }
+      directory_.find_template(
+        r->template_code, {user.language, r->language}, r->template_version,
+        [this, r, correlation_id, answer](const outcome& to, const template_record& tpl) {
+          if (!to.ok()) {
+            answer(to.status == 404 ? rest::fail(404, "unknown template_code '"
+                                                        + r->template_code + "': " + to.error)
+                                    : rest::fail(503, to.error));
+            return;
+          }
+          if (tpl.channel != r->notification_type) {
+            answer(rest::fail(422, "template " + tpl.template_code + " is for " + tpl.channel
+                                     + ", not for notification_type "
+                                     + r->notification_type));
+            return;
+          }
+          if (auto e = missing_variables_error(tpl, r->variables); !e.empty()) {
+            answer(rest::fail(422, e));
+            return;
+          }
+          publish(*r, tpl, correlation_id, answer);
+        });
+    });
   });
   server.route("GET", "/api/v1/notifications/{id}", [this](http::request&& req,
                                                            http::reply_fn reply) {

@@ -1,9 +1,12 @@
 #pragma once
 
 // gateway: the public REST API on port 8000. POST /api/v1/notifications/ validates the
-// body and publishes the notification to notifications.direct; it answers 202 only once
-// RabbitMQ has confirmed the message as persisted, and 503 when the broker is down or does
-// not confirm in time (the client may retry). Publishing is group-committed over
+// body, checks it against the user and the template (directory.hpp: 404 for an unknown
+// user, template or version; 422 when the template is for the other channel or a declared
+// variable is missing), pins the template version and language the worker will render,
+// and publishes the notification to notifications.direct; it answers 202 only once
+// RabbitMQ has confirmed the message as persisted, and 503 when the broker (or a lookup)
+// is down or does not answer in time (the client may retry). Publishing is group-committed over
 // `amqp.publishers` connections: many requests' messages are in flight at once and each
 // answer waits for its own confirm only.
 //
@@ -13,15 +16,19 @@
 #include <memory>
 #include <vector>
 
+#include "actors/gateway/directory.hpp"
 #include "actors/node/node_context.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
+#include "actors/gateway/notification_request.hpp"
 #include "adapters/http/server.hpp"
 
 namespace herald {
 
 class gateway {
 public:
-  gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader);
+  /// `users` and `templates` answer lookups (user_lookup.hpp, template_cache.hpp).
+  gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
+          caf::actor users, caf::actor templates);
 
   void add_routes(http::server& server);
 
@@ -30,10 +37,14 @@ public:
 
 private:
   amqp::confirmed_publisher& next_publisher();
+  /// Publishes a checked notification and answers the client.
+  void publish(const notification_request& r, const template_record& tpl,
+               const std::string& correlation_id, const http::reply_fn& answer);
 
   node_context& ctx_;
   caf::actor status_writer_;
   caf::actor reader_;
+  directory directory_;
   std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers_;
   std::vector<runtime::entry_ptr> entries_;
   std::atomic<std::size_t> next_{0};

@@ -1,6 +1,7 @@
 #include "actors/gateway/notification_request.hpp"
 
 #include "actors/common/json_fields.hpp"
+#include "actors/template_cache/render.hpp"
 
 #include <array>
 #include <cctype>
@@ -47,9 +48,10 @@ bool is_rfc3339(const std::string& s) {
 } // namespace
 
 validation parse_notification_request(const json& body) {
-  static const std::array<const char*, 10> known{
-    "notification_type", "user_id", "template_code", "variables", "request_id",
-    "priority",          "metadata", "language",     "send_at",   "channel"};
+  static const std::array<const char*, 11> known{
+    "notification_type", "user_id",  "template_code", "variables", "request_id",
+    "priority",          "metadata", "language",      "send_at",   "channel",
+    "template_version"};
   for (auto& [key, value] : body.items()) {
     bool ok = false;
     for (auto* k : known) {
@@ -103,6 +105,13 @@ validation parse_notification_request(const json& body) {
     }
     r.priority = static_cast<int>(p);
   }
+  if (auto i = body.find("template_version"); i != body.end() && !i->is_null()) {
+    if (!i->is_number_integer() || i->get<long long>() < 1 || i->get<long long>() > 1000000) {
+      return problem("field 'template_version', when given, must be a version number (an "
+                     "integer from 1)");
+    }
+    r.template_version = static_cast<int>(i->get<long long>());
+  }
   if (auto i = body.find("channel"); i != body.end() && !i->is_null()) {
     if (!i->is_string() || i->get<std::string>() != r.notification_type) {
       return problem("field 'channel', when given, must equal 'notification_type'");
@@ -121,8 +130,20 @@ validation parse_notification_request(const json& body) {
   return {std::move(r), 0, {}};
 }
 
-json notification_message(const notification_request& r, const std::string& notification_id,
-                          const std::string& correlation_id) {
+std::string missing_variables_error(const template_record& t, const json& variables) {
+  std::string names;
+  for (auto& name : missing_variables(t, variables)) {
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  if (names.empty()) {
+    return {};
+  }
+  return "template " + t.template_code + " (" + t.language + ", version "
+         + std::to_string(t.version) + ") needs variables that 'variables' lacks: " + names;
+}
+
+json notification_message(const notification_request& r, const template_record& tpl,
+                          const std::string& notification_id, const std::string& correlation_id) {
   return {{"notification_id", notification_id},
           {"notification_type", r.notification_type},
           {"user_id", r.user_id},
@@ -132,6 +153,8 @@ json notification_message(const notification_request& r, const std::string& noti
           {"priority", r.priority},
           {"metadata", r.metadata},
           {"language", r.language},
+          {"template_language", tpl.language},
+          {"template_version", tpl.version},
           {"correlation_id", correlation_id},
           {"attempt", 1}};
 }

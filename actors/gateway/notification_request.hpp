@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "actors/messaging/messages.hpp"
+
 namespace herald {
 
 struct notification_request {
@@ -17,6 +19,7 @@ struct notification_request {
   int priority = 5;              ///< 1 (lowest) .. 10
   nlohmann::json metadata = nlohmann::json::object();
   std::string language;          ///< optional
+  int template_version = 0;      ///< optional pin; 0 means the latest
 };
 
 struct validation {
@@ -27,8 +30,13 @@ struct validation {
 
 validation parse_notification_request(const nlohmann::json& body);
 
-/// The message published to RabbitMQ for a validated request.
-nlohmann::json notification_message(const notification_request& r,
+/// "" when `variables` has every variable the template declares, else an error naming the
+/// missing ones (a 422 at request time).
+std::string missing_variables_error(const template_record& t, const nlohmann::json& variables);
+
+/// The message published to RabbitMQ for a validated request, rendered later with exactly
+/// `tpl` (its code, language and version).
+nlohmann::json notification_message(const notification_request& r, const template_record& tpl,
                                     const std::string& notification_id,
                                     const std::string& correlation_id);
 

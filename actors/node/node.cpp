@@ -124,7 +124,7 @@ void node::on_escalation(std::function<void(const std::string&)> fn) {
 }
 
 node::node(caf::actor_system& sys, const config::settings& settings)
-  : ctx_{sys, settings, registry_}, impl_(std::make_unique<impl>()) {}
+  : ctx_{sys, settings, registry_, std::make_shared<runtime::change_feed>()}, impl_(std::make_unique<impl>()) {}
 
 node::~node() {
   stop();
@@ -159,13 +159,13 @@ std::string node::start() {
     impl_->roots.push_back(store.readers.supervisor);
   }
   caf::actor users;
-  if (users_role || email_role) {
+  if (users_role || email_role || gateway_role) {
     auto u = spawn_user_lookup(ctx_);
     users = u.pool;
     impl_->roots.push_back(u.supervisor);
   }
   template_service template_svc;
-  if (templates_role || email_role) {
+  if (templates_role || email_role || gateway_role) {
     template_svc = spawn_template_cache(ctx_);
     impl_->roots.push_back(template_svc.cache);
     impl_->roots.push_back(template_svc.store.supervisor);
@@ -173,7 +173,7 @@ std::string node::start() {
   caf::actor templates = template_svc.cache;
 
   if (gateway_role) {
-    impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader);
+    impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader, users, templates);
     auto* server = make_server(base);
     impl_->gw->add_routes(*server);
     add_health_routes(*server, "gateway", node_name,

@@ -26,6 +26,7 @@ using resolved_fn =
 struct cache_settings {
   std::chrono::milliseconds index_ttl;
   std::size_t max_versions;
+  std::shared_ptr<runtime::change_feed> changes; ///< told of every write
 };
 
 struct cached_index {
@@ -213,6 +214,7 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
   auto forget_index = [=](const std::string& code) {
     self->state.indexes.erase(code);
     self->state.epoch += 1;
+    cfg.changes->announce(runtime::change_feed::templates, code);
   };
 
   return {
@@ -318,7 +320,8 @@ template_service spawn_template_cache(node_context& ctx) {
   };
   auto store = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
   cache_settings cfg{ctx.settings.get_ms("templates.index_ttl_ms"),
-                     static_cast<std::size_t>(ctx.settings.get_int("templates.cache_versions"))};
+                     static_cast<std::size_t>(ctx.settings.get_int("templates.cache_versions")),
+                     ctx.changes};
   auto entry = ctx.registry.enlist("template_cache", "templates", "event_based");
   auto cache = ctx.system.spawn(template_cache, store.pool, cfg, entry);
   return {cache, store};

@@ -169,6 +169,7 @@ struct store_state {
   std::size_t max_tokens = 50;
   runtime::entry_ptr entry;
   worker_counters count{};
+  std::shared_ptr<runtime::change_feed> changes;
   log::context who{"users", "user_lookup", {}};
   static inline const char* name = "user_store";
 
@@ -185,6 +186,7 @@ struct store_state {
   }
 
   /// After a committed change: drop the cached copy (see user_lookup.hpp).
+  /// Then the node's other copies (the gateway's), which refill from Redis or PostgreSQL.
   void invalidate(const std::string& id) {
     std::string error;
     if (!cache->invalidate(id, error)) {
@@ -192,6 +194,7 @@ struct store_state {
       log::warn(who, "could not invalidate a cached user; it may be stale until its TTL",
                 {{"user_id", id}, {"error", error}});
     }
+    changes->announce(runtime::change_feed::users, id);
   }
 
   /// A profile from the cache, else from PostgreSQL (then cached if still current).
@@ -231,8 +234,10 @@ struct store_state {
 
 caf::behavior user_store(caf::stateful_actor<store_state>* self, std::string db_url,
                          std::string redis_url, std::chrono::seconds ttl,
-                         std::size_t max_tokens, runtime::entry_ptr entry) {
+                         std::size_t max_tokens, std::shared_ptr<runtime::change_feed> changes,
+                         runtime::entry_ptr entry) {
   auto& st = self->state;
+  st.changes = std::move(changes);
   st.db = std::make_unique<postgres::session>(db_url);
   st.cache = std::make_unique<user_cache>(redis_url, ttl);
   st.max_tokens = max_tokens;
@@ -501,12 +506,14 @@ runtime::supervised_pool spawn_user_lookup(node_context& ctx) {
   auto redis_url = ctx.settings.get("redis.url");
   auto ttl = std::chrono::seconds{ctx.settings.get_int("redis.user_ttl_s")};
   auto max_tokens = static_cast<std::size_t>(ctx.settings.get_int("users.max_push_tokens"));
+  auto changes = ctx.changes;
   runtime::pool_spec spec;
   spec.name = "user_lookup";
   spec.role = "users";
   spec.size = static_cast<std::size_t>(ctx.settings.get_int("pg.pool_size"));
   spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn<caf::detached>(user_store, db_url, redis_url, ttl, max_tokens, entry);
+    return sys.spawn<caf::detached>(user_store, db_url, redis_url, ttl, max_tokens, changes,
+                                    entry);
   };
   return runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
 }

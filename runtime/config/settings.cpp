@@ -169,6 +169,10 @@ const std::vector<option>& declared_options() {
       integer("amqp.confirm_timeout_ms", "HERALD_AMQP_CONFIRM_TIMEOUT_MS", "2000",
               "How long a publish waits for the broker's confirm before failing with 503",
               50, 60000),
+      integer("gateway.cache_ttl_ms", "HERALD_GATEWAY_CACHE_TTL_MS", "5000",
+              "How long the gateway keeps a user or template it checked requests against "
+              "(changes through this node drop copies at once)",
+              0, 3600000),
       url("pg.url", "HERALD_PG_URL", "postgresql://postgres@127.0.0.1:5432",
           "PostgreSQL server; each service uses its own database on it",
           {"postgresql", "postgres"}),

@@ -81,22 +81,6 @@ BOOST_AUTO_TEST_CASE(notification_is_rendered_sent_once_and_recorded_as_sent) {
   BOOST_CHECK(std::find(statuses.begin(), statuses.end(), "sent") != statuses.end());
 }
 
-BOOST_AUTO_TEST_CASE(unknown_user_ends_failed_with_the_reason_and_sends_nothing) {
-  auto [user_id, email, code] = user_and_template();
-  auto missing_user = "00000000-0000-4000-8000-000000000000";
-  auto accepted = post_json(node.url() + "/api/v1/notifications",
-                            {{"notification_type", "email"},
-                             {"user_id", missing_user},
-                             {"template_code", code},
-                             {"variables", {{"name", "A"}, {"code", "B"}}}});
-  BOOST_REQUIRE_EQUAL(accepted.status, 202);
-  auto id = accepted.body["data"]["notification_id"].get<std::string>();
-  BOOST_REQUIRE(eventually([&] { return status_of(id) == "failed"; }));
-  auto record = http_call("GET", node.url() + "/api/v1/notifications/" + id);
-  BOOST_CHECK_NE(record.body["data"]["last_error"].get<std::string>().find("unknown user"),
-                 std::string::npos);
-}
-
 BOOST_AUTO_TEST_CASE(user_who_turned_email_off_is_skipped) {
   auto email = unique("quiet-") + "@example.com";
   auto user = post_json(node.url(1) + "/api/v1/users",

@@ -33,10 +33,43 @@ BOOST_AUTO_TEST_CASE(valid_body_is_accepted_with_its_fields) {
   BOOST_CHECK_EQUAL(v.value->notification_type, "email");
   BOOST_CHECK_EQUAL(v.value->priority, 7);
   BOOST_CHECK_EQUAL(v.value->variables["name"], "Ada");
-  auto msg = herald::notification_message(*v.value, "n-1", "c-1");
+  herald::template_record tpl;
+  tpl.template_code = "welcome";
+  tpl.language = "de";
+  tpl.version = 3;
+  auto msg = herald::notification_message(*v.value, tpl, "n-1", "c-1");
   BOOST_CHECK_EQUAL(msg["notification_id"], "n-1");
   BOOST_CHECK_EQUAL(msg["correlation_id"], "c-1");
   BOOST_CHECK_EQUAL(msg["attempt"], 1);
+  BOOST_CHECK_EQUAL(msg["template_language"], "de");
+  BOOST_CHECK_EQUAL(msg["template_version"], 3);
+}
+
+BOOST_AUTO_TEST_CASE(template_version_pins_a_version_and_must_be_a_positive_integer) {
+  auto body = valid();
+  body["template_version"] = 2;
+  auto v = parse_notification_request(body);
+  BOOST_REQUIRE(v.value);
+  BOOST_CHECK_EQUAL(v.value->template_version, 2);
+  for (auto bad : {json(0), json(-1), json(1.5), json("2")}) {
+    body["template_version"] = bad;
+    auto r = parse_notification_request(body);
+    BOOST_CHECK(!r.value);
+    BOOST_CHECK_EQUAL(r.status, 400);
+    BOOST_CHECK_NE(r.error.find("template_version"), std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(missing_declared_variables_are_named_in_one_error) {
+  herald::template_record tpl;
+  tpl.template_code = "welcome";
+  tpl.variables = {"name", "code", "order.id"};
+  BOOST_CHECK_EQUAL(herald::missing_variables_error(
+                      tpl, {{"name", "Ada"}, {"code", "X"}, {"order", {{"id", 7}}}}),
+                    "");
+  auto e = herald::missing_variables_error(tpl, {{"name", "Ada"}, {"code", nullptr}});
+  BOOST_CHECK_NE(e.find("code, order.id"), std::string::npos);
+  BOOST_CHECK_EQUAL(e.find("name"), std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(optional_fields_take_defaults) {
