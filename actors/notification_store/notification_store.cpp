@@ -122,7 +122,8 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
       auto r = self->state.db->transact([&](pqxx::work& tx) {
         auto rows = tx.exec_params(
           "SELECT id, request_id, user_id, channel, template_code, status, attempts, "
-          "last_error, correlation_id, language, template_version, to_char(created_at AT TIME ZONE 'UTC', "
+          "last_error, correlation_id, language, template_version, timeline, "
+          "to_char(created_at AT TIME ZONE 'UTC', "
           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, to_char(updated_at AT TIME "
           "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS updated_at "
           "FROM notifications WHERE id = $1",
@@ -145,18 +146,7 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
                                          ? json(nullptr)
                                          : json(row["template_version"].as<int>())},
                   {"created_at", text("created_at")}, {"updated_at", text("updated_at")}};
-        auto events = tx.exec_params(
-          "SELECT status, detail, node, to_char(at AT TIME ZONE 'UTC', "
-          "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at FROM notification_events "
-          "WHERE notification_id = $1 ORDER BY id",
-          id);
-        auto timeline = json::array();
-        for (const auto& ev : events) {
-          timeline.push_back({{"status", ev["status"].c_str()},
-                              {"detail", ev["detail"].c_str()},
-                              {"node", ev["node"].c_str()},
-                              {"at", ev["at"].c_str()}});
-        }
+        auto timeline = json::parse(row["timeline"].c_str(), nullptr, false);
         record["timeline"] = std::move(timeline);
       });
       if (!r.ok()) {

@@ -8,12 +8,17 @@ namespace {
 
 constexpr const char* upsert_head = R"sql(
 INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
-                           last_error, correlation_id, language, template_version)
+                           last_error, correlation_id, language, template_version, timeline)
 SELECT v.id::uuid, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, v.status,
        v.attempts::integer,
        CASE WHEN v.status IN ('failed', 'retrying', 'dead') THEN NULLIF(v.detail, '') END,
-       v.correlation_id, v.language, v.template_version::integer
-FROM (VALUES )sql";
+       v.correlation_id, v.language, v.template_version::integer,
+       jsonb_build_array(jsonb_build_object('status', v.status, 'detail', v.detail,
+                                            'node', t.node, 'at', t.at))
+FROM (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, )sql";
+
+constexpr const char* upsert_middle = R"sql( AS node) AS t,
+     (VALUES )sql";
 
 constexpr const char* upsert_tail = R"sql(
 ) AS v(id, request_id, user_id, channel, template_code, status, attempts, detail, correlation_id,
@@ -37,6 +42,7 @@ ON CONFLICT (id) DO UPDATE SET
   language = CASE WHEN notifications.language = '' THEN EXCLUDED.language
                   ELSE notifications.language END,
   template_version = GREATEST(notifications.template_version, EXCLUDED.template_version),
+  timeline = notifications.timeline || EXCLUDED.timeline,
   updated_at = now()
 )sql";
 
@@ -61,21 +67,9 @@ std::vector<std::string> status_batch_statements(const std::vector<const status_
             + std::to_string(e->template_version) + ")";
   }
   std::vector<std::string> out;
+  auto node_literal = quote(node);
   for (auto& rows : rounds) {
-    out.push_back(upsert_head + rows + upsert_tail);
-  }
-  if (!events.empty()) {
-    std::string timeline =
-      "INSERT INTO notification_events (notification_id, status, detail, node) VALUES ";
-    auto node_literal = quote(node);
-    bool first = true;
-    for (auto* e : events) {
-      timeline += first ? "(" : ",\n(";
-      timeline += quote(e->notification_id) + "::uuid, " + quote(e->status) + ", "
-                  + quote(e->detail) + ", " + node_literal + ")";
-      first = false;
-    }
-    out.push_back(std::move(timeline));
+    out.push_back(upsert_head + node_literal + upsert_middle + rows + upsert_tail);
   }
   return out;
 }

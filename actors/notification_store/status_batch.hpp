@@ -1,7 +1,8 @@
 #pragma once
 
 // The SQL that writes a batch of status events in one transaction: one multi-row upsert
-// into `notifications` per round, and one multi-row insert into `notification_events`.
+// into `notifications` per round, each event appended to its row's `timeline` (with this
+// node's name and the transaction's time).
 // An id appears at most once per round (PostgreSQL refuses to update one row twice in a
 // statement), rounds keep arrival order, so the merge rule in the upsert sees the events
 // of one notification in the order they came.

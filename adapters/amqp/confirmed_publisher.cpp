@@ -68,6 +68,8 @@ bool confirmed_publisher::ensure_connected() {
 }
 
 void confirmed_publisher::publish_queued(std::deque<job>& batch) {
+  // The whole batch goes out in full segments when released, not three sends per message.
+  conn_->hold_writes(true);
   while (!batch.empty()) {
     auto j = std::move(batch.front());
     batch.pop_front();
@@ -91,6 +93,7 @@ void confirmed_publisher::publish_queued(std::deque<job>& batch) {
                        pending{std::move(j.done),
                                steady_clock::now() + settings_.confirm_timeout});
   }
+  conn_->hold_writes(false);
   stats_.in_flight = static_cast<std::int64_t>(in_flight_.size());
 }
 
