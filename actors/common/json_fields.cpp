@@ -32,6 +32,10 @@ std::string read_string_field(const json& body, const char* name, bool required,
     return std::string{"field '"} + name + "' is longer than " + std::to_string(max_len)
            + " characters";
   }
+  // JSON may spell one ("\u0000"); no text column can store it.
+  if (value.find('\0') != std::string::npos) {
+    return std::string{"field '"} + name + "' must not contain NUL characters";
+  }
   out = std::move(value);
   return {};
 }

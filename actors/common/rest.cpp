@@ -1,5 +1,7 @@
 #include "actors/common/rest.hpp"
 
+#include "actors/common/json_writer.hpp"
+
 namespace herald::rest {
 
 namespace {
@@ -33,6 +35,17 @@ http::response ok(int status, nlohmann::json data, std::string message, nlohmann
                          {"message", std::move(message)},
                          {"meta", std::move(meta)}};
   return {status, dump(body), "application/json", {}};
+}
+
+http::response ok_text(int status, std::string_view data_json, std::string_view message) {
+  auto body = json_writer{}
+                .field("success", true)
+                .raw_field("data", data_json)
+                .null_field("error")
+                .field("message", message)
+                .null_field("meta")
+                .finish();
+  return {status, std::move(body), "application/json", {}};
 }
 
 http::response fail(int status, std::string error, std::string message) {

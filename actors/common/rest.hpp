@@ -13,6 +13,8 @@ namespace herald::rest {
 http::response ok(int status, nlohmann::json data, std::string message,
                   nlohmann::json meta = nullptr);
 http::response fail(int status, std::string error, std::string message = {});
+/// ok() for a hot path: `data_json` is the data object's JSON text, written as it is.
+http::response ok_text(int status, std::string_view data_json, std::string_view message);
 
 /// The same, with a correlation id header.
 http::response with_correlation(http::response r, const std::string& correlation_id);

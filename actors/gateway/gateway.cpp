@@ -2,6 +2,7 @@
 
 #include "actors/common/ask.hpp"
 #include "actors/common/ids.hpp"
+#include "actors/common/json_writer.hpp"
 #include "actors/common/rest.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
@@ -63,29 +64,33 @@ void gateway::publish(const notification_request& r, const template_record& tpl,
   amqp::message msg;
   msg.exchange = messaging::exchange;
   msg.routing_key = r.notification_type;
-  msg.body = notification_message(r, tpl, notification_id, correlation_id).dump();
+  msg.body = notification_message(r, tpl, notification_id, correlation_id);
   msg.message_id = notification_id;
   msg.correlation_id = correlation_id;
   status_event queued{notification_id, "queued",  "",           0,
                       r.request_id,    r.user_id, r.notification_type, r.template_code,
                       correlation_id,  tpl.language, tpl.version};
   auto writer = status_writer_;
-  next_publisher().publish(
-    std::move(msg), [answer, queued, writer](const amqp::publish_outcome& o) {
-      if (o.status != amqp::publish_status::confirmed) {
-        answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
-        return;
-      }
-      caf::anon_send(writer, record_atom::value, queued);
-      answer(rest::ok(202,
-                      {{"notification_id", queued.notification_id},
-                       {"request_id", queued.request_id.empty() ? json(nullptr)
-                                                                : json(queued.request_id)},
-                       {"status", "queued"},
-                       {"channel", queued.channel},
-                       {"correlation_id", queued.correlation_id}},
-                      "notification queued"));
-    });
+  auto on_outcome = [answer, queued = std::move(queued),
+                     writer](const amqp::publish_outcome& o) mutable {
+    if (o.status != amqp::publish_status::confirmed) {
+      answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
+      return;
+    }
+    json_writer data;
+    data.field("notification_id", queued.notification_id);
+    if (queued.request_id.empty()) {
+      data.null_field("request_id");
+    } else {
+      data.field("request_id", queued.request_id);
+    }
+    data.field("status", "queued")
+      .field("channel", queued.channel)
+      .field("correlation_id", queued.correlation_id);
+    caf::anon_send(writer, record_atom::value, std::move(queued));
+    answer(rest::ok_text(202, data.finish(), "notification queued"));
+  };
+  next_publisher().publish(std::move(msg), std::move(on_outcome));
 }
 
 void gateway::add_routes(http::server& server) {

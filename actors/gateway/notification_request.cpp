@@ -1,6 +1,7 @@
 #include "actors/gateway/notification_request.hpp"
 
 #include "actors/common/json_fields.hpp"
+#include "actors/common/json_writer.hpp"
 #include "actors/template_cache/render.hpp"
 
 #include <array>
@@ -142,21 +143,24 @@ std::string missing_variables_error(const template_record& t, const json& variab
          + std::to_string(t.version) + ") needs variables that 'variables' lacks: " + names;
 }
 
-json notification_message(const notification_request& r, const template_record& tpl,
-                          const std::string& notification_id, const std::string& correlation_id) {
-  return {{"notification_id", notification_id},
-          {"notification_type", r.notification_type},
-          {"user_id", r.user_id},
-          {"template_code", r.template_code},
-          {"variables", r.variables},
-          {"request_id", r.request_id},
-          {"priority", r.priority},
-          {"metadata", r.metadata},
-          {"language", r.language},
-          {"template_language", tpl.language},
-          {"template_version", tpl.version},
-          {"correlation_id", correlation_id},
-          {"attempt", 1}};
+std::string notification_message(const notification_request& r, const template_record& tpl,
+                                 const std::string& notification_id,
+                                 const std::string& correlation_id) {
+  return json_writer{}
+    .field("notification_id", notification_id)
+    .field("notification_type", r.notification_type)
+    .field("user_id", r.user_id)
+    .field("template_code", r.template_code)
+    .field("variables", r.variables)
+    .field("request_id", r.request_id)
+    .field("priority", static_cast<long long>(r.priority))
+    .field("metadata", r.metadata)
+    .field("language", r.language)
+    .field("template_language", tpl.language)
+    .field("template_version", static_cast<long long>(tpl.version))
+    .field("correlation_id", correlation_id)
+    .field("attempt", 1LL)
+    .finish();
 }
 
 } // namespace herald

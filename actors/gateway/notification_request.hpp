@@ -34,9 +34,9 @@ validation parse_notification_request(const nlohmann::json& body);
 /// missing ones (a 422 at request time).
 std::string missing_variables_error(const template_record& t, const nlohmann::json& variables);
 
-/// The message published to RabbitMQ for a validated request, rendered later with exactly
-/// `tpl` (its code, language and version).
-nlohmann::json notification_message(const notification_request& r, const template_record& tpl,
+/// The message published to RabbitMQ for a validated request (JSON text), rendered later
+/// with exactly `tpl` (its code, language and version).
+std::string notification_message(const notification_request& r, const template_record& tpl,
                                     const std::string& notification_id,
                                     const std::string& correlation_id);
 

@@ -38,7 +38,7 @@ std::string lower(std::string s) {
 struct route_entry {
   std::string method;
   std::vector<std::string> segments;
-  handler fn;
+  std::shared_ptr<const handler> fn; ///< shared with requests in flight
 };
 
 void send(web::http::http_request& raw, const response& r) {
@@ -67,13 +67,13 @@ struct server::impl {
   std::string host;
   int port;
   std::size_t max_body;
-  error_fn on_error;
+  std::shared_ptr<const error_fn> on_error; ///< shared with requests in flight
   std::vector<route_entry> routes;
   std::unique_ptr<web::http::experimental::listener::http_listener> listener;
 
   void dispatch(web::http::http_request raw) {
     auto reply_error = [this, raw](int status, const std::string& msg) mutable {
-      send(raw, on_error(status, msg));
+      send(raw, (*on_error)(status, msg));
     };
     request req;
     req.method = raw.method();
@@ -128,25 +128,27 @@ struct server::impl {
       reply_error(413, "request body larger than " + std::to_string(max_body) + " bytes");
       return;
     }
+    // Held by pointer: pplx copies continuations, and a request is not cheap to copy.
+    auto pending = std::make_shared<request>(std::move(req));
     auto fn = match->fn;
     auto limit = max_body;
     auto on_err = on_error;
-    raw.extract_string(true).then([raw, req = std::move(req), fn, limit,
+    raw.extract_string(true).then([raw, pending, fn, limit,
                                    on_err](pplx::task<std::string> t) mutable {
       try {
-        req.body = t.get();
+        pending->body = t.get();
       } catch (const std::exception&) {
-        send(raw, on_err(400, "could not read the request body"));
+        send(raw, (*on_err)(400, "could not read the request body"));
         return;
       }
-      if (req.body.size() > limit) {
-        send(raw, on_err(413, "request body larger than " + std::to_string(limit) + " bytes"));
+      if (pending->body.size() > limit) {
+        send(raw, (*on_err)(413, "request body larger than " + std::to_string(limit) + " bytes"));
         return;
       }
       try {
-        fn(std::move(req), [raw](response r) mutable { send(raw, r); });
+        (*fn)(std::move(*pending), [raw](response r) mutable { send(raw, r); });
       } catch (const std::exception& e) {
-        send(raw, on_err(500, std::string{"internal error: "} + e.what()));
+        send(raw, (*on_err)(500, std::string{"internal error: "} + e.what()));
       }
     });
   }
@@ -157,7 +159,7 @@ server::server(std::string host, int port, std::size_t max_body_bytes, error_fn 
   impl_->host = std::move(host);
   impl_->port = port;
   impl_->max_body = max_body_bytes;
-  impl_->on_error = std::move(on_error);
+  impl_->on_error = std::make_shared<const error_fn>(std::move(on_error));
 }
 
 server::~server() {
@@ -165,7 +167,8 @@ server::~server() {
 }
 
 void server::route(const std::string& method, const std::string& pattern, handler h) {
-  impl_->routes.push_back({method, split_path(pattern), std::move(h)});
+  impl_->routes.push_back({method, split_path(pattern),
+                           std::make_shared<const handler>(std::move(h))});
 }
 
 std::string server::open() {

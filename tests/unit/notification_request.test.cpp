@@ -37,12 +37,15 @@ BOOST_AUTO_TEST_CASE(valid_body_is_accepted_with_its_fields) {
   tpl.template_code = "welcome";
   tpl.language = "de";
   tpl.version = 3;
-  auto msg = herald::notification_message(*v.value, tpl, "n-1", "c-1");
+  auto msg = json::parse(herald::notification_message(*v.value, tpl, "n-1", "c-1"));
   BOOST_CHECK_EQUAL(msg["notification_id"], "n-1");
   BOOST_CHECK_EQUAL(msg["correlation_id"], "c-1");
   BOOST_CHECK_EQUAL(msg["attempt"], 1);
   BOOST_CHECK_EQUAL(msg["template_language"], "de");
   BOOST_CHECK_EQUAL(msg["template_version"], 3);
+  BOOST_CHECK_EQUAL(msg["variables"], v.value->variables);
+  BOOST_CHECK_EQUAL(msg["priority"], 7);
+  BOOST_CHECK_EQUAL(msg["user_id"], v.value->user_id);
 }
 
 BOOST_AUTO_TEST_CASE(template_version_pins_a_version_and_must_be_a_positive_integer) {
@@ -120,6 +123,15 @@ BOOST_AUTO_TEST_CASE(empty_strings_and_overlong_values_are_refused) {
   body = valid();
   body["user_id"] = std::string(129, 'u');
   BOOST_CHECK_NE(error_of(body).find("longer than 128"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_nul_character_in_a_string_field_is_refused_naming_the_field) {
+  auto body = valid();
+  body["request_id"] = std::string{"abc\0def", 7};
+  auto v = parse_notification_request(body);
+  BOOST_CHECK(!v.value);
+  BOOST_CHECK_EQUAL(v.status, 400);
+  BOOST_CHECK_NE(v.error.find("'request_id' must not contain NUL"), std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(send_at_must_be_rfc3339_and_is_not_yet_available) {
