@@ -42,7 +42,9 @@ ON CONFLICT (id) DO UPDATE SET
   language = CASE WHEN notifications.language = '' THEN EXCLUDED.language
                   ELSE notifications.language END,
   template_version = GREATEST(notifications.template_version, EXCLUDED.template_version),
-  timeline = notifications.timeline || EXCLUDED.timeline,
+  timeline = CASE WHEN EXCLUDED.status = 'queued'
+                  THEN EXCLUDED.timeline || notifications.timeline
+                  ELSE notifications.timeline || EXCLUDED.timeline END,
   updated_at = now()
 )sql";
 

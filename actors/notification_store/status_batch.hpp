@@ -2,7 +2,9 @@
 
 // The SQL that writes a batch of status events in one transaction: one multi-row upsert
 // into `notifications` per round, each event appended to its row's `timeline` (with this
-// node's name and the transaction's time).
+// node's name and the transaction's time). A `queued` event goes first even when the
+// worker's events were written before it (the gateway records it after the confirm,
+// asynchronously, so a fast worker can overtake it).
 // An id appears at most once per round (PostgreSQL refuses to update one row twice in a
 // statement), rounds keep arrival order, so the merge rule in the upsert sees the events
 // of one notification in the order they came.

@@ -81,6 +81,57 @@ BOOST_AUTO_TEST_CASE(notification_is_rendered_sent_once_and_recorded_as_sent) {
   BOOST_CHECK(std::find(statuses.begin(), statuses.end(), "sent") != statuses.end());
 }
 
+BOOST_AUTO_TEST_CASE(a_changed_address_is_used_by_the_very_next_notification) {
+  auto [user_id, email, code] = user_and_template();
+  auto send = [&, code = code, user_id = user_id] {
+    auto accepted = post_json(node.url() + "/api/v1/notifications",
+                              {{"notification_type", "email"},
+                               {"user_id", user_id},
+                               {"template_code", code},
+                               {"variables", {{"name", "A"}, {"code", "B"}}}});
+    BOOST_REQUIRE_EQUAL(accepted.status, 202);
+    auto id = accepted.body["data"]["notification_id"].get<std::string>();
+    BOOST_REQUIRE(eventually([&] { return status_of(id) == "sent"; }));
+  };
+  send(); // every cache on the way now holds the first address
+  auto moved = unique("moved-") + "@example.com";
+  auto patch = http_call("PATCH", node.url(1) + "/api/v1/users/" + user_id,
+                         json{{"email", moved}}.dump());
+  BOOST_REQUIRE_EQUAL(patch.status, 200);
+  send();
+  auto maildir = env("HERALD_TEST_MAILDIR");
+  BOOST_CHECK_EQUAL(mails_to(maildir, email).size(), 1u);
+  BOOST_CHECK_EQUAL(mails_to(maildir, moved).size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(email_turned_off_after_a_send_skips_the_next_one) {
+  auto [user_id, email, code] = user_and_template();
+  auto send = [&, code = code, user_id = user_id] {
+    auto accepted = post_json(node.url() + "/api/v1/notifications",
+                              {{"notification_type", "email"},
+                               {"user_id", user_id},
+                               {"template_code", code},
+                               {"variables", {{"name", "A"}, {"code", "B"}}}});
+    BOOST_REQUIRE_EQUAL(accepted.status, 202);
+    return accepted.body["data"]["notification_id"].get<std::string>();
+  };
+  auto first = send();
+  BOOST_REQUIRE(eventually([&] { return status_of(first) == "sent"; }));
+  auto prefs = http_call("PUT", node.url(1) + "/api/v1/users/" + user_id + "/preferences",
+                         json{{"email", false}}.dump());
+  BOOST_REQUIRE_EQUAL(prefs.status, 200);
+  auto second = send();
+  BOOST_REQUIRE(eventually([&] { return status_of(second) == "skipped"; }));
+  auto record = http_call("GET", node.url() + "/api/v1/notifications/" + second);
+  auto& timeline = record.body["data"]["timeline"];
+  BOOST_REQUIRE_EQUAL(timeline.size(), 2u);
+  BOOST_CHECK_EQUAL(timeline[0]["status"], "queued"); // first, even if written second
+  BOOST_CHECK_EQUAL(timeline[1]["status"], "skipped");
+  BOOST_CHECK_NE(timeline[1]["detail"].get<std::string>().find("turned email notifications off"),
+                 std::string::npos);
+  BOOST_CHECK_EQUAL(mails_to(env("HERALD_TEST_MAILDIR"), email).size(), 1u);
+}
+
 BOOST_AUTO_TEST_CASE(user_who_turned_email_off_is_skipped) {
   auto email = unique("quiet-") + "@example.com";
   auto user = post_json(node.url(1) + "/api/v1/users",

@@ -47,13 +47,15 @@ struct checks_fixture {
     return post_json(node.url() + "/api/v1/notifications", body);
   }
 
+  /// The record once sent and once the gateway's `queued` event (written asynchronously
+  /// after the confirm, so possibly after the worker's) has landed too.
   json record_when_sent(const http_reply& accepted) {
     auto id = accepted.body["data"]["notification_id"].get<std::string>();
     json record;
     eventually([&] {
       auto r = http_call("GET", node.url() + "/api/v1/notifications/" + id);
       record = r.body["data"];
-      return r.status == 200 && record["status"] == "sent";
+      return r.status == 200 && record["status"] == "sent" && record["timeline"].size() == 2;
     });
     return record;
   }

@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_CASE(distinct_notifications_share_one_upsert_that_appends_to_the
   BOOST_CHECK_NE(sql[0].find("'id-a'"), std::string::npos);
   BOOST_CHECK_NE(sql[0].find("'id-b'"), std::string::npos);
   BOOST_CHECK_EQUAL(count(sql[0], "'node-1'"), 1u); // once per statement, not per row
-  BOOST_CHECK_NE(sql[0].find("timeline = notifications.timeline || EXCLUDED.timeline"),
+  BOOST_CHECK_NE(sql[0].find("ELSE notifications.timeline || EXCLUDED.timeline"),
                  std::string::npos);
 }
 
