@@ -72,13 +72,6 @@ struct checks_fixture {
   }
 };
 
-void check_error(const http_reply& r, int status, const std::string& names) {
-  BOOST_CHECK_EQUAL(r.status, status);
-  BOOST_CHECK_EQUAL(r.body["success"], false);
-  BOOST_CHECK(r.body["data"].is_null());
-  BOOST_CHECK_MESSAGE(r.body["error"].get<std::string>().find(names) != std::string::npos,
-                      "error '" << r.body["error"] << "' should name '" << names << "'");
-}
 
 } // namespace
 

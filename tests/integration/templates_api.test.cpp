@@ -11,16 +11,6 @@ using json = nlohmann::json;
 
 namespace {
 
-void check_error(const http_reply& r, int status, const std::string& mentions) {
-  BOOST_TEST_CONTEXT("reply: " << r.raw) {
-    BOOST_CHECK_EQUAL(r.status, status);
-    BOOST_REQUIRE(r.body.is_object());
-    BOOST_CHECK_EQUAL(r.body["success"], false);
-    BOOST_CHECK(r.body["data"].is_null());
-    BOOST_REQUIRE(r.body["error"].is_string());
-    BOOST_CHECK_NE(r.body["error"].get<std::string>().find(mentions), std::string::npos);
-  }
-}
 
 json email_template(const std::string& code, const std::string& language = "en") {
   return {{"template_code", code},

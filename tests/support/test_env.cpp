@@ -1,5 +1,7 @@
 #include "support/test_env.hpp"
 
+#include <boost/test/unit_test.hpp>
+
 #include <cpprest/http_client.h>
 
 #include <algorithm>
@@ -108,6 +110,20 @@ http_reply http_call(const std::string& method, const std::string& url, const st
     out.body = nullptr;
   }
   return out;
+}
+
+void check_error(const http_reply& r, int status, const std::string& mentions) {
+  BOOST_TEST_CONTEXT("reply: " << r.raw) {
+    BOOST_CHECK_EQUAL(r.status, status);
+    BOOST_REQUIRE(r.body.is_object());
+    BOOST_CHECK_EQUAL(r.body["success"], false);
+    BOOST_CHECK(r.body["data"].is_null());
+    BOOST_REQUIRE(r.body["error"].is_string());
+    BOOST_CHECK_MESSAGE(r.body["error"].get<std::string>().find(mentions) != std::string::npos,
+                        "error should mention '" << mentions << "'");
+    BOOST_CHECK(r.body["message"].is_string());
+    BOOST_CHECK(r.body.contains("meta"));
+  }
 }
 
 bool eventually(const std::function<bool()>& ready, std::chrono::milliseconds deadline) {

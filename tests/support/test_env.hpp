@@ -56,6 +56,10 @@ inline http_reply post_json(const std::string& url, const nlohmann::json& body) 
   return http_call("POST", url, body.dump());
 }
 
+/// Checks that `r` is a failure in Herald's envelope: the status, success false, data null,
+/// an error string that mentions `mentions`, a message and a meta member.
+void check_error(const http_reply& r, int status, const std::string& mentions);
+
 /// Calls `ready` until it returns true or the deadline passes; returns its last answer.
 bool eventually(const std::function<bool()>& ready,
                 std::chrono::milliseconds deadline = std::chrono::seconds{30});
