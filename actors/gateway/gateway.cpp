@@ -7,6 +7,7 @@
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
+#include "runtime/auth/jwt.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald {
@@ -25,12 +26,21 @@ std::string correlation_id_of(const http::request& req) {
   return sane ? given : make_uuid();
 }
 
+/// A 401 in the envelope, with the challenge RFC 6750 asks for.
+http::response unauthorized_answer(const std::string& why) {
+  auto r = rest::fail(401, why);
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+  return r;
+}
+
 } // namespace
 
 gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
                  caf::actor users, caf::actor templates)
   : ctx_(ctx), status_writer_(std::move(status_writer)), reader_(std::move(notification_reader)),
-    directory_(ctx, std::move(users), std::move(templates)) {
+    directory_(ctx, std::move(users), std::move(templates)),
+    jwt_secret_(ctx.settings.get("jwt.secret")),
+    auth_required_(ctx.settings.get_bool("auth.required")) {
   auto count = ctx.settings.get_int("amqp.publishers");
   for (std::int64_t i = 0; i < count; ++i) {
     amqp::publisher_settings ps;
@@ -43,6 +53,27 @@ gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notific
     entry->set_state("running");
     entries_.push_back(entry);
   }
+}
+
+std::string gateway::unauthorized(const http::request& req) const {
+  auto header = req.header("Authorization");
+  if (header.empty()) {
+    return auth_required_ ? "missing Authorization: Bearer token" : std::string{};
+  }
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() <= scheme.size()
+      || !std::equal(scheme.begin(), scheme.end(), header.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a))
+                  == std::tolower(static_cast<unsigned char>(b));
+         })) {
+    return "Authorization must be 'Bearer <token>'";
+  }
+  if (jwt_secret_.empty()) {
+    return "bearer tokens cannot be checked: jwt.secret is not configured";
+  }
+  auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret_,
+                             std::chrono::system_clock::now(), std::chrono::seconds{30});
+  return v.ok() ? std::string{} : "invalid bearer token: " + v.error;
 }
 
 amqp::confirmed_publisher& gateway::next_publisher() {
@@ -100,6 +131,10 @@ void gateway::add_routes(http::server& server) {
     auto answer = [reply, correlation_id](http::response r) {
       reply(rest::with_correlation(std::move(r), correlation_id));
     };
+    if (auto why = unauthorized(req); !why.empty()) {
+      answer(unauthorized_answer(why));
+      return;
+    }
     auto body = rest::parse_object(req.body, answer);
     if (!body) {
       return;
@@ -142,6 +177,10 @@ void gateway::add_routes(http::server& server) {
   });
   server.route("GET", "/api/v1/notifications/{id}", [this](http::request&& req,
                                                            http::reply_fn reply) {
+    if (auto why = unauthorized(req); !why.empty()) {
+      reply(unauthorized_answer(why));
+      return;
+    }
     ask(ctx_.system, reader_, service_timeout,
         [reply](outcome& o, std::string& record) {
           reply(o.ok() ? rest::ok(200, json::parse(record), "notification found")
@@ -150,8 +189,12 @@ void gateway::add_routes(http::server& server) {
         rest::unavailable(reply, "notification store"),
         read_atom::value, req.params["id"]);
   });
-  server.route("GET", "/api/v1/introspection/actors", [this](http::request&&,
+  server.route("GET", "/api/v1/introspection/actors", [this](http::request&& req,
                                                              http::reply_fn reply) {
+    if (auto why = unauthorized(req); !why.empty()) {
+      reply(unauthorized_answer(why));
+      return;
+    }
     for (std::size_t i = 0; i < publishers_.size(); ++i) {
       auto& s = publishers_[i]->stats();
       auto& e = entries_[i];

@@ -10,6 +10,12 @@
 // `amqp.publishers` connections: many requests' messages are in flight at once and each
 // answer waits for its own confirm only.
 //
+// Authentication: `Authorization: Bearer <JWT>` (HS256 with jwt.secret, as the users
+// service's login issues). A token that is presented is always verified (alg other than
+// HS256, a bad signature, expiry: 401 naming the reason). Whether a request without one is
+// refused is `auth.required` (default false until API keys land; /health and /metrics
+// never need one).
+//
 // The `queued` status record is written asynchronously after the confirm, in a batch; a
 // GET right after the 202 may briefly answer 404.
 
@@ -37,6 +43,8 @@ public:
 
 private:
   amqp::confirmed_publisher& next_publisher();
+  /// "" when the request may proceed, else why not (answered with 401).
+  std::string unauthorized(const http::request& req) const;
   /// Publishes a checked notification and answers the client.
   void publish(const notification_request& r, const template_record& tpl,
                const std::string& correlation_id, const http::reply_fn& answer);
@@ -48,6 +56,8 @@ private:
   std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers_;
   std::vector<runtime::entry_ptr> entries_;
   std::atomic<std::size_t> next_{0};
+  std::string jwt_secret_;
+  bool auth_required_ = false;
 };
 
 } // namespace herald

@@ -23,6 +23,11 @@ option integer(std::string key, std::string env, std::string def, std::string do
           value_kind::integer, min, max, {}};
 }
 
+option boolean(std::string key, std::string env, std::string def, std::string doc) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::boolean, 0, 0, {}};
+}
+
 option port(std::string key, std::string env, std::string def, std::string doc) {
   return {std::move(key), std::move(env), std::move(def), std::move(doc),
           value_kind::port, 1, 65535, {}};
@@ -112,6 +117,11 @@ std::string validate(const option& opt, const std::string& value) {
       }
       return {};
     }
+    case value_kind::boolean:
+      if (value == "true" || value == "false") {
+        return {};
+      }
+      return "expected true or false, got '" + value + "'";
     case value_kind::level:
       if (value == "debug" || value == "info" || value == "warn" || value == "error") {
         return {};
@@ -214,6 +224,9 @@ const std::vector<option>& declared_options() {
               1, 64),
       text("jwt.secret", "HERALD_JWT_SECRET", "",
            "HS256 secret for bearer tokens; while empty, login answers 503"),
+      boolean("auth.required", "HERALD_AUTH_REQUIRED", "false",
+              "Whether the gateway refuses requests without a bearer token (a token that is "
+              "presented is always checked)"),
       integer("jwt.ttl_s", "HERALD_JWT_TTL_S", "3600", "Seconds a login token stays valid", 60,
               2592000),
       level,
@@ -242,6 +255,10 @@ std::int64_t settings::get_int(std::string_view key) const {
 
 std::chrono::milliseconds settings::get_ms(std::string_view key) const {
   return std::chrono::milliseconds{get_int(key)};
+}
+
+bool settings::get_bool(std::string_view key) const {
+  return get(key) == "true";
 }
 
 std::vector<std::string> settings::roles() const {

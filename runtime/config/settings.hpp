@@ -16,7 +16,7 @@
 
 namespace herald::config {
 
-enum class value_kind { string, integer, port, url, roles, level };
+enum class value_kind { string, integer, port, url, roles, level, boolean };
 
 /// One declared option.
 struct option {
@@ -42,6 +42,7 @@ public:
   const std::string& get(std::string_view key) const;
   std::int64_t get_int(std::string_view key) const;
   std::chrono::milliseconds get_ms(std::string_view key) const;
+  bool get_bool(std::string_view key) const; ///< for boolean options: "true" or "false"
   /// The roles list with "all" expanded.
   std::vector<std::string> roles() const;
   bool has_role(std::string_view role) const;
