@@ -16,19 +16,34 @@
 //     (basic.qos prefetch, manual acks, one ack with `multiple` every `ack-every`
 //     messages), both at once. rate = consumed and acked messages / seconds.
 //
-// The queue is declared and purged at the start and deleted at the end. The result is one
-// JSON object on stdout; progress lines go to stderr. Exit status 1 on any error.
+//   herald_ceiling latency --rate R --seconds S --size N [--queue-type classic]
+//     The broker's own confirm latency at a fixed rate: one connection in confirm mode
+//     publishes persistent messages on an open-loop schedule (message k due at
+//     t0 + k / R, whatever the confirms do) and times each message from its scheduled
+//     time to the confirm that settles it (one `multiple` ack settles many). A 202 from
+//     Herald's gateway waits for such a confirm, so this is the floor of its latency at
+//     that rate. Latency from the actual send is reported beside it, and how many
+//     messages went out more than 1 ms late (as herald_loadgen does).
+//
+// --queue-type classic (no arguments: what Herald declares), classic-v2
+// (x-queue-version 2, RabbitMQ 3.10+) or quorum (x-queue-type quorum). The queue
+// (bench.ceiling, bench.latency; ".<type>" appended unless classic) is declared and
+// purged at the start and deleted at the end. The result is one JSON object on stdout;
+// progress lines go to stderr. Exit status 1 on any error.
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -38,6 +53,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include <poll.h>
+#include <time.h>
 
 namespace {
 
@@ -58,18 +77,23 @@ struct options {
   std::uint64_t window = 1000;
   std::uint16_t prefetch = 100;
   std::uint32_t ack_every = 50;
-  std::string queue = "bench.ceiling";
+  double rate = 0; // latency: messages per second (0: not given)
+  std::string queue_type = "classic";
+  std::string queue; // empty: bench.ceiling or bench.latency, by mode and queue type
 };
 
 const char* usage =
-  "usage: herald_ceiling publish|pipeline [options]\n"
+  "usage: herald_ceiling publish|pipeline|latency [options]\n"
   "  --url URL        amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/)\n"
   "  --seconds S      how long to publish (default 10)\n"
   "  --size N         message body size in bytes (default 340)\n"
-  "  --window N       unconfirmed messages allowed in flight (default 1000)\n"
+  "  --window N       publish, pipeline: unconfirmed messages in flight (default 1000)\n"
   "  --prefetch N     pipeline: consumer basic.qos prefetch count (default 100)\n"
   "  --ack-every N    pipeline: one multiple-ack every N messages (default 50)\n"
-  "  --queue NAME     durable queue used, purged and deleted (default bench.ceiling)\n";
+  "  --rate R         latency: messages per second, message k due at t0 + k/R (required)\n"
+  "  --queue-type T   classic (default, what Herald declares), classic-v2 or quorum\n"
+  "  --queue NAME     durable queue used, purged and deleted (default bench.ceiling or\n"
+  "                   bench.latency, with .classic-v2 or .quorum appended for those)\n";
 
 [[noreturn]] void bad_usage(const std::string& why) {
   std::cerr << "herald_ceiling: " << why << "\n" << usage;
@@ -129,14 +153,36 @@ options parse_options(int argc, char** argv) {
       o.prefetch = parse_number<std::uint16_t>(arg, value, 1, 65535);
     } else if (arg == "--ack-every") {
       o.ack_every = parse_number<std::uint32_t>(arg, value, 1, 65535);
+    } else if (arg == "--rate") {
+      o.rate = parse_number<double>(arg, value, 0.1, 1'000'000);
+    } else if (arg == "--queue-type") {
+      o.queue_type = value;
     } else if (arg == "--queue") {
       o.queue = value;
     } else {
       bad_usage("unknown option " + arg);
     }
   }
-  if (o.mode != "publish" && o.mode != "pipeline") {
+  if (o.mode != "publish" && o.mode != "pipeline" && o.mode != "latency") {
     bad_usage(o.mode.empty() ? "no mode given" : "unknown mode '" + o.mode + "'");
+  }
+  if (o.queue_type != "classic" && o.queue_type != "classic-v2" && o.queue_type != "quorum") {
+    bad_usage("--queue-type must be classic, classic-v2 or quorum, got '" + o.queue_type + "'");
+  }
+  if (o.mode == "latency" && o.rate == 0) {
+    bad_usage("latency needs --rate");
+  }
+  if (o.mode != "latency" && o.rate != 0) {
+    bad_usage("--rate only applies to latency");
+  }
+  if (o.mode == "latency" && o.seconds * o.rate > 50'000'000) {
+    bad_usage("--seconds x --rate must not exceed 50,000,000 messages");
+  }
+  if (o.queue.empty()) {
+    o.queue = o.mode == "latency" ? "bench.latency" : "bench.ceiling";
+    if (o.queue_type != "classic") {
+      o.queue += "." + o.queue_type; // a leftover queue of another type would not redeclare
+    }
   }
   if (o.mode == "pipeline" && o.ack_every > o.prefetch) {
     bad_usage("--ack-every must not exceed --prefetch (the consumer would stall)");
@@ -298,9 +344,26 @@ private:
   bool open_ = false;
 };
 
-void declare_and_purge(connection& c, const std::string& queue) {
+// Declares the durable queue of the wanted type (classic: no arguments, as Herald does)
+// and purges it.
+void declare_and_purge(connection& c, const std::string& queue, const std::string& type) {
+  amqp_table_entry_t entry{};
+  amqp_table_t arguments = amqp_empty_table;
+  if (type == "classic-v2") {
+    entry.key = amqp_cstring_bytes("x-queue-version");
+    entry.value.kind = AMQP_FIELD_KIND_I32;
+    entry.value.value.i32 = 2;
+  } else if (type == "quorum") {
+    entry.key = amqp_cstring_bytes("x-queue-type");
+    entry.value.kind = AMQP_FIELD_KIND_UTF8;
+    entry.value.value.bytes = amqp_cstring_bytes("quorum");
+  }
+  if (type != "classic") {
+    arguments.num_entries = 1;
+    arguments.entries = &entry;
+  }
   amqp_queue_declare(c.get(), channel, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0,
-                     amqp_empty_table);
+                     arguments);
   c.check("queue.declare");
   amqp_queue_purge(c.get(), channel, amqp_cstring_bytes(queue.c_str()));
   c.check("queue.purge");
@@ -374,7 +437,7 @@ class publisher {
 public:
   publisher(const amqp_address& a, const options& o)
     : conn_(a), opts_(o), body_(make_body(o.size)) {
-    declare_and_purge(conn_, o.queue);
+    declare_and_purge(conn_, o.queue, o.queue_type);
     amqp_confirm_select(conn_.get(), channel);
     conn_.check("confirm.select");
     props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
@@ -542,6 +605,188 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------
+// Paced publisher: open-loop schedule, confirm latency per message
+// ---------------------------------------------------------------------------------------
+
+std::int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Publishes message k at t0 + k / rate on one connection in confirm mode, whatever the
+// confirms do (open loop: a slow broker cannot slow the schedule down, so its slowness
+// shows in the latency instead of hiding in a lower rate), and records for each message
+// when it was due, when it went out and when a confirm settled it. One thread: between
+// sends it sleeps in ppoll on the socket until the next due time or a confirm.
+class paced_publisher {
+public:
+  static constexpr std::int64_t ms_ns = 1'000'000;
+  static constexpr std::int64_t drain_ns = 30'000 * ms_ns; // for the last confirms
+
+  paced_publisher(const amqp_address& a, const options& o)
+    : conn_(a), opts_(o), body_(make_body(o.size)),
+      total_(static_cast<std::uint64_t>(std::ceil(o.seconds * o.rate))) {
+    declare_and_purge(conn_, o.queue, o.queue_type);
+    amqp_confirm_select(conn_.get(), channel);
+    conn_.check("confirm.select");
+    props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+    props_.content_type = amqp_cstring_bytes("application/json");
+    props_.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    sent_ns_.assign(total_, 0);
+    done_ns_.assign(total_, 0);
+    state_.assign(total_, unsettled);
+  }
+
+  // The whole schedule, then up to 30 s for the confirms still missing.
+  void run() {
+    auto s = conn_.get();
+    auto queue = amqp_cstring_bytes(opts_.queue.c_str());
+    amqp_bytes_t body{body_.size(), body_.data()};
+    const int fd = amqp_get_sockfd(s);
+    t0_ = now_ns();
+    std::int64_t drain_end = 0;
+    for (;;) {
+      std::int64_t now = now_ns();
+      // Every message due by now goes out, in order. One the loop only sees more than
+      // 1 ms after its due time is late because this loop was (descheduled or busy); one
+      // sent late otherwise waited for an earlier publish that blocked (the broker not
+      // reading its socket).
+      while (published_ < total_ && due(published_) <= now) {
+        noticed_late += now - due(published_) > ms_ns ? 1 : 0;
+        auto at = now_ns();
+        sent_ns_[published_] = at;
+        auto lag = at - due(published_);
+        late_over_1ms += lag > ms_ns ? 1 : 0;
+        send_lag_max_ns = std::max(send_lag_max_ns, lag);
+        int rc = amqp_basic_publish(s, channel, amqp_empty_bytes, queue, 0, 0, &props_, body);
+        if (rc != AMQP_STATUS_OK) {
+          conn_.lost("basic.publish", rc);
+        }
+        ++published_;
+        sent.store(published_, std::memory_order_relaxed);
+      }
+      read_available();
+      now = now_ns();
+      if (published_ == total_) {
+        if (settled_ == total_) {
+          break;
+        }
+        if (drain_end == 0) {
+          drain_end = now + drain_ns;
+        } else if (now >= drain_end) {
+          break; // what is still unconfirmed is reported as such
+        }
+      }
+      std::int64_t wake = published_ < total_ ? due(published_) : drain_end;
+      std::int64_t wait = std::max<std::int64_t>(0, wake - now);
+      timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
+      pollfd p{fd, POLLIN, 0};
+      if (ppoll(&p, 1, &ts, nullptr) < 0 && errno != EINTR) {
+        throw std::runtime_error(std::string{"ppoll: "} + std::strerror(errno));
+      }
+    }
+    amqp_maybe_release_buffers(s);
+  }
+
+  connection& conn() { return conn_; }
+  std::uint64_t total() const { return total_; }
+  std::uint64_t published() const { return published_; }
+  std::int64_t t0() const { return t0_; }
+  std::int64_t due(std::uint64_t k) const {
+    return t0_ + static_cast<std::int64_t>(static_cast<double>(k) * 1e9 / opts_.rate);
+  }
+  std::int64_t sent_at(std::uint64_t k) const { return sent_ns_[k]; }
+  std::int64_t confirmed_at(std::uint64_t k) const { return done_ns_[k]; }
+  bool acked_ok(std::uint64_t k) const { return state_[k] == acked_state; }
+
+  std::atomic<std::uint64_t> sent{0};  // read by the progress reporter
+  std::atomic<std::uint64_t> acked{0}; // same
+  std::uint64_t nacked = 0;
+  std::uint64_t confirm_frames = 0; // basic.ack/nack frames read: how much the broker batches
+  std::uint64_t late_over_1ms = 0;
+  std::uint64_t noticed_late = 0;
+  std::int64_t send_lag_max_ns = 0;
+
+private:
+  enum : std::uint8_t { unsettled, acked_state, nacked_state };
+
+  // Takes every frame already available, without waiting.
+  void read_available() {
+    auto s = conn_.get();
+    timeval zero{0, 0};
+    for (;;) {
+      amqp_frame_t frame;
+      int rc = amqp_simple_wait_frame_noblock(s, &frame, &zero);
+      if (rc == AMQP_STATUS_TIMEOUT) {
+        return;
+      }
+      if (rc != AMQP_STATUS_OK) {
+        conn_.lost("reading confirms", rc);
+      }
+      if (frame.frame_type != AMQP_FRAME_METHOD) {
+        continue;
+      }
+      auto at = now_ns();
+      switch (frame.payload.method.id) {
+        case AMQP_BASIC_ACK_METHOD: {
+          auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+          settle(m->delivery_tag, m->multiple != 0, acked_state, at);
+          break;
+        }
+        case AMQP_BASIC_NACK_METHOD: {
+          auto* m = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+          settle(m->delivery_tag, m->multiple != 0, nacked_state, at);
+          break;
+        }
+        case AMQP_CHANNEL_CLOSE_METHOD:
+        case AMQP_CONNECTION_CLOSE_METHOD:
+          conn_.closed_by_broker(frame);
+        default:
+          break;
+      }
+    }
+  }
+
+  // Delivery tag t is message t - 1. `multiple` settles every message up to it.
+  void settle(std::uint64_t tag, bool multiple, std::uint8_t how, std::int64_t at) {
+    if (tag == 0 || tag > published_) {
+      throw std::runtime_error("confirm for delivery tag " + std::to_string(tag)
+                               + " never published");
+    }
+    ++confirm_frames;
+    for (auto k = multiple ? low_ : tag - 1; k < tag; ++k) {
+      if (state_[k] == unsettled) {
+        state_[k] = how;
+        done_ns_[k] = at;
+        ++settled_;
+        if (how == acked_state) {
+          acked.store(acked.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        } else {
+          ++nacked;
+        }
+      }
+    }
+    while (low_ < published_ && state_[low_] != unsettled) {
+      ++low_;
+    }
+  }
+
+  connection conn_;
+  const options& opts_;
+  std::string body_;
+  amqp_basic_properties_t props_{};
+  const std::uint64_t total_;
+  std::vector<std::int64_t> sent_ns_;
+  std::vector<std::int64_t> done_ns_;
+  std::vector<std::uint8_t> state_;
+  std::int64_t t0_ = 0;
+  std::uint64_t published_ = 0;
+  std::uint64_t settled_ = 0;
+  std::uint64_t low_ = 0; // every message below it is settled
+};
+
+// ---------------------------------------------------------------------------------------
 // Modes
 // ---------------------------------------------------------------------------------------
 
@@ -603,7 +848,7 @@ nlohmann::json run_publish(const amqp_address& a, const options& o) {
   }
   return {{"mode", "publish"},      {"msgs", r.acked},    {"seconds", round3(r.seconds)},
           {"rate", round1(r.acked / r.seconds)}, {"size", o.size}, {"window", o.window},
-          {"published", r.published}, {"nacked", r.nacked}};
+          {"published", r.published}, {"nacked", r.nacked}, {"queue_type", o.queue_type}};
 }
 
 nlohmann::json run_pipeline(const amqp_address& a, const options& o) {
@@ -668,10 +913,116 @@ nlohmann::json run_pipeline(const amqp_address& a, const options& o) {
                             {"published", r.acked},
                             {"publish_rate", round1(r.acked / r.seconds)},
                             {"backlog", r.acked > consumed ? r.acked - consumed : 0},
-                            {"nacked", r.nacked}};
+                            {"nacked", r.nacked},
+                            {"queue_type", o.queue_type}};
   } // the consumer's connection closes here: its unacked messages go back to the queue
   delete_queue(pub.conn(), o.queue);
   return *result;
+}
+
+// Nearest-rank percentile of sorted values (as herald_loadgen computes them).
+std::uint32_t percentile(const std::vector<std::uint32_t>& sorted, double q) {
+  if (sorted.empty()) {
+    return 0;
+  }
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+nlohmann::json latency_json(std::vector<std::uint32_t>& v) {
+  if (v.empty()) {
+    return nullptr;
+  }
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (auto x : v) {
+    sum += x;
+  }
+  return {{"p50", percentile(v, 0.50)}, {"p90", percentile(v, 0.90)},
+          {"p99", percentile(v, 0.99)}, {"p99_9", percentile(v, 0.999)},
+          {"max", v.back()},            {"mean", round1(sum / static_cast<double>(v.size()))}};
+}
+
+nlohmann::json run_latency(const amqp_address& a, const options& o) {
+  paced_publisher pub{a, o};
+  auto start = clock_type::now();
+  std::uint64_t last = 0;
+  run_with_progress([&] { pub.run(); },
+                    [&] {
+                      auto now = pub.acked.load();
+                      std::fprintf(stderr, "[latency] %5.1fs  sent %9llu  confirmed %9llu  (%llu/s)\n",
+                                   seconds_between(start, clock_type::now()),
+                                   static_cast<unsigned long long>(pub.sent.load()),
+                                   static_cast<unsigned long long>(now),
+                                   static_cast<unsigned long long>(now - last));
+                      last = now;
+                    });
+  delete_queue(pub.conn(), o.queue);
+
+  auto us = [](std::int64_t ns) {
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(ns / 1000, 0, UINT32_MAX));
+  };
+  const auto t0 = pub.t0();
+  std::vector<std::uint32_t> latency, service;
+  latency.reserve(pub.published());
+  service.reserve(pub.published());
+  std::int64_t last_send = t0, last_confirm = t0;
+  // Per second of the schedule (by due time): sent, confirmed, that second's p50/p99.
+  const auto seconds_span = static_cast<std::size_t>(std::ceil(o.seconds));
+  std::vector<std::vector<std::uint32_t>> per_second(std::max<std::size_t>(1, seconds_span));
+  std::vector<std::uint64_t> sent_per_second(per_second.size(), 0);
+  for (std::uint64_t k = 0; k < pub.published(); ++k) {
+    auto second = std::min<std::size_t>(static_cast<std::size_t>((pub.due(k) - t0) / 1'000'000'000),
+                                        per_second.size() - 1);
+    ++sent_per_second[second];
+    last_send = std::max(last_send, pub.sent_at(k));
+    if (!pub.acked_ok(k)) {
+      continue;
+    }
+    last_confirm = std::max(last_confirm, pub.confirmed_at(k));
+    latency.push_back(us(pub.confirmed_at(k) - pub.due(k)));
+    service.push_back(us(pub.confirmed_at(k) - pub.sent_at(k)));
+    per_second[second].push_back(latency.back());
+  }
+  nlohmann::json timeline = nlohmann::json::array();
+  for (std::size_t t = 0; t < per_second.size(); ++t) {
+    auto& v = per_second[t];
+    std::sort(v.begin(), v.end());
+    timeline.push_back({{"t", t},
+                        {"sent", sent_per_second[t]},
+                        {"confirmed", v.size()},
+                        {"p50_us", v.empty() ? nlohmann::json(nullptr) : nlohmann::json(percentile(v, 0.5))},
+                        {"p99_us", v.empty() ? nlohmann::json(nullptr) : nlohmann::json(percentile(v, 0.99))}});
+  }
+  const std::uint64_t confirmed = pub.acked.load();
+  const double span = static_cast<double>(pub.total()) / o.rate;
+  const double send_seconds = std::max(span, static_cast<double>(last_send - t0) / 1e9);
+  const double seconds = std::max(1e-9, static_cast<double>(std::max(last_send, last_confirm) - t0) / 1e9);
+  if (pub.nacked > 0) {
+    std::fprintf(stderr, "[latency] warning: %llu messages nacked by the broker\n",
+                 static_cast<unsigned long long>(pub.nacked));
+  }
+  return {{"mode", "latency"},
+          {"queue", o.queue},
+          {"queue_type", o.queue_type},
+          {"size", o.size},
+          {"target_rate", o.rate},
+          {"sent", pub.published()},
+          {"confirmed", confirmed},
+          {"nacked", pub.nacked},
+          {"unconfirmed", pub.published() - confirmed - pub.nacked},
+          {"send_seconds", round3(send_seconds)},
+          {"seconds", round3(seconds)},
+          {"rate", round1(static_cast<double>(pub.published()) / send_seconds)},
+          {"confirmed_per_s", round1(static_cast<double>(confirmed) / seconds)},
+          {"confirm_frames", pub.confirm_frames},
+          {"late_over_1ms", pub.late_over_1ms},
+          {"noticed_late_over_1ms", pub.noticed_late},
+          {"send_lag_max_us", pub.send_lag_max_ns / 1000},
+          {"latency_from", "scheduled"},
+          {"latency_us", latency_json(latency)},
+          {"service_latency_us", latency_json(service)},
+          {"timeline", timeline}};
 }
 
 } // namespace
@@ -680,11 +1031,19 @@ int main(int argc, char** argv) {
   auto opts = parse_options(argc, argv);
   try {
     auto address = parse_url(opts.url);
-    std::fprintf(stderr, "[%s] %s:%d, %.1f s, %zu-byte persistent messages, window %llu\n",
-                 opts.mode.c_str(), address.host.c_str(), address.port, opts.seconds,
-                 opts.size, static_cast<unsigned long long>(opts.window));
-    auto result = opts.mode == "publish" ? run_publish(address, opts)
-                                         : run_pipeline(address, opts);
+    if (opts.mode == "latency") {
+      std::fprintf(stderr, "[latency] %s:%d, %.1f s at %g msgs/s, %zu-byte persistent messages, %s queue %s\n",
+                   address.host.c_str(), address.port, opts.seconds, opts.rate, opts.size,
+                   opts.queue_type.c_str(), opts.queue.c_str());
+    } else {
+      std::fprintf(stderr, "[%s] %s:%d, %.1f s, %zu-byte persistent messages, window %llu, %s queue %s\n",
+                   opts.mode.c_str(), address.host.c_str(), address.port, opts.seconds,
+                   opts.size, static_cast<unsigned long long>(opts.window),
+                   opts.queue_type.c_str(), opts.queue.c_str());
+    }
+    auto result = opts.mode == "publish"    ? run_publish(address, opts)
+                  : opts.mode == "pipeline" ? run_pipeline(address, opts)
+                                            : run_latency(address, opts);
     std::cout << result.dump() << std::endl;
     return 0;
   } catch (const std::exception& e) {
