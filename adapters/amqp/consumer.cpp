@@ -36,12 +36,16 @@ struct consumer::shared {
   /// owner's (actor handles) is used or released by this thread after the owner is gone.
   std::mutex callbacks_mtx;
 
-  void deliver(delivery&& d) {
-    stats.delivered += 1;
+  void deliver(std::vector<delivery>& batch) {
+    if (batch.empty()) {
+      return;
+    }
+    stats.delivered += batch.size();
     std::lock_guard<std::mutex> guard{callbacks_mtx};
     if (on_delivery) {
-      on_delivery(std::move(d));
+      on_delivery(std::move(batch));
     }
+    batch.clear();
   }
 
   void drop_callbacks() {
@@ -57,13 +61,18 @@ struct consumer::shared {
     [[maybe_unused]] auto n = write(wake_fd, &one, sizeof one);
   }
 
-  void settle(settlement s) {
+  void settle(const std::vector<std::uint64_t>& tags, bool ack, bool requeue) {
+    if (tags.empty()) {
+      return;
+    }
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (stopping) {
         return;
       }
-      pending.push_back(s);
+      for (auto tag : tags) {
+        pending.push_back({tag, ack, requeue});
+      }
     }
     wake();
   }
@@ -87,6 +96,16 @@ struct consumer::shared {
     }
     stats.consuming = true;
     std::vector<settlement> batch;
+    std::vector<delivery> deliveries;
+    // Reads every delivery available without waiting (buffered or on the socket) and
+    // hands them on in one call. False when the connection is gone.
+    auto read_available = [&] {
+      while (auto d = conn.next_delivery(std::chrono::milliseconds{0})) {
+        deliveries.push_back(std::move(*d));
+      }
+      deliver(deliveries);
+      return conn.is_open();
+    };
     for (;;) {
       {
         std::lock_guard<std::mutex> guard{mtx};
@@ -112,14 +131,7 @@ struct consumer::shared {
         }
       }
       // Everything already buffered, without waiting.
-      while (conn.has_buffered_data()) {
-        auto d = conn.next_delivery(std::chrono::milliseconds{0});
-        if (!d) {
-          break;
-        }
-        deliver(std::move(*d));
-      }
-      if (!conn.is_open()) {
+      if (conn.has_buffered_data() && !read_available()) {
         lost(conn.last_error());
         return;
       }
@@ -132,11 +144,8 @@ struct consumer::shared {
         [[maybe_unused]] auto r = read(wake_fd, &n, sizeof n);
       }
       if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) {
-        // Reads at least one frame: a delivery, or the broker closing (then !is_open()).
-        if (auto d = conn.next_delivery(std::chrono::milliseconds{0})) {
-          deliver(std::move(*d));
-        }
-        if (!conn.is_open()) {
+        // Reads at least one frame: deliveries, or the broker closing (then !is_open()).
+        if (!read_available()) {
           lost(conn.last_error());
           return;
         }
@@ -178,11 +187,19 @@ consumer::~consumer() {
 }
 
 void consumer::ack(std::uint64_t tag) {
-  shared_->settle({tag, true, false});
+  shared_->settle({tag}, true, false);
 }
 
 void consumer::reject(std::uint64_t tag, bool requeue) {
-  shared_->settle({tag, false, requeue});
+  shared_->settle({tag}, false, requeue);
+}
+
+void consumer::ack(const std::vector<std::uint64_t>& tags) {
+  shared_->settle(tags, true, false);
+}
+
+void consumer::reject(const std::vector<std::uint64_t>& tags, bool requeue) {
+  shared_->settle(tags, false, requeue);
 }
 
 const consumer_stats& consumer::stats() const {
