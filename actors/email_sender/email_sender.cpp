@@ -39,9 +39,7 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
                               std::string from, runtime::entry_ptr entry) {
   self->state.client = std::make_unique<smtp::client>(settings);
   entry->set_state("running");
-  // One send on the reused connection; `broken` says whether the connection (not this
-  // message) failed, so the sends after it would fail too.
-  auto send_one = [=](const outgoing_email& e, bool& broken) -> send_result {
+  auto to_mail = [from](const outgoing_email& e) {
     smtp::mail m;
     m.from = from;
     m.to = e.to;
@@ -51,44 +49,37 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
     m.message_id = "<" + e.notification_id + "@herald>";
     m.headers = {{"X-Herald-Notification-ID", e.notification_id},
                  {"X-Correlation-ID", e.correlation_id}};
-    auto r = self->state.client->send(m);
+    return m;
+  };
+  auto to_result = [entry](const smtp::send_outcome& r) -> send_result {
     entry->processed += 1;
     if (r.status != smtp::send_status::sent) {
       entry->failed += 1;
     }
-    broken = r.status == smtp::send_status::transient_failure
-             && !(r.smtp_code / 100 == 4 && r.smtp_code != 421);
     return {r.status == smtp::send_status::sent,
             r.status == smtp::send_status::permanent_failure, r.detail};
   };
   return {
     [=](send_atom, const outgoing_email& e) -> send_result {
-      bool broken = false;
-      return send_one(e, broken);
+      return to_result(self->state.client->send(to_mail(e)));
     },
-    // A batch, one after another on this connection. Sends stop at the first connection
-    // failure (the rest would only wait for their own timeouts) and once `start_by` has
+    // A batch, one after another on this connection (pipelined where the relay allows).
+    // Sends stop at the first failure of the connection itself and once `start_by` has
     // passed (the requester stops waiting soon after): the rest are answered as transient
     // failures without being tried, so the requester requeues them and nothing is sent
     // after it gave up on the batch.
     [=](send_atom, const std::vector<outgoing_email>& emails,
         std::int64_t start_by) -> std::vector<send_result> {
+      std::vector<smtp::mail> mails;
+      mails.reserve(emails.size());
+      for (auto& e : emails) {
+        mails.push_back(to_mail(e));
+      }
+      auto deadline = clock_type::time_point{std::chrono::nanoseconds{start_by}};
       std::vector<send_result> out;
       out.reserve(emails.size());
-      std::string stopped;
-      for (auto& e : emails) {
-        if (stopped.empty() && to_ticks(clock_type::now()) > start_by) {
-          stopped = "the batch waited too long for this SMTP connection";
-        }
-        if (!stopped.empty()) {
-          out.push_back({false, false, "not attempted: " + stopped});
-          continue;
-        }
-        bool broken = false;
-        out.push_back(send_one(e, broken));
-        if (broken) {
-          stopped = "the SMTP connection failed: " + out.back().detail;
-        }
+      for (auto& r : self->state.client->send_all(mails, deadline)) {
+        out.push_back(to_result(r));
       }
       return out;
     },

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace herald::smtp {
 
@@ -58,6 +59,16 @@ public:
   /// fresh connection (no duplicate is possible then). Throws only what build_message
   /// throws for a programmer error in `m.headers`.
   send_outcome send(const mail& m);
+
+  /// Sends `mails` one after another on this client's connection; one outcome per mail,
+  /// classified as for send(). With an smtp:// relay the commands are pipelined when the
+  /// relay offers PIPELINING (RFC 2920): a mail's data and the next mail's MAIL FROM,
+  /// RCPT TO and DATA go out together, one round trip per mail. smtps:// and STARTTLS
+  /// relays are sent to through send(), one mail at a time. Mails not started by
+  /// `start_by`, and those after a failure of the connection itself, are not attempted:
+  /// transient failures whose detail starts with "not attempted".
+  std::vector<send_outcome> send_all(const std::vector<mail>& mails,
+                                     std::chrono::steady_clock::time_point start_by);
 
 private:
   struct impl;
