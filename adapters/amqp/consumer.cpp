@@ -4,9 +4,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "adapters/amqp/ack_window.hpp"
 
 namespace herald::amqp {
 
@@ -97,10 +100,19 @@ struct consumer::shared {
     stats.consuming = true;
     std::vector<settlement> batch;
     std::vector<delivery> deliveries;
+    ack_window window;
+    using clock_type = std::chrono::steady_clock;
+    clock_type::time_point held_since; ///< when the acks held now started to be held
+    bool holding = false;
+    // Acks held behind an unsettled delivery go out one by one after this long, or at
+    // once when they would take half the prefetch window.
+    constexpr std::chrono::milliseconds hold_limit{10};
+    std::size_t hold_max = std::max<std::size_t>(1, settings.prefetch / 2);
     // Reads every delivery available without waiting (buffered or on the socket) and
     // hands them on in one call. False when the connection is gone.
     auto read_available = [&] {
       while (auto d = conn.next_delivery(std::chrono::milliseconds{0})) {
+        window.delivered(d->tag);
         deliveries.push_back(std::move(*d));
       }
       deliver(deliveries);
@@ -114,13 +126,39 @@ struct consumer::shared {
         }
         batch.swap(pending);
       }
-      if (!batch.empty()) {
+      if (!batch.empty() || window.held() > 0) {
         conn.hold_writes(true);
         for (auto& s : batch) {
-          err = s.ack ? conn.ack(s.tag) : conn.reject(s.tag, s.requeue);
+          if (s.ack) {
+            err = window.acked(s.tag) ? std::string{} : conn.ack(s.tag);
+          } else {
+            window.rejected(s.tag);
+            err = conn.reject(s.tag, s.requeue);
+          }
           if (!err.empty()) {
             break;
           }
+        }
+        if (err.empty()) {
+          if (auto last = window.take_prefix_ack()) {
+            err = conn.ack(*last, true);
+          }
+        }
+        auto now = clock_type::now();
+        if (window.held() == 0) {
+          holding = false;
+        } else if (!holding) {
+          holding = true;
+          held_since = now;
+        }
+        if (err.empty() && window.held() > 0
+            && (now - held_since >= hold_limit || window.held() >= hold_max)) {
+          for (auto tag : window.take_held()) {
+            if (err = conn.ack(tag); !err.empty()) {
+              break;
+            }
+          }
+          holding = false;
         }
         conn.hold_writes(false);
         stats.settled += batch.size();
@@ -136,7 +174,13 @@ struct consumer::shared {
         return;
       }
       pollfd fds[2] = {{wake_fd, POLLIN, 0}, {conn.fd(), POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) {
+      int wait_ms = -1;
+      if (window.held() > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          held_since + hold_limit - clock_type::now());
+        wait_ms = static_cast<int>(std::max<std::int64_t>(0, left.count()) + 1);
+      }
+      if (poll(fds, 2, wait_ms) < 0) {
         continue; // EINTR
       }
       if (fds[0].revents & POLLIN) {
