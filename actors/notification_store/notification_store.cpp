@@ -62,11 +62,18 @@ caf::behavior status_writer(caf::stateful_actor<writer_state>* self, std::string
       }
       ++requests;
     }
+    auto rounds = status_batch_rounds(events);
+    auto timeline = status_timeline_columns(events);
     auto r = st.db->transact([&](pqxx::work& tx) {
-      auto quote = [&tx](const std::string& v) { return tx.quote(v); };
-      for (auto& statement : status_batch_statements(events, node_name, quote)) {
-        tx.exec(statement);
+      // Defined once per connection (a no-op after that); parsed and planned once.
+      tx.conn().prepare(status_upsert_name, status_upsert_sql);
+      tx.conn().prepare(status_timeline_name, status_timeline_sql);
+      for (auto& round : rounds) {
+        auto& c = round.columns;
+        tx.exec_prepared(status_upsert_name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+                         c[8], c[9], c[10]);
       }
+      tx.exec_prepared(status_timeline_name, timeline[0], timeline[1], timeline[2], node_name);
     });
     if (r.code == postgres::status::unavailable) {
       entry->set_state("waiting for database");

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "actors/common/ids.hpp"
 #include "actors/messaging/topology.hpp"
 #include "adapters/amqp/connection.hpp"
 #include "support/test_env.hpp"
@@ -71,6 +72,22 @@ std::uint64_t sender_counter(const running_node& node, const std::string& name) 
     }
   }
   return 0;
+}
+
+/// Publishes `message` to email.queue directly (persistent, confirmed), as the gateway would.
+void publish(const json& message) {
+  namespace amqp = herald::amqp;
+  namespace messaging = herald::messaging;
+  amqp::connection publisher{env("HERALD_TEST_AMQP_URL")};
+  BOOST_REQUIRE_EQUAL(publisher.open(), "");
+  BOOST_REQUIRE_EQUAL(publisher.declare(messaging::topology()), "");
+  BOOST_REQUIRE_EQUAL(publisher.enable_confirms(), "");
+  BOOST_REQUIRE_EQUAL(publisher.publish({messaging::exchange, "email", message.dump(),
+                                         message.value("notification_id", ""),
+                                         message.value("correlation_id", "")}),
+                      "");
+  auto confirm = publisher.next_confirm(std::chrono::seconds{5});
+  BOOST_REQUIRE(confirm && confirm->ack);
 }
 
 /// The notification ids of the mails the sink stored for `email`.
@@ -187,17 +204,7 @@ BOOST_AUTO_TEST_CASE(a_redelivered_message_whose_notification_was_sent_is_not_se
   // the broker hands it out again flagged as redelivered.
   namespace amqp = herald::amqp;
   namespace messaging = herald::messaging;
-  {
-    amqp::connection publisher{env("HERALD_TEST_AMQP_URL")};
-    BOOST_REQUIRE_EQUAL(publisher.open(), "");
-    BOOST_REQUIRE_EQUAL(publisher.declare(messaging::topology()), "");
-    BOOST_REQUIRE_EQUAL(publisher.enable_confirms(), "");
-    BOOST_REQUIRE_EQUAL(publisher.publish({messaging::exchange, "email", message.dump(), id,
-                                           "redelivery-test"}),
-                        "");
-    auto confirm = publisher.next_confirm(std::chrono::seconds{5});
-    BOOST_REQUIRE(confirm && confirm->ack);
-  }
+  publish(message);
   {
     amqp::connection consumer{env("HERALD_TEST_AMQP_URL")};
     BOOST_REQUIRE_EQUAL(consumer.open(), "");
@@ -257,6 +264,23 @@ BOOST_AUTO_TEST_CASE(an_smtp_outage_requeues_messages_until_the_relay_is_back_no
   BOOST_CHECK_EQUAL(mailed.size(), ids.size());
   BOOST_CHECK((std::set<std::string>(mailed.begin(), mailed.end()) == ids));
   BOOST_CHECK_EQUAL(sender_counter(node, "sent"), ids.size());
+}
+
+BOOST_AUTO_TEST_CASE(a_status_detail_with_quotes_backslashes_and_commas_is_stored_as_it_is) {
+  running_node node;
+  auto email = unique("odd-") + "@example.com";
+  auto user_id = create_user(node, email);
+  auto id = herald::make_uuid();
+  const std::string code = R"(no-such "code" \ it's, {odd})";
+  publish({{"notification_id", id},     {"notification_type", "email"},
+           {"user_id", user_id},        {"template_code", code},
+           {"variables", json::object()}, {"correlation_id", "odd-detail"},
+           {"attempt", 1}});
+  BOOST_REQUIRE(eventually([&] { return status_of(node, id) == "failed"; }));
+  auto record = notification(node, id);
+  BOOST_CHECK_EQUAL(record["template_code"], code);
+  BOOST_CHECK_NE(record["last_error"].get<std::string>().find(code), std::string::npos);
+  BOOST_CHECK_EQUAL(record["correlation_id"], "odd-detail");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
