@@ -181,6 +181,27 @@ BOOST_AUTO_TEST_CASE(each_message_of_a_mixed_batch_ends_with_its_own_status) {
   BOOST_CHECK_EQUAL(sender_counter(node, "batches"), 1u);
 }
 
+BOOST_AUTO_TEST_CASE(an_address_changed_while_the_message_waited_is_the_one_used) {
+  auto old_email = unique("before-") + "@example.com";
+  auto new_email = unique("after-") + "@example.com";
+  std::string id;
+  {
+    running_node filler{without_email};
+    auto code = create_template(filler);
+    auto user_id = create_user(filler, old_email);
+    BOOST_REQUIRE_EQUAL(http_call("GET", filler.url(1) + "/api/v1/users/" + user_id).status,
+                        200); // now cached in Redis too
+    id = post_notification(filler, user_id, code, 1);
+    auto patched = http_call("PATCH", filler.url(1) + "/api/v1/users/" + user_id,
+                             json{{"email", new_email}}.dump());
+    BOOST_REQUIRE_EQUAL(patched.status, 200);
+  }
+  running_node node;
+  BOOST_REQUIRE(eventually([&] { return status_of(node, id) == "sent"; }));
+  BOOST_CHECK_EQUAL(mailed_ids(new_email).size(), 1u);
+  BOOST_CHECK(mailed_ids(old_email).empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_redelivered_message_whose_notification_was_sent_is_not_sent_again) {
   auto email = unique("redelivered-") + "@example.com";
   std::string id;
@@ -240,10 +261,15 @@ BOOST_AUTO_TEST_CASE(an_smtp_outage_requeues_messages_until_the_relay_is_back_no
     ids.insert(post_notification(node, user_id, code, i));
   }
   bool requeued = eventually([&] { return sender_counter(node, "requeued") >= count; });
+  // Their `queued` records are written asynchronously: wait for them, then look.
   std::vector<std::string> while_down;
-  for (auto& id : ids) {
-    while_down.push_back(status_of(node, id));
-  }
+  eventually([&] {
+    while_down.clear();
+    for (auto& id : ids) {
+      while_down.push_back(status_of(node, id));
+    }
+    return std::find(while_down.begin(), while_down.end(), "") == while_down.end();
+  });
   BOOST_REQUIRE(server_ctl("start", "smtp"));
   BOOST_REQUIRE(requeued);
   for (auto& s : while_down) {
