@@ -276,7 +276,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
 /// A compiled version from the sender's own cache, or compiled now and kept.
 compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
   auto& cache = self->state.compiled;
-  auto key = t.template_code + '\n' + t.language + '\n' + std::to_string(t.version);
+  auto key = template_key{t.template_code, {t.language}, t.version}.text();
   if (auto i = cache.find(key); i != cache.end()) {
     return i->second;
   }
@@ -299,8 +299,9 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
       continue;
     }
     if (item.job.pinned()) {
-      auto local = item.job.template_code + '\n' + item.job.template_language + '\n'
-                   + std::to_string(item.job.template_version);
+      auto local = template_key{item.job.template_code, {item.job.template_language},
+                                item.job.template_version}
+                     .text();
       if (auto c = self->state.compiled.find(local); c != self->state.compiled.end()) {
         item.tpl = c->second;
         continue;

@@ -90,6 +90,27 @@ void publish(const json& message) {
   BOOST_REQUIRE(confirm && confirm->ack);
 }
 
+/// The subject of the mail the sink stored for notification `id` sent to `email`.
+std::string subject_of(const std::string& email, const std::string& id) {
+  for (auto& m : mails_to(env("HERALD_TEST_MAILDIR"), email)) {
+    if (m.header("X-Herald-Notification-ID") == id) {
+      return m.header("Subject");
+    }
+  }
+  return {};
+}
+
+/// The `processed` figure of the registry entry `name`.
+std::uint64_t processed_of(const running_node& node, const std::string& name) {
+  auto r = http_call("GET", node.url() + "/api/v1/introspection/actors");
+  for (auto& a : r.body["data"]) {
+    if (a["name"] == name) {
+      return a["processed"].get<std::uint64_t>();
+    }
+  }
+  return 0;
+}
+
 /// The notification ids of the mails the sink stored for `email`.
 std::multiset<std::string> mailed_ids(const std::string& email) {
   std::multiset<std::string> ids;
@@ -307,6 +328,54 @@ BOOST_AUTO_TEST_CASE(a_status_detail_with_quotes_backslashes_and_commas_is_store
   BOOST_CHECK_EQUAL(record["template_code"], code);
   BOOST_CHECK_NE(record["last_error"].get<std::string>().find(code), std::string::npos);
   BOOST_CHECK_EQUAL(record["correlation_id"], "odd-detail");
+}
+
+BOOST_AUTO_TEST_CASE(a_pinned_template_version_is_rendered_as_it_is_and_compiled_once) {
+  running_node node;
+  auto email = unique("pinned-") + "@example.com";
+  auto user_id = create_user(node, email);
+  auto code = unique("pinned-");
+  BOOST_REQUIRE_EQUAL(post_json(node.url(2) + "/api/v1/templates",
+                                {{"template_code", code},
+                                 {"channel", "email"},
+                                 {"subject", "Old {{n}}"},
+                                 {"body", "Old body {{n}}."}})
+                        .status,
+                      201);
+  auto put = http_call("PUT", node.url(2) + "/api/v1/templates/" + code,
+                       json{{"subject", "New {{n}}"}}.dump());
+  BOOST_REQUIRE_EQUAL(put.status, 201);
+  auto message = [&](const std::string& id, int n, bool pinned) {
+    json m = {{"notification_id", id},   {"notification_type", "email"},
+              {"user_id", user_id},      {"template_code", code},
+              {"variables", {{"n", std::to_string(n)}}},
+              {"language", ""},          {"correlation_id", "pinned-" + std::to_string(n)},
+              {"attempt", 1}};
+    if (pinned) {
+      m["template_language"] = "en";
+      m["template_version"] = 1;
+    }
+    return m;
+  };
+  auto pinned = herald::make_uuid();
+  auto latest = herald::make_uuid();
+  publish(message(pinned, 1, true));
+  publish(message(latest, 2, false));
+  BOOST_REQUIRE(eventually(
+    [&] { return status_of(node, pinned) == "sent" && status_of(node, latest) == "sent"; }));
+  BOOST_CHECK_EQUAL(subject_of(email, pinned), "Old 1");
+  BOOST_CHECK_EQUAL(subject_of(email, latest), "New 2");
+  BOOST_CHECK_EQUAL(notification(node, pinned)["template_version"], 1);
+  BOOST_CHECK_EQUAL(notification(node, latest)["template_version"], 2);
+
+  // The same pinned version again: rendered from the sender's compiled copy, without
+  // asking the template cache.
+  auto lookups = processed_of(node, "template_cache");
+  auto again = herald::make_uuid();
+  publish(message(again, 3, true));
+  BOOST_REQUIRE(eventually([&] { return status_of(node, again) == "sent"; }));
+  BOOST_CHECK_EQUAL(subject_of(email, again), "Old 3");
+  BOOST_CHECK_EQUAL(processed_of(node, "template_cache"), lookups);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
