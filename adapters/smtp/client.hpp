@@ -38,9 +38,11 @@ struct settings {
   std::chrono::milliseconds timeout{10000};
 };
 
-/// One SMTP connection reused across messages (one libcurl easy handle kept alive).
-/// Blocking; not thread-safe: owned by one thread. `send` never throws for network or
-/// relay errors: they come back as outcomes.
+/// One SMTP connection reused across messages: a libcurl easy handle kept alive for
+/// `send`, and for `send_all` to an smtp:// relay a plain connection of its own that
+/// pipelines commands (adapters/smtp/pipelined.hpp). Each is opened on first use.
+/// Blocking; not thread-safe: owned by one thread. Neither throws for network or relay
+/// errors: they come back as outcomes.
 class client {
 public:
   /// Validates the settings; does not connect yet. Throws std::invalid_argument if the
