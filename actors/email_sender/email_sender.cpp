@@ -2,10 +2,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "actors/email_sender/email_batch.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
+#include "actors/notification_store/notification_store.hpp"
 #include "actors/template_cache/render.hpp"
+#include "actors/user_lookup/user_lookup.hpp"
 #include "adapters/smtp/client.hpp"
 #include "runtime/logging/log.hpp"
 
@@ -14,6 +21,12 @@ namespace herald {
 using json = nlohmann::json;
 
 namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::int64_t to_ticks(clock_type::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 // -- smtp_connection -------------------------------------------------------------
 
@@ -26,180 +39,598 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
                               std::string from, runtime::entry_ptr entry) {
   self->state.client = std::make_unique<smtp::client>(settings);
   entry->set_state("running");
+  auto to_mail = [from](const outgoing_email& e) {
+    smtp::mail m;
+    m.from = from;
+    m.to = e.to;
+    m.subject = e.subject;
+    m.text_body = e.text_body;
+    m.html_body = e.html_body;
+    m.message_id = "<" + e.notification_id + "@herald>";
+    m.headers = {{"X-Herald-Notification-ID", e.notification_id},
+                 {"X-Correlation-ID", e.correlation_id}};
+    return m;
+  };
+  auto to_result = [entry](const smtp::send_outcome& r) -> send_result {
+    entry->processed += 1;
+    if (r.status != smtp::send_status::sent) {
+      entry->failed += 1;
+    }
+    return {r.status == smtp::send_status::sent,
+            r.status == smtp::send_status::permanent_failure, r.detail};
+  };
   return {
     [=](send_atom, const outgoing_email& e) -> send_result {
-      smtp::mail m;
-      m.from = from;
-      m.to = e.to;
-      m.subject = e.subject;
-      m.text_body = e.text_body;
-      m.html_body = e.html_body;
-      m.message_id = "<" + e.notification_id + "@herald>";
-      m.headers = {{"X-Herald-Notification-ID", e.notification_id},
-                   {"X-Correlation-ID", e.correlation_id}};
-      auto r = self->state.client->send(m);
-      entry->processed += 1;
-      if (r.status != smtp::send_status::sent) {
-        entry->failed += 1;
+      return to_result(self->state.client->send(to_mail(e)));
+    },
+    // A batch, one after another on this connection (pipelined where the relay allows).
+    // Sends stop at the first failure of the connection itself and once `start_by` has
+    // passed (the requester stops waiting soon after): the rest are answered as transient
+    // failures without being tried, so the requester requeues them and nothing is sent
+    // after it gave up on the batch.
+    [=](send_atom, const std::vector<outgoing_email>& emails,
+        std::int64_t start_by) -> std::vector<send_result> {
+      std::vector<smtp::mail> mails;
+      mails.reserve(emails.size());
+      for (auto& e : emails) {
+        mails.push_back(to_mail(e));
       }
-      return {r.status == smtp::send_status::sent,
-              r.status == smtp::send_status::permanent_failure, r.detail};
+      auto deadline = clock_type::time_point{std::chrono::nanoseconds{start_by}};
+      std::vector<send_result> out;
+      out.reserve(emails.size());
+      for (auto& r : self->state.client->send_all(mails, deadline)) {
+        out.push_back(to_result(r));
+      }
+      return out;
     },
   };
 }
 
 // -- email_sender ----------------------------------------------------------------
 
-/// What one message is about, read from its body.
-struct job {
-  std::uint64_t tag = 0;
-  caf::actor consumer;
-  std::string notification_id;
-  std::string user_id;
-  std::string template_code;
-  std::string language;
-  int template_version = 0; ///< 0: the latest version
-  std::string correlation_id;
-  json variables;
-  int attempt = 1;
+using compiled_ptr = std::shared_ptr<compiled_template>;
+
+/// One message of a batch and what is known about it so far.
+struct batch_item {
+  email_job job;
+  verdict result = verdict::pending;
+  std::string detail;
+  user_record user;
+  compiled_ptr tpl;
+  outgoing_email mail;
+  bool tracked = true;     ///< listed in sender_state::in_flight by this batch
+  std::size_t source = 0;  ///< index of its consumer in email_batch::consumers
+};
+
+struct email_batch {
+  /// The consumer incarnations that delivered the items: only they can settle the tags.
+  std::vector<caf::actor> consumers;
+  std::vector<batch_item> items;
+  std::size_t awaiting = 0; ///< replies still due in the current step
+};
+
+using batch_ptr = std::shared_ptr<email_batch>;
+
+struct sender_config {
+  std::chrono::milliseconds smtp_timeout;
+  std::size_t smtp_connections;
+  std::chrono::milliseconds requeue_delay;
+  std::size_t max_batches;  ///< batches in flight at once; deliveries wait meanwhile
+  std::size_t compiled_max; ///< compiled template versions kept by the sender
+};
+
+/// Figures on the email_sender's registry entry.
+struct sender_counters {
+  std::atomic<std::uint64_t>* sent;
+  std::atomic<std::uint64_t>* skipped;
+  std::atomic<std::uint64_t>* failed;
+  std::atomic<std::uint64_t>* requeued;
+  std::atomic<std::uint64_t>* duplicates;
+  std::atomic<std::uint64_t>* batches;
+  std::atomic<std::uint64_t>* batched_messages;
+  std::atomic<std::uint64_t>* batch_size_max;
+  std::atomic<std::uint64_t>* batch_size_last;
 };
 
 struct sender_state {
+  caf::actor users;
+  caf::actor templates;
+  caf::actor smtp_pool;
+  caf::actor writer;
+  sender_config cfg;
+  runtime::entry_ptr entry;
+  sender_counters count{};
+  /// Notifications of the batches in flight here: a redelivery of one of them (its
+  /// consumer lost the connection meanwhile) waits until the first attempt has ended.
+  std::unordered_set<std::string> in_flight;
+  /// Template versions compiled once: immutable, so never stale.
+  std::unordered_map<std::string, compiled_ptr> compiled;
+  /// Deliveries that came while cfg.max_batches batches were in flight: the next batch.
+  batch_ptr forming;
+  std::size_t running = 0; ///< batches in flight
   static inline const char* name = "email_sender";
 };
 
-caf::behavior email_sender(caf::stateful_actor<sender_state>* self, caf::actor users,
-                           caf::actor templates, caf::actor smtp_pool, caf::actor writer,
-                           std::chrono::milliseconds smtp_timeout, runtime::entry_ptr entry) {
-  entry->set_state("running");
-  // Acks (or requeues) the message after its final status is safely recorded.
-  auto finish = [=](std::shared_ptr<job> j, std::string status, std::string detail) {
-    log::context who{"email", "email_sender", j->correlation_id};
-    status_event ev{j->notification_id, status, detail, j->attempt, {}, j->user_id, "email",
-                    j->template_code, j->correlation_id, {}, 0};
-    self->request(writer, service_timeout, record_atom::value, ev)
-      .then(
-        [=](bool written) {
-          entry->in_flight -= 1;
-          entry->processed += 1;
-          if (status != "sent" && status != "skipped") {
-            entry->failed += 1;
+using sender_actor = caf::stateful_actor<sender_state>;
+
+void check_redelivered(sender_actor* self, batch_ptr b);
+void lookup_users(sender_actor* self, batch_ptr b);
+void start_batch(sender_actor* self);
+void resolve_templates(sender_actor* self, batch_ptr b);
+void render_and_send(sender_actor* self, batch_ptr b);
+void record(sender_actor* self, batch_ptr b);
+void finish(sender_actor* self, batch_ptr b, bool recorded);
+
+void decide(batch_item& item, verdict v, std::string detail) {
+  if (item.result == verdict::pending) {
+    item.result = v;
+    item.detail = std::move(detail);
+  }
+}
+
+/// Every message still pending ends requeued with `why` (a dependency is down).
+void requeue_pending(const batch_ptr& b, const std::string& why) {
+  for (auto& item : b->items) {
+    decide(item, verdict::requeue, why);
+  }
+}
+
+std::string render_error(sender_actor* self, const caf::error& e) {
+  return self->system().render(e);
+}
+
+// Step 1: a redelivered message whose notification already reached a final status is
+// not sent again (one query for all of the batch's redelivered messages).
+void check_redelivered(sender_actor* self, batch_ptr b) {
+  std::vector<std::string> ids;
+  for (auto& item : b->items) {
+    if (item.result == verdict::pending && item.job.redelivered) {
+      ids.push_back(item.job.notification_id);
+    }
+  }
+  if (ids.empty()) {
+    lookup_users(self, b);
+    return;
+  }
+  auto redelivered_pending = [b](auto&& fn) {
+    for (auto& item : b->items) {
+      if (item.result == verdict::pending && item.job.redelivered) {
+        fn(item);
+      }
+    }
+  };
+  auto asked = ids.size();
+  self->request(self->state.writer, service_timeout, statuses_atom::value, std::move(ids))
+    .then(
+      [=](outcome& o, std::vector<std::string>& statuses) {
+        if (!o.ok() || statuses.size() != asked) {
+          auto why = o.ok() ? std::string{"answer of the wrong size"} : o.error;
+          redelivered_pending([&](batch_item& item) {
+            decide(item, verdict::requeue, "status of a redelivery unknown: " + why);
+          });
+        } else {
+          std::size_t i = 0;
+          redelivered_pending([&](batch_item& item) {
+            auto& status = statuses[i++];
+            if (is_terminal_status(status)) {
+              *self->state.count.duplicates += 1;
+              decide(item, verdict::drop, "redelivered, already " + status);
+            }
+          });
+        }
+        lookup_users(self, b);
+      },
+      [=](caf::error& e) {
+        auto why = "status of a redelivery unknown: " + render_error(self, e);
+        redelivered_pending([&](batch_item& item) { decide(item, verdict::requeue, why); });
+        lookup_users(self, b);
+      });
+}
+
+// Step 2: every user of the batch in one request, read at send time (fresh address and
+// preferences).
+void lookup_users(sender_actor* self, batch_ptr b) {
+  std::vector<std::string> ids;
+  std::unordered_map<std::string, std::size_t> position;
+  for (auto& item : b->items) {
+    if (item.result == verdict::pending && position.emplace(item.job.user_id, ids.size()).second) {
+      ids.push_back(item.job.user_id);
+    }
+  }
+  if (ids.empty()) {
+    record(self, b);
+    return;
+  }
+  auto asked = ids.size();
+  self->request(self->state.users, service_timeout, lookup_many_atom::value, std::move(ids))
+    .then(
+      [=](std::vector<user_lookup_result>& found) {
+        if (found.size() != asked) {
+          requeue_pending(b, "users: answer of the wrong size");
+          record(self, b);
+          return;
+        }
+        for (auto& item : b->items) {
+          if (item.result != verdict::pending) {
+            continue;
           }
-          if (written) {
-            log::info(who, "notification " + status,
-                      {{"notification_id", j->notification_id}, {"detail", detail}});
-            self->send(j->consumer, ack_atom::value, j->tag);
+          auto& r = found[position.at(item.job.user_id)];
+          if (r.result.status == 404) {
+            decide(item, verdict::failed, "unknown user " + item.job.user_id);
+          } else if (!r.result.ok()) {
+            decide(item, verdict::requeue, "users: " + r.result.error);
+          } else if (!r.user.email_enabled) {
+            decide(item, verdict::skipped, "user turned email notifications off");
           } else {
-            self->send(j->consumer, requeue_atom::value, j->tag);
+            item.user = r.user;
+          }
+        }
+        resolve_templates(self, b);
+      },
+      [=](caf::error& e) {
+        requeue_pending(b, "users: " + render_error(self, e));
+        record(self, b);
+      });
+}
+
+/// A compiled version from the sender's own cache, or compiled now and kept.
+compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
+  auto& cache = self->state.compiled;
+  auto key = template_key{t.template_code, {t.language}, t.version}.text();
+  if (auto i = cache.find(key); i != cache.end()) {
+    return i->second;
+  }
+  if (cache.size() >= self->state.cfg.compiled_max) {
+    cache.erase(cache.begin()); // any one: recompiling is cheap
+  }
+  auto c = std::make_shared<compiled_template>(t);
+  cache.emplace(std::move(key), c);
+  return c;
+}
+
+// Step 3: one template lookup per distinct (code, languages, version) of the batch; a
+// pinned version already compiled here needs none.
+void resolve_templates(sender_actor* self, batch_ptr b) {
+  std::unordered_map<std::string, std::vector<std::size_t>> by_key;
+  std::vector<template_key> keys;
+  for (std::size_t i = 0; i < b->items.size(); ++i) {
+    auto& item = b->items[i];
+    if (item.result != verdict::pending) {
+      continue;
+    }
+    if (item.job.pinned()) {
+      auto local = template_key{item.job.template_code, {item.job.template_language},
+                                item.job.template_version}
+                     .text();
+      if (auto c = self->state.compiled.find(local); c != self->state.compiled.end()) {
+        item.tpl = c->second;
+        continue;
+      }
+    }
+    auto key = template_key_for(item.job, item.user);
+    auto [slot, fresh] = by_key.try_emplace(key.text());
+    if (fresh) {
+      keys.push_back(std::move(key));
+    }
+    slot->second.push_back(i);
+  }
+  if (keys.empty()) {
+    render_and_send(self, b);
+    return;
+  }
+  b->awaiting = keys.size();
+  for (auto& key : keys) {
+    auto& members = by_key[key.text()];
+    auto apply = [=](auto&& fn) {
+      for (auto i : members) {
+        fn(b->items[i]);
+      }
+      if (--b->awaiting == 0) {
+        render_and_send(self, b);
+      }
+    };
+    auto pinned_language = b->items[members.front()].job.pinned() ? key.languages.front()
+                                                                  : std::string{};
+    self->request(self->state.templates, service_timeout, lookup_atom::value, key.code,
+                  key.languages, key.version)
+      .then(
+        [=](outcome& o, template_record& t) {
+          if (o.status == 404) {
+            apply([&](batch_item& item) {
+              decide(item, verdict::failed, "unknown template: " + o.error);
+            });
+          } else if (!o.ok()) {
+            apply([&](batch_item& item) { decide(item, verdict::requeue, "templates: " + o.error); });
+          } else if (t.channel != "email") {
+            apply([&](batch_item& item) {
+              decide(item, verdict::failed,
+                     "template " + t.template_code + " is for " + t.channel);
+            });
+          } else if (!pinned_language.empty() && t.language != pinned_language) {
+            apply([&](batch_item& item) {
+              decide(item, verdict::failed,
+                     "unknown template: " + t.template_code + " has no version "
+                       + std::to_string(key.version) + " in language " + pinned_language);
+            });
+          } else {
+            auto c = compiled_version(self, t);
+            apply([&](batch_item& item) { item.tpl = c; });
           }
         },
         [=](caf::error& e) {
-          entry->in_flight -= 1;
-          log::warn(who, "status not recorded, requeueing",
-                    {{"notification_id", j->notification_id},
-                     {"error", self->system().render(e)}});
-          self->send(j->consumer, requeue_atom::value, j->tag);
+          auto why = "templates: " + render_error(self, e);
+          apply([&](batch_item& item) { decide(item, verdict::requeue, why); });
         });
-  };
-  // A dependency is down: give the message back to the queue, a little later.
-  auto requeue = [=](std::shared_ptr<job> j, std::string why) {
-    log::warn({"email", "email_sender", j->correlation_id}, "requeueing",
-              {{"notification_id", j->notification_id}, {"reason", why}});
-    entry->in_flight -= 1;
-    self->delayed_send(j->consumer, std::chrono::seconds{1}, requeue_atom::value, j->tag);
-  };
-  auto send_mail = [=](std::shared_ptr<job> j, user_record user, template_record tpl) {
-    if (tpl.channel != "email") {
-      finish(j, "failed", "template " + tpl.template_code + " is for " + tpl.channel);
-      return;
+  }
+}
+
+// Step 4: render each message with its compiled version, then send the batch's emails
+// split across the SMTP connections (one request per connection, sent one after another
+// on it).
+void render_and_send(sender_actor* self, batch_ptr b) {
+  std::vector<std::size_t> to_send;
+  for (std::size_t i = 0; i < b->items.size(); ++i) {
+    auto& item = b->items[i];
+    if (item.result != verdict::pending) {
+      continue;
     }
-    auto rendered = render_email(tpl, j->variables);
-    if (!rendered.ok) {
-      finish(j, "failed", rendered.error);
-      return;
+    auto r = item.tpl->render(item.job.variables);
+    if (!r.ok) {
+      decide(item, verdict::failed, r.error);
+      continue;
     }
-    if (!rendered.missing.empty()) {
+    if (!r.missing.empty()) {
       std::string names;
-      for (auto& n : rendered.missing) {
+      for (auto& n : r.missing) {
         names += (names.empty() ? "" : ", ") + n;
       }
-      finish(j, "failed", "missing template variables: " + names);
-      return;
+      decide(item, verdict::failed, "missing template variables: " + names);
+      continue;
     }
-    outgoing_email mail{user.email, rendered.email.subject, rendered.email.text_body,
-                        rendered.email.html_body, j->notification_id, j->correlation_id};
-    self->request(smtp_pool, smtp_timeout + std::chrono::seconds{5}, send_atom::value, mail)
+    item.mail = {item.user.email,          std::move(r.email.subject),
+                 std::move(r.email.text_body), std::move(r.email.html_body),
+                 item.job.notification_id, item.job.correlation_id};
+    to_send.push_back(i);
+  }
+  auto chunks = split_evenly(to_send.size(), self->state.cfg.smtp_connections);
+  if (chunks.empty()) {
+    record(self, b);
+    return;
+  }
+  auto& cfg = self->state.cfg;
+  // Sends start by `start_by`; the one under way then may take two SMTP transactions.
+  auto start_by = to_ticks(clock_type::now() + cfg.smtp_timeout);
+  auto wait = 3 * cfg.smtp_timeout + std::chrono::seconds{5};
+  b->awaiting = chunks.size();
+  for (auto [first, last] : chunks) {
+    std::vector<std::size_t> members(to_send.begin() + static_cast<std::ptrdiff_t>(first),
+                                     to_send.begin() + static_cast<std::ptrdiff_t>(last));
+    std::vector<outgoing_email> mails;
+    mails.reserve(members.size());
+    for (auto i : members) {
+      mails.push_back(std::move(b->items[i].mail));
+    }
+    auto done = [=] {
+      if (--b->awaiting == 0) {
+        record(self, b);
+      }
+    };
+    self->request(self->state.smtp_pool, wait, send_atom::value, std::move(mails), start_by)
       .then(
-        [=](send_result& r) {
-          if (r.sent) {
-            finish(j, "sent", "delivered to " + user.email);
-          } else {
-            finish(j, "failed", (r.permanent ? "SMTP refused: " : "SMTP error: ") + r.detail);
+        [=](std::vector<send_result>& results) {
+          for (std::size_t k = 0; k < members.size(); ++k) {
+            auto& item = b->items[members[k]];
+            if (k >= results.size()) {
+              decide(item, verdict::requeue, "SMTP: no result");
+            } else if (results[k].sent) {
+              decide(item, verdict::sent, "delivered to " + item.user.email);
+            } else if (results[k].permanent) {
+              decide(item, verdict::failed, "SMTP refused: " + results[k].detail);
+            } else {
+              decide(item, verdict::requeue, "SMTP: " + results[k].detail);
+            }
           }
+          done();
         },
-        [=](caf::error& e) { requeue(j, "SMTP connection: " + self->system().render(e)); });
-  };
+        [=](caf::error& e) {
+          auto why = "SMTP connection: " + render_error(self, e);
+          for (auto i : members) {
+            decide(b->items[i], verdict::requeue, why);
+          }
+          done();
+        });
+  }
+}
+
+// Step 5: the batch's outcomes in one request to the status writer; the messages are
+// settled only once it answered.
+void record(sender_actor* self, batch_ptr b) {
+  std::vector<status_event> events;
+  for (auto& item : b->items) {
+    auto status = status_name(item.result);
+    if (*status == '\0') {
+      continue;
+    }
+    auto& j = item.job;
+    status_event ev;
+    ev.notification_id = j.notification_id;
+    ev.status = status;
+    ev.detail = item.detail;
+    ev.attempts = j.attempt;
+    ev.request_id = j.request_id;
+    ev.user_id = j.user_id;
+    ev.channel = "email";
+    ev.template_code = j.template_code;
+    ev.correlation_id = j.correlation_id;
+    if (item.tpl) {
+      ev.language = item.tpl->record().language;
+      ev.template_version = item.tpl->record().version;
+    }
+    events.push_back(std::move(ev));
+  }
+  if (events.empty()) {
+    finish(self, b, true);
+    return;
+  }
+  self->request(self->state.writer, service_timeout, record_many_atom::value, std::move(events))
+    .then([=](bool written) { finish(self, b, written); },
+          [=](caf::error& e) {
+            log::warn({"email", "email_sender", {}}, "statuses not recorded, requeueing",
+                      {{"messages", b->items.size()}, {"error", render_error(self, e)}});
+            finish(self, b, false);
+          });
+}
+
+// Step 6: one ack for the batch's settled messages, one (delayed) requeue for the rest,
+// per consumer; then the deliveries that waited meanwhile start as the next batch.
+void finish(sender_actor* self, batch_ptr b, bool recorded) {
+  auto& st = self->state;
+  std::vector<std::pair<std::uint64_t, verdict>> outcomes;
+  outcomes.reserve(b->items.size());
+  std::uint64_t sent = 0;
+  std::uint64_t skipped = 0;
+  std::uint64_t failed = 0;
+  for (auto& item : b->items) {
+    outcomes.emplace_back(item.job.tag, item.result);
+    if (item.tracked) {
+      st.in_flight.erase(item.job.notification_id);
+    }
+    log::context who{"email", "email_sender", item.job.correlation_id};
+    switch (item.result) {
+      case verdict::sent:
+      case verdict::skipped:
+      case verdict::failed:
+        if (recorded) {
+          sent += item.result == verdict::sent;
+          skipped += item.result == verdict::skipped;
+          failed += item.result == verdict::failed;
+          log::info(who, std::string{"notification "} + status_name(item.result),
+                    {{"notification_id", item.job.notification_id}, {"detail", item.detail}});
+        }
+        break;
+      case verdict::requeue:
+      case verdict::pending:
+        log::warn(who, "requeueing",
+                  {{"notification_id", item.job.notification_id}, {"reason", item.detail}});
+        break;
+      case verdict::drop:
+        log::info(who, "acknowledged without sending",
+                  {{"notification_id", item.job.notification_id}, {"reason", item.detail}});
+        break;
+    }
+  }
+  auto n = b->items.size();
+  std::uint64_t requeued = 0;
+  for (std::size_t source = 0; source < b->consumers.size(); ++source) {
+    std::vector<std::pair<std::uint64_t, verdict>> mine;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (b->items[i].source == source) {
+        mine.push_back(outcomes[i]);
+      }
+    }
+    auto s = settle(mine, recorded);
+    requeued += s.requeue.size();
+    auto& consumer = b->consumers[source];
+    if (!s.ack.empty()) {
+      self->send(consumer, ack_atom::value, std::move(s.ack));
+    }
+    if (!s.requeue.empty()) {
+      self->delayed_send(consumer, st.cfg.requeue_delay, requeue_atom::value,
+                         std::move(s.requeue));
+    }
+  }
+  *st.count.sent += sent;
+  *st.count.skipped += skipped;
+  *st.count.failed += failed;
+  *st.count.requeued += requeued;
+  st.entry->processed += n;
+  st.entry->failed += failed;
+  st.entry->in_flight -= static_cast<std::int64_t>(n);
+  st.running -= 1;
+  if (st.forming) {
+    start_batch(self);
+  }
+}
+
+/// Everything that waited becomes one batch in flight.
+void start_batch(sender_actor* self) {
+  auto& st = self->state;
+  auto b = std::move(st.forming);
+  st.forming = nullptr;
+  auto n = b->items.size();
+  st.running += 1;
+  *st.count.batches += 1;
+  *st.count.batched_messages += n;
+  st.count.batch_size_last->store(n);
+  if (n > st.count.batch_size_max->load()) {
+    st.count.batch_size_max->store(n);
+  }
+  st.entry->in_flight += static_cast<std::int64_t>(n);
+  check_redelivered(self, std::move(b));
+}
+
+caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor templates,
+                           caf::actor smtp_pool, caf::actor writer, sender_config cfg,
+                           runtime::entry_ptr entry) {
+  auto& st = self->state;
+  st.users = std::move(users);
+  st.templates = std::move(templates);
+  st.smtp_pool = std::move(smtp_pool);
+  st.writer = std::move(writer);
+  st.cfg = cfg;
+  st.entry = entry;
+  st.count = {&entry->counter("sent"),           &entry->counter("skipped"),
+              &entry->counter("failed"),         &entry->counter("requeued"),
+              &entry->counter("duplicates"),     &entry->counter("batches"),
+              &entry->counter("batched_messages"), &entry->counter("batch_size_max"),
+              &entry->counter("batch_size_last")};
+  entry->set_state("running");
   return {
-    [=](deliver_atom, queued_message& m) {
-      entry->in_flight += 1;
-      auto j = std::make_shared<job>();
-      j->tag = m.tag;
-      j->consumer = caf::actor_cast<caf::actor>(self->current_sender());
-      j->correlation_id = m.correlation_id;
-      auto body = json::parse(m.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object()
-          || !body.value("notification_id", json()).is_string()) {
-        log::error({"email", "email_sender", m.correlation_id}, "unreadable message dropped",
-                   {{"body", m.body.substr(0, 200)}});
-        entry->in_flight -= 1;
-        entry->failed += 1;
-        self->send(j->consumer, ack_atom::value, j->tag);
+    [=](deliver_atom, std::vector<queued_message>& messages) {
+      auto& st = self->state;
+      auto consumer = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!st.forming) {
+        st.forming = std::make_shared<email_batch>();
+      }
+      auto& b = *st.forming;
+      auto source = static_cast<std::size_t>(
+        std::find(b.consumers.begin(), b.consumers.end(), consumer) - b.consumers.begin());
+      if (source == b.consumers.size()) {
+        b.consumers.push_back(consumer);
+      }
+      std::vector<std::uint64_t> unreadable;
+      for (auto& m : messages) {
+        std::string why;
+        auto job = parse_email_job(m, why);
+        if (!job) {
+          log::error({"email", "email_sender", m.correlation_id}, "unreadable message dropped",
+                     {{"reason", why}, {"body", m.body.substr(0, 200)}});
+          unreadable.push_back(m.tag);
+          continue;
+        }
+        batch_item item;
+        item.job = std::move(*job);
+        item.source = source;
+        if (!st.in_flight.insert(item.job.notification_id).second) {
+          // Its first delivery is still being worked on here: settle that one first.
+          item.result = verdict::requeue;
+          item.detail = "redelivered while its first delivery is still in progress";
+          item.tracked = false;
+        }
+        b.items.push_back(std::move(item));
+      }
+      if (!unreadable.empty()) {
+        st.entry->processed += unreadable.size();
+        st.entry->failed += unreadable.size();
+        self->send(consumer, ack_atom::value, std::move(unreadable));
+      }
+      if (b.items.empty()) {
+        st.forming = nullptr;
         return;
       }
-      j->notification_id = body["notification_id"].get<std::string>();
-      j->user_id = body.value("user_id", "");
-      j->template_code = body.value("template_code", "");
-      j->language = body.value("language", "");
-      if (auto v = body.find("template_version"); v != body.end() && v->is_number_integer()) {
-        j->template_version = v->get<int>();
+      if (st.running < st.cfg.max_batches) {
+        start_batch(self);
       }
-      j->attempt = body.value("attempt", 1);
-      j->variables = body.value("variables", json::object());
-      if (j->correlation_id.empty()) {
-        j->correlation_id = body.value("correlation_id", "");
-      }
-      self->request(users, service_timeout, lookup_atom::value, j->user_id)
-        .then(
-          [=](outcome& o, user_record& user) {
-            if (o.status == 404) {
-              finish(j, "failed", "unknown user " + j->user_id);
-              return;
-            }
-            if (!o.ok()) {
-              requeue(j, o.error);
-              return;
-            }
-            if (!user.email_enabled) {
-              finish(j, "skipped", "user turned email notifications off");
-              return;
-            }
-            // The user's language, else the request's, else the template's default.
-            self->request(templates, service_timeout, lookup_atom::value, j->template_code,
-                          std::vector<std::string>{user.language, j->language},
-                          j->template_version)
-              .then(
-                [=](outcome& to, template_record& tpl) {
-                  if (to.status == 404) {
-                    finish(j, "failed", "unknown template: " + to.error);
-                  } else if (!to.ok()) {
-                    requeue(j, to.error);
-                  } else {
-                    send_mail(j, user, tpl);
-                  }
-                },
-                [=](caf::error& e) { requeue(j, self->system().render(e)); });
-          },
-          [=](caf::error& e) { requeue(j, self->system().render(e)); });
     },
   };
 }
@@ -217,10 +648,15 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
   smtp_spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
     return sys.spawn<caf::detached>(smtp_connection, smtp_settings, from, entry);
   };
+  auto smtp_connections = smtp_spec.size;
   auto smtp = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(smtp_spec));
 
+  sender_config cfg{smtp_settings.timeout, smtp_connections,
+                    ctx.settings.get_ms("email.requeue_delay_ms"),
+                    static_cast<std::size_t>(ctx.settings.get_int("email.batches_in_flight")),
+                    1024};
   auto sender = ctx.system.spawn(email_sender, user_lookup, template_cache, smtp.pool,
-                                 status_writer, smtp_settings.timeout,
+                                 status_writer, cfg,
                                  ctx.registry.enlist("email_sender", "email", "event_based"));
 
   messaging::consumer_settings cs{ctx.settings.get("amqp.url"), messaging::email_queue,

@@ -3,14 +3,60 @@
 // email_sender: takes notifications from email.queue, looks up the user and the template,
 // renders, sends over SMTP and records the outcome; only then is the message acked.
 //
-// The tree: consumers (detached, one connection each) -> one event-based email_sender
-// actor that runs the steps asynchronously for many messages at once -> a supervised pool
-// of smtp_connection actors (detached, one reused SMTP connection each).
+// The tree: consumers (each an I/O thread with its own connection) -> one event-based
+// email_sender actor -> a supervised pool of smtp_connection actors (detached, one reused
+// SMTP connection each). The users' store workers, the node's template cache and its
+// status writer serve it.
 //
-// Outcomes: sent; skipped when the user turned email off; failed (permanent: unknown user
-// or template, template not for email, render error, SMTP 5xx, and — until retries land —
-// SMTP transient errors). A message whose status cannot be recorded, or whose user or
-// template could not be read because a dependency is down, is requeued.
+// -- Batches ---------------------------------------------------------------------------
+// Work moves in batches, one message per batch at every hop (group commit everywhere):
+// a consumer hands on every delivery it read in one wake-up as one batch. For a batch the
+// sender then makes
+//   1. one status query for its redelivered messages (status writer, statuses_atom);
+//   2. one user lookup for all its users (user store, lookup_many_atom: one Redis MGET,
+//      one PostgreSQL query for the misses), at send time, so a changed address or
+//      preference applies to messages still queued;
+//   3. one template lookup per distinct (code, languages, version); a pinned version
+//      already compiled here needs none;
+//   4. renders each message with its template version compiled once and kept here
+//      (versions are immutable), then splits the emails across the SMTP connections:
+//      one (send_atom, std::vector<outgoing_email>, start_by) per connection, sent one
+//      after another on its reused connection;
+//   5. one record_many_atom with the batch's outcomes to the status writer;
+//   6. one ack (and at most one delayed requeue) of the batch's tags to its consumer.
+// Many batches are in flight at once (the actor never waits); how many messages is bounded
+// by amqp.prefetch per consumer. Each request of a batch has its own timeout (per batch,
+// not per message), so a dependency that never answers ends in a requeue of that batch.
+//
+// -- Which template ----------------------------------------------------------------------
+// A message that names template_language and template_version (the version the gateway
+// resolved and validated) is rendered with exactly that version. An older message without
+// them resolves as the gateway would: the user's language, then the request's `language`,
+// then the code's default language; its template_version (0: the latest).
+//
+// -- Guarantees ----------------------------------------------------------------------------
+// - A message is acked only after its outcome is committed in notification_db: `sent`,
+//   `skipped` (the user turned email off; not sent; counted) or `failed` (permanent:
+//   unknown user or template, template not for email, render error or missing variables,
+//   SMTP 5xx for this message). Commits are durable (synchronous), not merely ordered.
+// - A dependency that is down or does not answer in time (users, templates, the status
+//   database, the SMTP relay: connection failures, 4xx, timeouts) leaves the message
+//   unsettled until it is requeued, email.requeue_delay_ms later; it comes back
+//   redelivered. Nothing waits in memory without a deadline.
+// - Outcomes are per message: one unknown user, refused address or missing variable in
+//   a batch settles only that message.
+// - Unreadable messages (not JSON, no UUID notification_id) are logged and acked: they
+//   would never become readable.
+// - At-least-once: a crash anywhere loses nothing; unacked messages are redelivered.
+//   A redelivered message whose notification is already final (sent, skipped, failed,
+//   dead) is acked without being sent again; one whose first delivery is still being
+//   worked on in this sender (its consumer lost the connection meanwhile) is requeued
+//   until that attempt has ended. What remains is the window between a send and its
+//   status commit: a process killed there sends that email again on redelivery.
+//
+// Counters on the registry entry "email_sender": sent, skipped, failed, requeued,
+// duplicates (redeliveries acked without sending), batches, batched_messages (their sum:
+// the mean batch size is batched_messages / batches), batch_size_max, batch_size_last.
 
 #include "actors/node/node_context.hpp"
 #include "runtime/supervision/supervised_pool.hpp"

@@ -1,6 +1,7 @@
 #include "actors/messaging/queue_consumer.hpp"
 
 #include <memory>
+#include <vector>
 
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
@@ -21,29 +22,41 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
   auto me = caf::actor_cast<caf::actor>(self);
   auto io = std::make_shared<amqp::consumer>(
     amqp::consumer_settings{s.url, topology(), s.queue, s.prefetch},
-    [me, worker, entry](amqp::delivery&& d) {
-      entry->in_flight += 1;
-      caf::send_as(me, worker, deliver_atom::value,
-                   queued_message{d.tag, d.redelivered, std::move(d.body),
-                                  std::move(d.correlation_id)});
+    [me, worker, entry](std::vector<amqp::delivery>&& batch) {
+      entry->in_flight += static_cast<std::int64_t>(batch.size());
+      std::vector<queued_message> messages;
+      messages.reserve(batch.size());
+      for (auto& d : batch) {
+        messages.push_back(
+          {d.tag, d.redelivered, std::move(d.body), std::move(d.correlation_id)});
+      }
+      caf::send_as(me, worker, deliver_atom::value, std::move(messages));
     },
     [me](const std::string& why) { caf::anon_send(me, lost_atom::value, why); });
   // The I/O thread holds a handle to this actor until the consumer is destroyed, which
   // happens when the actor quits (the functor below drops the last reference).
   self->attach_functor([io]() mutable { io.reset(); });
   entry->set_state("consuming " + s.queue);
-  auto settled = [entry] {
-    entry->in_flight -= 1;
-    entry->processed += 1;
+  auto settled = [entry](std::size_t n) {
+    entry->in_flight -= static_cast<std::int64_t>(n);
+    entry->processed += n;
   };
   return {
     [=](ack_atom, std::uint64_t tag) {
       io->ack(tag);
-      settled();
+      settled(1);
     },
     [=](requeue_atom, std::uint64_t tag) {
       io->reject(tag, true);
-      settled();
+      settled(1);
+    },
+    [=](ack_atom, const std::vector<std::uint64_t>& tags) {
+      io->ack(tags);
+      settled(tags.size());
+    },
+    [=](requeue_atom, const std::vector<std::uint64_t>& tags) {
+      io->reject(tags, true);
+      settled(tags.size());
     },
     [=](lost_atom, const std::string& why) {
       entry->set_state("disconnected");

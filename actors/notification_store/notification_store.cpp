@@ -1,6 +1,9 @@
 #include "actors/notification_store/notification_store.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <deque>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/common/ids.hpp"
@@ -16,14 +19,16 @@ namespace {
 
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
-struct pending_event {
-  status_event event;
+/// One request's events and its requester, answered once they are committed.
+struct pending_request {
+  std::vector<status_event> events;
   caf::response_promise promise;
 };
 
 struct writer_state {
   std::unique_ptr<postgres::session> db;
-  std::vector<pending_event> batch;
+  std::deque<pending_request> pending;
+  std::size_t pending_events = 0;
   bool flush_scheduled = false;
   bool retry_scheduled = false;
   static inline const char* name = "status_writer";
@@ -41,59 +46,119 @@ caf::behavior status_writer(caf::stateful_actor<writer_state>* self, std::string
       self->send(self, flush_atom::value);
     }
   };
-  auto flush = [=] {
+  // Writes one transaction of pending requests; false when the database is unavailable
+  // (then a retry is scheduled and everything stays pending).
+  auto flush = [=]() -> bool {
     auto& st = self->state;
     st.flush_scheduled = false;
-    if (st.batch.empty()) {
-      return;
+    if (st.pending.empty()) {
+      return true;
     }
-    auto count = std::min(st.batch.size(), batch_max);
+    std::size_t requests = 0;
     std::vector<const status_event*> events;
-    for (std::size_t i = 0; i < count; ++i) {
-      events.push_back(&st.batch[i].event);
+    while (requests < st.pending.size() && (requests == 0 || events.size() < batch_max)) {
+      for (auto& e : st.pending[requests].events) {
+        events.push_back(&e);
+      }
+      ++requests;
     }
+    auto rounds = status_batch_rounds(events);
     auto r = st.db->transact([&](pqxx::work& tx) {
-      auto quote = [&tx](const std::string& v) { return tx.quote(v); };
-      for (auto& statement : status_batch_statements(events, node_name, quote)) {
-        tx.exec(statement);
+      // Defined once per connection (a no-op after that); parsed and planned once.
+      tx.conn().prepare(status_upsert_name, status_upsert_sql);
+      for (auto& round : rounds) {
+        auto& c = round.columns;
+        tx.exec_prepared(status_upsert_name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+                         c[8], c[9], c[10], node_name);
       }
     });
     if (r.code == postgres::status::unavailable) {
       entry->set_state("waiting for database");
-      log::warn(who, "status batch not written, retrying", {{"error", r.detail},
-                                                             {"pending", st.batch.size()}});
+      log::warn(who, "status batch not written, retrying",
+                {{"error", r.detail}, {"pending", st.pending_events}});
       st.retry_scheduled = true;
       self->delayed_send(self, std::chrono::milliseconds{500}, retry_atom::value);
-      return;
+      return false;
     }
     if (!r.ok()) {
       // A batch the database refuses as data would be refused forever: answer false.
       log::error(who, "status batch refused", {{"error", r.detail}});
     }
     entry->set_state("running");
-    for (std::size_t i = 0; i < count; ++i) {
-      st.batch[i].promise.deliver(r.ok());
+    for (std::size_t i = 0; i < requests; ++i) {
+      st.pending.front().promise.deliver(r.ok());
+      st.pending.pop_front();
     }
-    entry->processed += count;
+    st.pending_events -= events.size();
+    entry->processed += events.size();
     if (!r.ok()) {
-      entry->failed += count;
+      entry->failed += events.size();
     }
-    st.batch.erase(st.batch.begin(), st.batch.begin() + static_cast<std::ptrdiff_t>(count));
-    entry->mailbox = static_cast<std::int64_t>(st.batch.size());
-    if (!st.batch.empty()) {
+    entry->mailbox = static_cast<std::int64_t>(st.pending_events);
+    if (!st.pending.empty()) {
       schedule_flush();
     }
+    return true;
   };
-  return {
-    [=](record_atom, status_event& e) -> caf::result<bool> {
+  auto enqueue = [=](std::vector<status_event>&& events) -> caf::result<bool> {
+    for (auto& e : events) {
       if (!is_uuid(e.notification_id)) {
         return false;
       }
-      auto rp = self->make_response_promise<bool>();
-      self->state.batch.push_back({std::move(e), rp});
-      entry->mailbox = static_cast<std::int64_t>(self->state.batch.size());
-      schedule_flush();
-      return rp;
+    }
+    if (events.empty()) {
+      return true;
+    }
+    auto rp = self->make_response_promise<bool>();
+    self->state.pending_events += events.size();
+    self->state.pending.push_back({std::move(events), rp});
+    entry->mailbox = static_cast<std::int64_t>(self->state.pending_events);
+    schedule_flush();
+    return rp;
+  };
+  return {
+    [=](record_atom, status_event& e) -> caf::result<bool> {
+      std::vector<status_event> events;
+      events.push_back(std::move(e));
+      return enqueue(std::move(events));
+    },
+    [=](record_many_atom, std::vector<status_event>& events) -> caf::result<bool> {
+      return enqueue(std::move(events));
+    },
+    [=](statuses_atom,
+        const std::vector<std::string>& ids) -> std::tuple<outcome, std::vector<std::string>> {
+      auto& st = self->state;
+      // What was received before the question is committed first.
+      while (!st.pending.empty()) {
+        if (st.retry_scheduled || !flush()) {
+          return {outcome{503, "notification database unavailable"}, {}};
+        }
+      }
+      std::string array = "{";
+      for (auto& id : ids) {
+        if (is_uuid(id)) {
+          array += (array.size() > 1 ? "," : "") + id;
+        }
+      }
+      array += "}";
+      std::unordered_map<std::string, std::string> found;
+      auto r = st.db->transact([&](pqxx::work& tx) {
+        auto rows = tx.exec_params(
+          "SELECT id::text, status FROM notifications WHERE id = ANY($1::uuid[])", array);
+        for (const auto& row : rows) {
+          found[row[0].c_str()] = row[1].c_str();
+        }
+      });
+      if (!r.ok()) {
+        return {outcome{503, r.detail}, {}};
+      }
+      std::vector<std::string> statuses;
+      statuses.reserve(ids.size());
+      for (auto& id : ids) {
+        auto i = found.find(id);
+        statuses.push_back(i == found.end() ? std::string{} : i->second);
+      }
+      return {outcome{200, {}}, std::move(statuses)};
     },
     [=](flush_atom) { flush(); },
     [=](retry_atom) {

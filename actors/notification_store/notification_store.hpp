@@ -3,13 +3,21 @@
 // notification_db: the status record of every notification and its timeline.
 //
 // status_writer — one detached actor per node owning one connection. Events are written in
-// batches, one transaction per batch: every event that arrives while a batch is being
-// written goes into the next one. A requester is answered `true` only after the
-// transaction holding its event committed; while the database is down events are kept
-// and retried, and requesters time out (so workers do not ack).
+// batches, one transaction per batch (group commit): every event that arrives while a
+// batch is being written goes into the next one, up to status.batch_max events (a
+// request's events are never split across transactions). A requester is answered `true`
+// only after the transaction holding its events committed — durably: commits are
+// synchronous, since a worker acks its message on this answer. While the database is
+// down events are kept and retried, and requesters time out (so workers do not ack).
 //   (record_atom, status_event) -> bool
+//   (record_many_atom, std::vector<status_event>) -> bool   true: all of them committed;
+//       false when one has no UUID id or the database refused the batch as data
 // Terminal statuses (sent, skipped, dead, failed) are never overwritten by queued or
 // processing, whatever order events arrive in.
+//   (statuses_atom, std::vector<std::string> ids) -> (outcome, std::vector<std::string>)
+//       the current status of each notification ("" when unknown), in the order asked;
+//       503 when the database is down. Events this writer received before the question
+//       are committed first, so the answer reflects them.
 //
 // notification_reader — a supervised pool of detached readers:
 //   (read_atom, std::string id) -> (outcome, std::string json)
@@ -21,6 +29,9 @@
 #include "runtime/supervision/supervised_pool.hpp"
 
 namespace herald {
+
+using record_many_atom = caf::atom_constant<caf::atom("recordmany")>;
+using statuses_atom = caf::atom_constant<caf::atom("statuses")>;
 
 struct notification_store {
   runtime::supervised_pool writer;  ///< send to writer.pool

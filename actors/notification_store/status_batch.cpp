@@ -4,25 +4,22 @@
 
 namespace herald {
 
-namespace {
+const char* const status_upsert_name = "herald_status_upsert";
 
-constexpr const char* upsert_head = R"sql(
+const char* const status_upsert_sql = R"sql(
 INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
                            last_error, correlation_id, language, template_version, timeline)
-SELECT v.id::uuid, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, v.status,
-       v.attempts::integer,
+SELECT v.id, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, v.status,
+       v.attempts,
        CASE WHEN v.status IN ('failed', 'retrying', 'dead') THEN NULLIF(v.detail, '') END,
-       v.correlation_id, v.language, v.template_version::integer,
+       v.correlation_id, v.language, v.template_version,
        jsonb_build_array(jsonb_build_object('status', v.status, 'detail', v.detail,
-                                            'node', t.node, 'at', t.at))
-FROM (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, )sql";
-
-constexpr const char* upsert_middle = R"sql( AS node) AS t,
-     (VALUES )sql";
-
-constexpr const char* upsert_tail = R"sql(
-) AS v(id, request_id, user_id, channel, template_code, status, attempts, detail, correlation_id,
-       language, template_version)
+                                            'node', $12::text, 'at', t.at))
+FROM (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at) AS t,
+     unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::integer[], $8::text[], $9::text[], $10::text[], $11::integer[])
+  AS v(id, request_id, user_id, channel, template_code, status, attempts, detail,
+       correlation_id, language, template_version)
 ON CONFLICT (id) DO UPDATE SET
   status = CASE
     WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
@@ -48,30 +45,71 @@ ON CONFLICT (id) DO UPDATE SET
   updated_at = now()
 )sql";
 
-} // namespace
+std::string pg_text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (auto& v : values) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
 
-std::vector<std::string> status_batch_statements(const std::vector<const status_event*>& events,
-                                                 const std::string& node,
-                                                 const sql_quote& quote) {
-  std::vector<std::string> rounds;
+std::string pg_int_array(const std::vector<int>& values) {
+  std::string out = "{";
+  for (auto v : values) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    out += std::to_string(v);
+  }
+  out += '}';
+  return out;
+}
+
+std::vector<status_round> status_batch_rounds(const std::vector<const status_event*>& events) {
+  std::vector<std::vector<const status_event*>> rounds;
   std::unordered_map<std::string, std::size_t> seen; // id -> rounds it already appears in
   for (auto* e : events) {
     auto round = seen[e->notification_id]++;
     if (round == rounds.size()) {
       rounds.emplace_back();
     }
-    auto& rows = rounds[round];
-    rows += rows.empty() ? "(" : ",\n(";
-    rows += quote(e->notification_id) + ", " + quote(e->request_id) + ", " + quote(e->user_id)
-            + ", " + quote(e->channel) + ", " + quote(e->template_code) + ", "
-            + quote(e->status) + ", " + std::to_string(e->attempts) + ", " + quote(e->detail)
-            + ", " + quote(e->correlation_id) + ", " + quote(e->language) + ", "
-            + std::to_string(e->template_version) + ")";
+    rounds[round].push_back(e);
   }
-  std::vector<std::string> out;
-  auto node_literal = quote(node);
-  for (auto& rows : rounds) {
-    out.push_back(upsert_head + node_literal + upsert_middle + rows + upsert_tail);
+  std::vector<status_round> out;
+  for (auto& members : rounds) {
+    auto text = [&](auto field) {
+      std::vector<std::string> values;
+      values.reserve(members.size());
+      for (auto* e : members) {
+        values.push_back(e->*field);
+      }
+      return pg_text_array(values);
+    };
+    auto number = [&](auto field) {
+      std::vector<int> values;
+      values.reserve(members.size());
+      for (auto* e : members) {
+        values.push_back(e->*field);
+      }
+      return pg_int_array(values);
+    };
+    out.push_back({{text(&status_event::notification_id), text(&status_event::request_id),
+                    text(&status_event::user_id), text(&status_event::channel),
+                    text(&status_event::template_code), text(&status_event::status),
+                    number(&status_event::attempts), text(&status_event::detail),
+                    text(&status_event::correlation_id), text(&status_event::language),
+                    number(&status_event::template_version)}});
   }
   return out;
 }

@@ -1,15 +1,16 @@
 #pragma once
 
-// The SQL that writes a batch of status events in one transaction: one multi-row upsert
-// into `notifications` per round, each event appended to its row's `timeline` (with this
-// node's name and the transaction's time). A `queued` event goes first even when the
-// worker's events were written before it (the gateway records it after the confirm,
-// asynchronously, so a fast worker can overtake it).
+// The SQL that writes a batch of status events in one transaction, as one prepared
+// statement whose parameters are arrays (one per column): an upsert into `notifications`
+// per round, each event appended to its row's `timeline` (with this node's name and the
+// transaction's time). The statement's text never changes, so PostgreSQL parses and plans
+// it once per connection, not once per batch. A `queued` event goes first in the timeline
+// even when the worker's events were written before it (the gateway records it after the
+// confirm, asynchronously, so a fast worker can overtake it).
 // An id appears at most once per round (PostgreSQL refuses to update one row twice in a
-// statement), rounds keep arrival order, so the merge rule in the upsert sees the events
+// statement); rounds keep arrival order, so the merge rule in the upsert sees the events
 // of one notification in the order they came.
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,10 +18,25 @@
 
 namespace herald {
 
-using sql_quote = std::function<std::string(const std::string&)>;
+/// Name and text of the prepared statement.
+extern const char* const status_upsert_name;
+extern const char* const status_upsert_sql; ///< $1..$11: the columns of status_round; $12 node
 
-std::vector<std::string> status_batch_statements(const std::vector<const status_event*>& events,
-                                                 const std::string& node,
-                                                 const sql_quote& quote);
+/// One upsert's parameters: PostgreSQL array literals, in the order of status_upsert_sql.
+struct status_round {
+  std::vector<std::string> columns; ///< id, request_id, user_id, channel, template_code,
+                                    ///< status, attempts, detail, correlation_id,
+                                    ///< language, template_version
+};
+
+/// The upsert rounds of `events`, in order.
+std::vector<status_round> status_batch_rounds(const std::vector<const status_event*>& events);
+
+/// A PostgreSQL array literal of text values: {"a","b\"c"} (every element quoted, so
+/// commas, braces, quotes, backslashes and the word NULL are plain data).
+std::string pg_text_array(const std::vector<std::string>& values);
+
+/// A PostgreSQL array literal of integers: {1,2,3}.
+std::string pg_int_array(const std::vector<int>& values);
 
 } // namespace herald

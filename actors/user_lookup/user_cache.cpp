@@ -13,6 +13,19 @@ if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then
 end
 return 0)";
 
+// fill_script for many users: KEYS[2j-1] generation and KEYS[2j] value of user j;
+// ARGV[1] ttl, ARGV[2j] generation read before querying PostgreSQL, ARGV[2j+1] value.
+// Returns how many were stored.
+constexpr const char* fill_many_script = R"(
+local stored = 0
+for j = 1, #KEYS / 2 do
+  if (redis.call('GET', KEYS[2 * j - 1]) or '') == ARGV[2 * j] then
+    redis.call('SET', KEYS[2 * j], ARGV[2 * j + 1], 'EX', ARGV[1])
+    stored = stored + 1
+  end
+end
+return stored)";
+
 // KEYS[1] generation, KEYS[2] value; ARGV[1] lifetime of the generation key.
 constexpr const char* invalidate_script = R"(
 redis.call('INCR', KEYS[1])
@@ -46,6 +59,52 @@ user_cache::probe user_cache::read(const std::string& user_id) {
   out.value = std::move((*values)[0]);
   out.generation = (*values)[1].value_or("");
   return out;
+}
+
+std::vector<user_cache::probe> user_cache::read_many(const std::vector<std::string>& user_ids) {
+  std::vector<probe> out(user_ids.size());
+  if (user_ids.empty()) {
+    return out;
+  }
+  std::vector<std::string> keys;
+  keys.reserve(2 * user_ids.size());
+  for (auto& id : user_ids) {
+    keys.push_back(value_key(id));
+    keys.push_back(generation_key(id));
+  }
+  std::string error;
+  auto values = redis_.mget(keys, &error);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!values) {
+      out[i].error = error;
+      continue;
+    }
+    out[i].available = true;
+    out[i].value = std::move((*values)[2 * i]);
+    out[i].generation = (*values)[2 * i + 1].value_or("");
+  }
+  return out;
+}
+
+std::optional<std::size_t> user_cache::fill_many(const std::vector<fill_entry>& entries,
+                                                 std::string& error) {
+  if (entries.empty()) {
+    return 0;
+  }
+  std::vector<std::string> keys;
+  std::vector<std::string> args{std::to_string(ttl_.count())};
+  for (auto& e : entries) {
+    keys.push_back(generation_key(e.user_id));
+    keys.push_back(value_key(e.user_id));
+    args.push_back(e.generation);
+    args.push_back(e.value);
+  }
+  // Idempotent like fill: it may be resent after a connection failure.
+  auto r = redis_.eval(fill_many_script, keys, args, true, &error);
+  if (!r) {
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(*r);
 }
 
 bool user_cache::fill(const std::string& user_id, const std::string& generation,

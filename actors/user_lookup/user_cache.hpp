@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "adapters/redis/client.hpp"
 
@@ -27,6 +28,21 @@ public:
 
   /// Reads the cached copy and the generation in one round trip (MGET).
   probe read(const std::string& user_id);
+
+  /// The same for many users in one round trip (one MGET): a probe per id, in order.
+  std::vector<probe> read_many(const std::vector<std::string>& user_ids);
+
+  /// One fill of fill_many: the generation read before querying PostgreSQL, and the value.
+  struct fill_entry {
+    std::string user_id;
+    std::string generation;
+    std::string value;
+  };
+
+  /// fill() for many users in one atomic script (one round trip): each is cached unless
+  /// its generation changed. Returns how many were stored, or nullopt on error (`error`).
+  std::optional<std::size_t> fill_many(const std::vector<fill_entry>& entries,
+                                       std::string& error);
 
   /// Caches `value` unless the user's generation changed since `generation` was read.
   /// Returns true when stored, false when refused (changed) or on error (`error` set).

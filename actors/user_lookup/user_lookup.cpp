@@ -1,5 +1,7 @@
 #include "actors/user_lookup/user_lookup.hpp"
 
+#include <unordered_map>
+
 #include "actors/common/ids.hpp"
 #include "actors/user_lookup/user_cache.hpp"
 #include "adapters/postgres/session.hpp"
@@ -230,6 +232,87 @@ struct store_state {
     }
     return {outcome{200, {}}, std::move(*found)};
   }
+
+  /// load() for many users at once: one MGET for all of them, one PostgreSQL query for
+  /// the misses, one generation-guarded fill script for what it found. A result per id,
+  /// in order (an id asked twice is answered twice).
+  std::vector<user_lookup_result> load_many(const std::vector<std::string>& ids) {
+    std::vector<user_lookup_result> out(ids.size());
+    std::vector<std::string> distinct;
+    std::unordered_map<std::string, std::size_t> slot; // id -> index in `distinct`
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!is_uuid(ids[i])) {
+        out[i].result = no_user(ids[i]);
+      } else if (slot.emplace(ids[i], distinct.size()).second) {
+        distinct.push_back(ids[i]);
+      }
+    }
+    entry->processed += 1;
+    std::vector<user_lookup_result> results(distinct.size());
+    std::vector<std::size_t> misses;
+    auto probes = cache->read_many(distinct);
+    for (std::size_t k = 0; k < distinct.size(); ++k) {
+      auto& probe = probes[k];
+      if (!probe.available) {
+        *count.cache_errors += 1;
+      } else if (probe.value) {
+        auto j = json::parse(*probe.value, nullptr, false);
+        if (auto p = j.is_discarded() ? std::nullopt : profile_from_json(j)) {
+          *count.cache_hits += 1;
+          results[k] = {outcome{200, {}}, std::move(p->user)};
+          continue;
+        }
+      }
+      *count.cache_misses += 1;
+      misses.push_back(k);
+    }
+    if (!misses.empty()) {
+      std::string array = "{";
+      for (auto k : misses) {
+        array += (array.size() > 1 ? "," : "") + distinct[k];
+      }
+      array += "}";
+      std::unordered_map<std::string, user_profile> found;
+      auto r = transact([&](pqxx::work& tx) {
+        auto rows = tx.exec_params(std::string{profile_select} + "WHERE u.id = ANY($1::uuid[])",
+                                   array);
+        for (const auto& row : rows) {
+          auto p = read_profile(row);
+          auto id = p.user.id;
+          found.emplace(std::move(id), std::move(p));
+        }
+      });
+      std::vector<user_cache::fill_entry> fills;
+      for (auto k : misses) {
+        auto& id = distinct[k];
+        if (!r.ok()) {
+          results[k].result = unavailable(r);
+          continue;
+        }
+        auto f = found.find(id);
+        if (f == found.end()) {
+          results[k].result = no_user(id);
+          continue;
+        }
+        if (probes[k].available) {
+          fills.push_back({id, probes[k].generation, to_json(f->second).dump()});
+        }
+        results[k] = {outcome{200, {}}, std::move(f->second.user)};
+      }
+      std::string error;
+      if (auto stored = cache->fill_many(fills, error)) {
+        *count.cache_fills_refused += fills.size() - *stored;
+      } else {
+        *count.cache_errors += 1;
+      }
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (auto s = slot.find(ids[i]); s != slot.end()) {
+        out[i] = results[s->second];
+      }
+    }
+    return out;
+  }
 };
 
 caf::behavior user_store(caf::stateful_actor<store_state>* self, std::string db_url,
@@ -251,6 +334,10 @@ caf::behavior user_store(caf::stateful_actor<store_state>* self, std::string db_
     [=](lookup_atom, const std::string& id) -> std::tuple<outcome, user_record> {
       auto [o, p] = self->state.load(id);
       return {o, std::move(p.user)};
+    },
+    [=](lookup_many_atom,
+        const std::vector<std::string>& ids) -> std::vector<user_lookup_result> {
+      return self->state.load_many(ids);
     },
     [=](profile_atom, const std::string& id) -> std::tuple<outcome, user_profile> {
       return self->state.load(id);

@@ -4,8 +4,14 @@
 // supervised pool of store workers, each a detached actor owning one PostgreSQL (user_db)
 // connection and one Redis connection.
 //
-// Other services call one message, the contract:
+// Other services call these messages, the contract:
 //   (lookup_atom, std::string id)  -> (outcome, user_record)   200, 404, 503
+//   (lookup_many_atom, std::vector<std::string> ids) -> std::vector<user_lookup_result>
+//       the same lookup for a batch: one result per id, in order. One Redis round trip
+//       (MGET) for all of them, one PostgreSQL query (id = ANY) for the misses, and one
+//       script filling the cache with what it found, each fill guarded by the user's
+//       generation exactly as for a single lookup. 503 applies per id (PostgreSQL down
+//       fails only the misses).
 // The users REST API (user_routes.cpp) uses the rest, listed below with user_profile.
 //
 // -- Cache -----------------------------------------------------------------------------
@@ -70,6 +76,7 @@ namespace herald {
 
 // -- verbs of the users service --------------------------------------------------------
 
+using lookup_many_atom = caf::atom_constant<caf::atom("lookupmany")>;
 using profile_atom = caf::atom_constant<caf::atom("profile")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
@@ -79,6 +86,17 @@ using add_token_atom = caf::atom_constant<caf::atom("addtoken")>;
 using remove_token_atom = caf::atom_constant<caf::atom("rmtoken")>;
 
 // -- records ---------------------------------------------------------------------------
+
+/// One user of a lookup_many answer: 200 with the user, 404, or 503.
+struct user_lookup_result {
+  outcome result;
+  user_record user;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_lookup_result& x) {
+  return f(caf::meta::type_name("user_lookup_result"), x.result, x.user);
+}
 
 /// When a user does not want push or email: local times HH:MM in an IANA time zone.
 /// Stored and returned, NOT enforced yet: senders do not read them so far.

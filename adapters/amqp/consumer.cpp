@@ -4,9 +4,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "adapters/amqp/ack_window.hpp"
 
 namespace herald::amqp {
 
@@ -36,12 +39,16 @@ struct consumer::shared {
   /// owner's (actor handles) is used or released by this thread after the owner is gone.
   std::mutex callbacks_mtx;
 
-  void deliver(delivery&& d) {
-    stats.delivered += 1;
+  void deliver(std::vector<delivery>& batch) {
+    if (batch.empty()) {
+      return;
+    }
+    stats.delivered += batch.size();
     std::lock_guard<std::mutex> guard{callbacks_mtx};
     if (on_delivery) {
-      on_delivery(std::move(d));
+      on_delivery(std::move(batch));
     }
+    batch.clear();
   }
 
   void drop_callbacks() {
@@ -57,13 +64,18 @@ struct consumer::shared {
     [[maybe_unused]] auto n = write(wake_fd, &one, sizeof one);
   }
 
-  void settle(settlement s) {
+  void settle(const std::vector<std::uint64_t>& tags, bool ack, bool requeue) {
+    if (tags.empty()) {
+      return;
+    }
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (stopping) {
         return;
       }
-      pending.push_back(s);
+      for (auto tag : tags) {
+        pending.push_back({tag, ack, requeue});
+      }
     }
     wake();
   }
@@ -87,6 +99,25 @@ struct consumer::shared {
     }
     stats.consuming = true;
     std::vector<settlement> batch;
+    std::vector<delivery> deliveries;
+    ack_window window;
+    using clock_type = std::chrono::steady_clock;
+    clock_type::time_point held_since; ///< when the acks held now started to be held
+    bool holding = false;
+    // Acks held behind an unsettled delivery go out one by one after this long, or at
+    // once when they would take half the prefetch window.
+    constexpr std::chrono::milliseconds hold_limit{10};
+    std::size_t hold_max = std::max<std::size_t>(1, settings.prefetch / 2);
+    // Reads every delivery available without waiting (buffered or on the socket) and
+    // hands them on in one call. False when the connection is gone.
+    auto read_available = [&] {
+      while (auto d = conn.next_delivery(std::chrono::milliseconds{0})) {
+        window.delivered(d->tag);
+        deliveries.push_back(std::move(*d));
+      }
+      deliver(deliveries);
+      return conn.is_open();
+    };
     for (;;) {
       {
         std::lock_guard<std::mutex> guard{mtx};
@@ -95,13 +126,39 @@ struct consumer::shared {
         }
         batch.swap(pending);
       }
-      if (!batch.empty()) {
+      if (!batch.empty() || window.held() > 0) {
         conn.hold_writes(true);
         for (auto& s : batch) {
-          err = s.ack ? conn.ack(s.tag) : conn.reject(s.tag, s.requeue);
+          if (s.ack) {
+            err = window.acked(s.tag) ? std::string{} : conn.ack(s.tag);
+          } else {
+            window.rejected(s.tag);
+            err = conn.reject(s.tag, s.requeue);
+          }
           if (!err.empty()) {
             break;
           }
+        }
+        if (err.empty()) {
+          if (auto last = window.take_prefix_ack()) {
+            err = conn.ack(*last, true);
+          }
+        }
+        auto now = clock_type::now();
+        if (window.held() == 0) {
+          holding = false;
+        } else if (!holding) {
+          holding = true;
+          held_since = now;
+        }
+        if (err.empty() && window.held() > 0
+            && (now - held_since >= hold_limit || window.held() >= hold_max)) {
+          for (auto tag : window.take_held()) {
+            if (err = conn.ack(tag); !err.empty()) {
+              break;
+            }
+          }
+          holding = false;
         }
         conn.hold_writes(false);
         stats.settled += batch.size();
@@ -112,19 +169,18 @@ struct consumer::shared {
         }
       }
       // Everything already buffered, without waiting.
-      while (conn.has_buffered_data()) {
-        auto d = conn.next_delivery(std::chrono::milliseconds{0});
-        if (!d) {
-          break;
-        }
-        deliver(std::move(*d));
-      }
-      if (!conn.is_open()) {
+      if (conn.has_buffered_data() && !read_available()) {
         lost(conn.last_error());
         return;
       }
       pollfd fds[2] = {{wake_fd, POLLIN, 0}, {conn.fd(), POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) {
+      int wait_ms = -1;
+      if (window.held() > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          held_since + hold_limit - clock_type::now());
+        wait_ms = static_cast<int>(std::max<std::int64_t>(0, left.count()) + 1);
+      }
+      if (poll(fds, 2, wait_ms) < 0) {
         continue; // EINTR
       }
       if (fds[0].revents & POLLIN) {
@@ -132,11 +188,8 @@ struct consumer::shared {
         [[maybe_unused]] auto r = read(wake_fd, &n, sizeof n);
       }
       if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) {
-        // Reads at least one frame: a delivery, or the broker closing (then !is_open()).
-        if (auto d = conn.next_delivery(std::chrono::milliseconds{0})) {
-          deliver(std::move(*d));
-        }
-        if (!conn.is_open()) {
+        // Reads at least one frame: deliveries, or the broker closing (then !is_open()).
+        if (!read_available()) {
           lost(conn.last_error());
           return;
         }
@@ -178,11 +231,19 @@ consumer::~consumer() {
 }
 
 void consumer::ack(std::uint64_t tag) {
-  shared_->settle({tag, true, false});
+  shared_->settle({tag}, true, false);
 }
 
 void consumer::reject(std::uint64_t tag, bool requeue) {
-  shared_->settle({tag, false, requeue});
+  shared_->settle({tag}, false, requeue);
+}
+
+void consumer::ack(const std::vector<std::uint64_t>& tags) {
+  shared_->settle(tags, true, false);
+}
+
+void consumer::reject(const std::vector<std::uint64_t>& tags, bool requeue) {
+  shared_->settle(tags, false, requeue);
 }
 
 const consumer_stats& consumer::stats() const {

@@ -5,9 +5,11 @@
 // owner settles some, so an idle consumer costs nothing and a busy one reads every
 // buffered delivery in one go and writes a batch of acks in one go.
 //
-// Deliveries are handed to `on_delivery` on the I/O thread, which must not block (hand
-// them on, e.g. to an actor). The owner settles each one exactly once with ack() or
-// reject(), from any thread. When the connection cannot be opened or is lost, `on_lost`
+// Deliveries are handed to `on_deliveries` on the I/O thread, which must not block (hand
+// them on, e.g. to an actor): every delivery read in one wake-up comes in one call, so a
+// busy consumer hands on batches (at most `prefetch` deliveries) and an idle one single
+// deliveries without waiting. The owner settles each one exactly once with ack() or
+// reject(), from any thread, one tag or many at a time. When the connection cannot be opened or is lost, `on_lost`
 // is called once (on the I/O thread) and the consumer does nothing more: the owner
 // replaces it (its supervisor's restart is the reconnect policy). Unsettled deliveries
 // of a lost connection go back to the queue — at-least-once, a message may come again.
@@ -16,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/amqp/connection.hpp"
 
@@ -37,7 +40,8 @@ struct consumer_stats {
 
 class consumer {
 public:
-  using delivery_fn = std::function<void(delivery&&)>;
+  /// Called on the I/O thread with every delivery read in one wake-up (never empty).
+  using delivery_fn = std::function<void(std::vector<delivery>&&)>;
   using lost_fn = std::function<void(const std::string& why)>;
 
   /// Starts the I/O thread, which connects and starts consuming.
@@ -52,6 +56,10 @@ public:
   void ack(std::uint64_t tag);
   /// Thread-safe; `requeue` puts the message back in the queue, else it is dropped.
   void reject(std::uint64_t tag, bool requeue);
+  /// The same for many tags at once: one lock and one wake-up of the I/O thread, which
+  /// writes them corked (a few TCP segments for the whole batch).
+  void ack(const std::vector<std::uint64_t>& tags);
+  void reject(const std::vector<std::uint64_t>& tags, bool requeue);
 
   const consumer_stats& stats() const;
 

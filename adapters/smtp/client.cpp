@@ -1,5 +1,6 @@
 #include "adapters/smtp/client.hpp"
 
+#include "adapters/smtp/pipelined.hpp"
 #include "adapters/url.hpp"
 
 #include <curl/curl.h>
@@ -23,6 +24,10 @@ void init_curl_once() {
 /// What libcurl is configured with, from HERALD_SMTP_URL.
 struct endpoint {
   std::string curl_url; ///< scheme://host:port/[helo-domain], without credentials or query
+  std::string scheme;
+  std::string host;
+  int port = 25;
+  std::string helo;
   std::string user;
   std::string password;
   bool starttls_required = false;
@@ -74,6 +79,10 @@ endpoint parse_endpoint(const std::string& text) {
   auto port = u->port != 0 ? u->port : (u->scheme == "smtps" ? 465 : 25);
   auto host = u->host.find(':') == std::string::npos ? u->host : "[" + u->host + "]";
   e.curl_url = u->scheme + "://" + host + ":" + std::to_string(port) + "/" + u->path;
+  e.scheme = u->scheme;
+  e.host = u->host;
+  e.port = port;
+  e.helo = u->path;
   e.user = u->user;
   e.password = u->password;
   return e;
@@ -189,6 +198,7 @@ struct client::impl {
   endpoint where;
   std::chrono::milliseconds timeout;
   std::unique_ptr<session> current;
+  std::unique_ptr<detail::pipelined_session> pipelined; ///< smtp:// without STARTTLS only
 
   void reconnect() {
     current.reset(); // closes the connection
@@ -230,6 +240,11 @@ client::client(settings s) : impl_(std::make_unique<impl>()) {
   impl_->where = parse_endpoint(s.url);
   impl_->timeout = s.timeout;
   impl_->reconnect();
+  auto& w = impl_->where;
+  if (w.scheme == "smtp" && !w.starttls_required) {
+    impl_->pipelined = std::make_unique<detail::pipelined_session>(
+      detail::plain_endpoint{w.host, w.port, w.helo, w.user, w.password, s.timeout});
+  }
 }
 
 client::~client() = default;
@@ -252,6 +267,32 @@ send_outcome client::send(const mail& m) {
     }
   }
   return outcome;
+}
+
+std::vector<send_outcome> client::send_all(const std::vector<mail>& mails,
+                                           std::chrono::steady_clock::time_point start_by) {
+  if (impl_->pipelined) {
+    return impl_->pipelined->send_all(mails, start_by);
+  }
+  std::vector<send_outcome> out;
+  out.reserve(mails.size());
+  std::string stopped;
+  for (auto& m : mails) {
+    if (stopped.empty() && std::chrono::steady_clock::now() > start_by) {
+      stopped = "the batch waited too long for this SMTP connection";
+    }
+    if (!stopped.empty()) {
+      out.push_back({send_status::transient_failure, 0, "not attempted: " + stopped});
+      continue;
+    }
+    out.push_back(send(m));
+    auto& r = out.back();
+    // No answer, or one refusing the session: the mails after it would fare no better.
+    if (r.status == send_status::transient_failure && !(r.smtp_code / 100 == 4 && r.smtp_code != 421)) {
+      stopped = r.detail;
+    }
+  }
+  return out;
 }
 
 std::string probe(const std::string& url, std::chrono::milliseconds timeout) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace herald::smtp {
 
@@ -37,9 +38,11 @@ struct settings {
   std::chrono::milliseconds timeout{10000};
 };
 
-/// One SMTP connection reused across messages (one libcurl easy handle kept alive).
-/// Blocking; not thread-safe: owned by one thread. `send` never throws for network or
-/// relay errors: they come back as outcomes.
+/// One SMTP connection reused across messages: a libcurl easy handle kept alive for
+/// `send`, and for `send_all` to an smtp:// relay a plain connection of its own that
+/// pipelines commands (adapters/smtp/pipelined.hpp). Each is opened on first use.
+/// Blocking; not thread-safe: owned by one thread. Neither throws for network or relay
+/// errors: they come back as outcomes.
 class client {
 public:
   /// Validates the settings; does not connect yet. Throws std::invalid_argument if the
@@ -58,6 +61,16 @@ public:
   /// fresh connection (no duplicate is possible then). Throws only what build_message
   /// throws for a programmer error in `m.headers`.
   send_outcome send(const mail& m);
+
+  /// Sends `mails` one after another on this client's connection; one outcome per mail,
+  /// classified as for send(). With an smtp:// relay the commands are pipelined when the
+  /// relay offers PIPELINING (RFC 2920): a mail's data and the next mail's MAIL FROM,
+  /// RCPT TO and DATA go out together, one round trip per mail. smtps:// and STARTTLS
+  /// relays are sent to through send(), one mail at a time. Mails not started by
+  /// `start_by`, and those after a failure of the connection itself, are not attempted:
+  /// transient failures whose detail starts with "not attempted".
+  std::vector<send_outcome> send_all(const std::vector<mail>& mails,
+                                     std::chrono::steady_clock::time_point start_by);
 
 private:
   struct impl;

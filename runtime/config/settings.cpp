@@ -174,8 +174,9 @@ const std::vector<option>& declared_options() {
           "RabbitMQ broker", {"amqp"}),
       integer("amqp.publishers", "HERALD_AMQP_PUBLISHERS", "2",
               "Publisher connections of the gateway (each pipelines confirms)", 1, 32),
-      integer("amqp.prefetch", "HERALD_AMQP_PREFETCH", "100",
-              "Unacknowledged deliveries a consumer holds at once", 1, 10000),
+      integer("amqp.prefetch", "HERALD_AMQP_PREFETCH", "500",
+              "Unacknowledged deliveries a consumer holds at once (bounds the messages a "
+              "worker has in flight)", 1, 10000),
       integer("amqp.confirm_timeout_ms", "HERALD_AMQP_CONFIRM_TIMEOUT_MS", "2000",
               "How long a publish waits for the broker's confirm before failing with 503",
               50, 60000),
@@ -211,6 +212,14 @@ const std::vector<option>& declared_options() {
               "Timeout of one SMTP send", 100, 300000),
       integer("email.consumers", "HERALD_EMAIL_CONSUMERS", "1",
               "Consumers of email.queue per node (each with its own connection)", 1, 64),
+      integer("email.batches_in_flight", "HERALD_EMAIL_BATCHES_IN_FLIGHT", "4",
+              "Batches of email.queue deliveries a node works on at once; deliveries that "
+              "arrive meanwhile wait and form the next batch",
+              1, 1000),
+      integer("email.requeue_delay_ms", "HERALD_EMAIL_REQUEUE_DELAY_MS", "1000",
+              "How long a message whose dependency is down (users, templates, status "
+              "database, SMTP relay) waits before it goes back to the queue",
+              0, 600000),
       integer("status.batch_max", "HERALD_STATUS_BATCH_MAX", "500",
               "Most status events written in one transaction", 1, 100000),
       integer("users.max_push_tokens", "HERALD_USERS_MAX_PUSH_TOKENS", "50",
