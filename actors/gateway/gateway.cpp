@@ -35,30 +35,42 @@ http::response unauthorized_answer(const std::string& why) {
 
 } // namespace
 
-gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
-                 caf::actor users, caf::actor templates)
-  : ctx_(ctx), status_writer_(std::move(status_writer)), reader_(std::move(notification_reader)),
-    directory_(ctx, std::move(users), std::move(templates)),
-    jwt_secret_(ctx.settings.get("jwt.secret")),
-    auth_required_(ctx.settings.get_bool("auth.required")) {
-  auto count = ctx.settings.get_int("amqp.publishers");
-  for (std::int64_t i = 0; i < count; ++i) {
-    amqp::publisher_settings ps;
-    ps.url = ctx.settings.get("amqp.url");
-    ps.declare = messaging::topology();
-    ps.confirm_timeout = ctx.settings.get_ms("amqp.confirm_timeout_ms");
-    publishers_.push_back(std::make_unique<amqp::confirmed_publisher>(std::move(ps)));
-    auto entry = ctx.registry.enlist("amqp_publisher/" + std::to_string(i), "gateway",
-                                     "io_thread");
-    entry->set_state("running");
-    entries_.push_back(entry);
-  }
-}
+struct gateway::core {
+  core(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
+       caf::actor users, caf::actor templates)
+    : system(ctx.system), registry(ctx.registry), status_writer(std::move(status_writer)),
+      reader(std::move(notification_reader)),
+      dir(ctx, std::move(users), std::move(templates)),
+      jwt_secret(ctx.settings.get("jwt.secret")),
+      auth_required(ctx.settings.get_bool("auth.required")) {}
 
-std::string gateway::unauthorized(const http::request& req) const {
+  /// "" when the request may proceed, else why not (answered with 401).
+  std::string unauthorized(const http::request& req) const;
+
+  amqp::confirmed_publisher& next_publisher() {
+    return *publishers[next.fetch_add(1, std::memory_order_relaxed) % publishers.size()];
+  }
+
+  /// Publishes a checked notification and answers the client.
+  void publish(const notification_request& r, const template_record& tpl,
+               const std::string& correlation_id, const http::reply_fn& answer);
+
+  caf::actor_system& system;
+  runtime::registry& registry; ///< the node's: used by handlers only (see http::server)
+  caf::actor status_writer;
+  caf::actor reader;
+  directory dir;
+  std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers;
+  std::vector<runtime::entry_ptr> entries;
+  std::atomic<std::size_t> next{0};
+  std::string jwt_secret;
+  bool auth_required = false;
+};
+
+std::string gateway::core::unauthorized(const http::request& req) const {
   auto header = req.header("Authorization");
   if (header.empty()) {
-    return auth_required_ ? "missing Authorization: Bearer token" : std::string{};
+    return auth_required ? "missing Authorization: Bearer token" : std::string{};
   }
   constexpr std::string_view scheme = "Bearer ";
   if (header.size() <= scheme.size()
@@ -68,20 +80,34 @@ std::string gateway::unauthorized(const http::request& req) const {
          })) {
     return "Authorization must be 'Bearer <token>'";
   }
-  if (jwt_secret_.empty()) {
+  if (jwt_secret.empty()) {
     return "bearer tokens cannot be checked: jwt.secret is not configured";
   }
-  auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret_,
+  auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret,
                              std::chrono::system_clock::now(), std::chrono::seconds{30});
   return v.ok() ? std::string{} : "invalid bearer token: " + v.error;
 }
 
-amqp::confirmed_publisher& gateway::next_publisher() {
-  return *publishers_[next_.fetch_add(1, std::memory_order_relaxed) % publishers_.size()];
+gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
+                 caf::actor users, caf::actor templates)
+  : core_(std::make_shared<core>(ctx, std::move(status_writer), std::move(notification_reader),
+                                 std::move(users), std::move(templates))) {
+  auto count = ctx.settings.get_int("amqp.publishers");
+  for (std::int64_t i = 0; i < count; ++i) {
+    amqp::publisher_settings ps;
+    ps.url = ctx.settings.get("amqp.url");
+    ps.declare = messaging::topology();
+    ps.confirm_timeout = ctx.settings.get_ms("amqp.confirm_timeout_ms");
+    core_->publishers.push_back(std::make_unique<amqp::confirmed_publisher>(std::move(ps)));
+    auto entry = ctx.registry.enlist("amqp_publisher/" + std::to_string(i), "gateway",
+                                     "io_thread");
+    entry->set_state("running");
+    core_->entries.push_back(entry);
+  }
 }
 
 bool gateway::broker_connected() const {
-  for (auto& p : publishers_) {
+  for (auto& p : core_->publishers) {
     if (p->stats().connected) {
       return true;
     }
@@ -89,8 +115,8 @@ bool gateway::broker_connected() const {
   return false;
 }
 
-void gateway::publish(const notification_request& r, const template_record& tpl,
-                      const std::string& correlation_id, const http::reply_fn& answer) {
+void gateway::core::publish(const notification_request& r, const template_record& tpl,
+                            const std::string& correlation_id, const http::reply_fn& answer) {
   auto notification_id = make_uuid();
   amqp::message msg;
   msg.exchange = messaging::exchange;
@@ -101,7 +127,9 @@ void gateway::publish(const notification_request& r, const template_record& tpl,
   status_event queued{notification_id, "queued",  "",           0,
                       r.request_id,    r.user_id, r.notification_type, r.template_code,
                       correlation_id,  tpl.language, tpl.version};
-  auto writer = status_writer_;
+  auto writer = status_writer;
+  // Runs on the publisher's thread: it must not hold the core, whose last owner would
+  // then join that very thread.
   auto on_outcome = [answer, queued = std::move(queued),
                      writer](const amqp::publish_outcome& o) mutable {
     if (o.status != amqp::publish_status::confirmed) {
@@ -125,13 +153,13 @@ void gateway::publish(const notification_request& r, const template_record& tpl,
 }
 
 void gateway::add_routes(http::server& server) {
-  server.route("POST", "/api/v1/notifications", [this](http::request&& req,
-                                                       http::reply_fn reply) {
+  server.route("POST", "/api/v1/notifications", [core = core_](http::request&& req,
+                                                               http::reply_fn reply) {
     auto correlation_id = correlation_id_of(req);
     auto answer = [reply, correlation_id](http::response r) {
       reply(rest::with_correlation(std::move(r), correlation_id));
     };
-    if (auto why = unauthorized(req); !why.empty()) {
+    if (auto why = core->unauthorized(req); !why.empty()) {
       answer(unauthorized_answer(why));
       return;
     }
@@ -145,16 +173,16 @@ void gateway::add_routes(http::server& server) {
       return;
     }
     auto r = std::make_shared<const notification_request>(std::move(*v.value));
-    directory_.user(r->user_id, [this, r, correlation_id, answer](const outcome& uo,
-                                                                 const user_record& user) {
+    core->dir.user(r->user_id, [core, r, correlation_id, answer](const outcome& uo,
+                                                                const user_record& user) {
       if (!uo.ok()) {
         answer(uo.status == 404 ? rest::fail(404, "unknown user_id '" + r->user_id + "'")
                                 : rest::fail(503, uo.error));
         return;
       }
-      directory_.find_template(
+      core->dir.find_template(
         r->template_code, {user.language, r->language}, r->template_version,
-        [this, r, correlation_id, answer](const outcome& to, const template_record& tpl) {
+        [core, r, correlation_id, answer](const outcome& to, const template_record& tpl) {
           if (!to.ok()) {
             answer(to.status == 404 ? rest::fail(404, "unknown template_code '"
                                                         + r->template_code + "': " + to.error)
@@ -171,17 +199,17 @@ void gateway::add_routes(http::server& server) {
             answer(rest::fail(422, e));
             return;
           }
-          publish(*r, tpl, correlation_id, answer);
+          core->publish(*r, tpl, correlation_id, answer);
         });
     });
   });
-  server.route("GET", "/api/v1/notifications/{id}", [this](http::request&& req,
-                                                           http::reply_fn reply) {
-    if (auto why = unauthorized(req); !why.empty()) {
+  server.route("GET", "/api/v1/notifications/{id}", [core = core_](http::request&& req,
+                                                                   http::reply_fn reply) {
+    if (auto why = core->unauthorized(req); !why.empty()) {
       reply(unauthorized_answer(why));
       return;
     }
-    ask(ctx_.system, reader_, service_timeout,
+    ask(core->system, core->reader, service_timeout,
         [reply](outcome& o, std::string& record) {
           reply(o.ok() ? rest::ok(200, json::parse(record), "notification found")
                        : rest::fail(o.status, o.error));
@@ -189,22 +217,22 @@ void gateway::add_routes(http::server& server) {
         rest::unavailable(reply, "notification store"),
         read_atom::value, req.params["id"]);
   });
-  server.route("GET", "/api/v1/introspection/actors", [this](http::request&& req,
-                                                             http::reply_fn reply) {
-    if (auto why = unauthorized(req); !why.empty()) {
+  server.route("GET", "/api/v1/introspection/actors", [core = core_](http::request&& req,
+                                                                     http::reply_fn reply) {
+    if (auto why = core->unauthorized(req); !why.empty()) {
       reply(unauthorized_answer(why));
       return;
     }
-    for (std::size_t i = 0; i < publishers_.size(); ++i) {
-      auto& s = publishers_[i]->stats();
-      auto& e = entries_[i];
+    for (std::size_t i = 0; i < core->publishers.size(); ++i) {
+      auto& s = core->publishers[i]->stats();
+      auto& e = core->entries[i];
       e->processed = s.confirmed.load();
       e->failed = s.failed.load();
       e->mailbox = s.queued.load();
       e->in_flight = s.in_flight.load();
       e->set_state(s.connected ? "connected" : "disconnected");
     }
-    reply(rest::ok(200, ctx_.registry.snapshot(), "actors of this node"));
+    reply(rest::ok(200, core->registry.snapshot(), "actors of this node"));
   });
 }
 

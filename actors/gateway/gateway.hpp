@@ -42,22 +42,10 @@ public:
   bool broker_connected() const;
 
 private:
-  amqp::confirmed_publisher& next_publisher();
-  /// "" when the request may proceed, else why not (answered with 401).
-  std::string unauthorized(const http::request& req) const;
-  /// Publishes a checked notification and answers the client.
-  void publish(const notification_request& r, const template_record& tpl,
-               const std::string& correlation_id, const http::reply_fn& answer);
-
-  node_context& ctx_;
-  caf::actor status_writer_;
-  caf::actor reader_;
-  directory directory_;
-  std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers_;
-  std::vector<runtime::entry_ptr> entries_;
-  std::atomic<std::size_t> next_{0};
-  std::string jwt_secret_;
-  bool auth_required_ = false;
+  /// Everything the handlers use. Shared with the lookups in flight: their answers come
+  /// on actor threads, possibly after the node dropped the gateway (a stop under load).
+  struct core;
+  std::shared_ptr<core> core_;
 };
 
 } // namespace herald

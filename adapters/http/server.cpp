@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
+#include <mutex>
 
 namespace herald::http {
 
@@ -41,20 +43,60 @@ struct route_entry {
   std::shared_ptr<const handler> fn; ///< shared with requests in flight
 };
 
-void send(web::http::http_request& raw, const response& r) {
-  web::http::http_response out{static_cast<web::http::status_code>(r.status)};
-  for (auto& [k, v] : r.headers) {
-    out.headers().add(k, v);
-  }
-  out.set_body(r.body, r.content_type);
-  raw.reply(out).then([](pplx::task<void> t) {
-    try {
-      t.get();
-    } catch (...) {
-      // The client went away; nothing to do.
+/// Never throws: it runs on actor and I/O threads, where an exception ends the actor or
+/// the process. cpprestsdk throws from reply() when the request was answered already,
+/// which close() does (500) for every request still open when the listener stops.
+void send(web::http::http_request& raw, const response& r) noexcept {
+  try {
+    web::http::http_response out{static_cast<web::http::status_code>(r.status)};
+    for (auto& [k, v] : r.headers) {
+      out.headers().add(k, v);
     }
-  });
+    out.set_body(r.body, r.content_type);
+    raw.reply(out).then([](pplx::task<void> t) {
+      try {
+        t.get();
+      } catch (...) {
+        // The client went away; nothing to do.
+      }
+    });
+  } catch (...) {
+    // Answered already (the listener closed) or the connection is gone: nobody to tell.
+  }
 }
+
+/// Counts the handlers running, so that close() returns only when none runs and none
+/// starts afterwards: handlers use their owners' objects, which may die after close().
+struct handler_gate {
+  std::mutex mtx;
+  std::condition_variable idle;
+  int running = 0;
+  bool closed = false;
+
+  bool enter() {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (closed) {
+      return false;
+    }
+    ++running;
+    return true;
+  }
+  void leave() {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (--running == 0) {
+      idle.notify_all();
+    }
+  }
+  void open() {
+    std::lock_guard<std::mutex> guard{mtx};
+    closed = false;
+  }
+  void close() {
+    std::unique_lock<std::mutex> lock{mtx};
+    closed = true;
+    idle.wait(lock, [this] { return running == 0; });
+  }
+};
 
 } // namespace
 
@@ -68,6 +110,7 @@ struct server::impl {
   int port;
   std::size_t max_body;
   std::shared_ptr<const error_fn> on_error; ///< shared with requests in flight
+  std::shared_ptr<handler_gate> gate = std::make_shared<handler_gate>(); ///< same
   std::vector<route_entry> routes;
   std::unique_ptr<web::http::experimental::listener::http_listener> listener;
 
@@ -133,8 +176,9 @@ struct server::impl {
     auto fn = match->fn;
     auto limit = max_body;
     auto on_err = on_error;
-    raw.extract_string(true).then([raw, pending, fn, limit,
-                                   on_err](pplx::task<std::string> t) mutable {
+    // The body may arrive after close(): then the handler must not run.
+    raw.extract_string(true).then([raw, pending, fn, limit, on_err,
+                                   gate = gate](pplx::task<std::string> t) mutable {
       try {
         pending->body = t.get();
       } catch (const std::exception&) {
@@ -145,6 +189,12 @@ struct server::impl {
         send(raw, (*on_err)(413, "request body larger than " + std::to_string(limit) + " bytes"));
         return;
       }
+      if (!gate->enter()) {
+        send(raw, (*on_err)(503, "server is shutting down"));
+        return;
+      }
+      std::unique_ptr<handler_gate, void (*)(handler_gate*)> inside{
+        gate.get(), [](handler_gate* g) { g->leave(); }};
       try {
         (*fn)(std::move(*pending), [raw](response r) mutable { send(raw, r); });
       } catch (const std::exception& e) {
@@ -173,6 +223,7 @@ void server::route(const std::string& method, const std::string& pattern, handle
 
 std::string server::open() {
   auto address = "http://" + impl_->host + ":" + std::to_string(impl_->port);
+  impl_->gate->open();
   try {
     web::http::experimental::listener::http_listener_config cfg;
     cfg.set_backlog(1024);
@@ -195,6 +246,9 @@ void server::close() {
     } catch (...) {
     }
     impl_->listener.reset();
+  }
+  if (impl_) {
+    impl_->gate->close();
   }
 }
 

@@ -49,6 +49,9 @@ public:
 
   /// Starts listening. Returns "" or the reason (naming the port).
   std::string open();
+  /// Stops listening and returns once no handler runs; none is called afterwards (a
+  /// request whose body arrives later is answered 503), so handlers may use objects that
+  /// die after close(). Replies made later, from continuations, are dropped.
   void close();
   int port() const { return port_; }
 

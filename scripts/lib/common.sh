@@ -232,16 +232,32 @@ _deny_service_starts() {
   trap 'exit 130' INT TERM HUP
 }
 
-# herald_build: configure once (Ninja, RelWithDebInfo), then build incrementally.
-# HERALD_BUILD_JOBS overrides the parallelism; HERALD_SKIP_BUILD=1 uses build/ as it is.
+# herald_build_dir: the build directory: $HERALD_BUILD_DIR (relative to the repository
+# root unless absolute), build/ by default.
+herald_build_dir() {
+  local dir=${HERALD_BUILD_DIR:-build}
+  [[ $dir == /* ]] || dir="$ROOT/$dir"
+  printf '%s\n' "$dir"
+}
+
+# herald_build: configure once (Ninja, RelWithDebInfo), then build incrementally, in
+# herald_build_dir. HERALD_BUILD_JOBS overrides the parallelism; HERALD_SKIP_BUILD=1 uses
+# the build directory as it is; HERALD_CMAKE_ARGS (split on spaces) go to the configure
+# step, and to an existing build directory too so that a changed option takes effect,
+# e.g. HERALD_BUILD_DIR=build-asan HERALD_CMAKE_ARGS=-DHERALD_SANITIZE=address,undefined.
 herald_build() {
-  local build="$ROOT/build" jobs=${HERALD_BUILD_JOBS:-$(nproc)}
+  local build jobs=${HERALD_BUILD_JOBS:-$(nproc)} extra=()
+  build=$(herald_build_dir)
   [[ ${HERALD_SKIP_BUILD:-0} == 1 ]] && return 0
+  read -r -a extra <<<"${HERALD_CMAKE_ARGS:-}"
   if [[ ! -f $build/build.ninja && ! -f $build/Makefile ]]; then
     local generator=(-G Ninja)
     # A cache from an earlier (failed) configure fixes the generator; do not fight it.
     [[ -f $build/CMakeCache.txt ]] && generator=()
-    cmake -S "$ROOT" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
+    cmake -S "$ROOT" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      "${extra[@]}" || { err "cmake configure failed"; return 1; }
+  elif ((${#extra[@]})); then
+    cmake -S "$ROOT" -B "$build" "${extra[@]}" >/dev/null ||
       { err "cmake configure failed"; return 1; }
   fi
   cmake --build "$build" -j "$jobs" || { err "build failed"; return 1; }
