@@ -4,10 +4,13 @@
 //   herald config [--config=FILE] [--key=value ...]  print the effective configuration
 //   herald options                                   print every option as Markdown
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <unistd.h>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <unistd.h>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -18,6 +21,17 @@
 #include "runtime/logging/log.hpp"
 
 namespace {
+
+/// The command line of process `pid` (arguments joined by spaces), or "" if it is gone.
+std::string command_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary};
+  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  std::replace(text.begin(), text.end(), '\0', ' ');
+  while (!text.empty() && text.back() == ' ') {
+    text.pop_back();
+  }
+  return text;
+}
 
 int usage() {
   std::cerr << "usage: herald serve|config [--config=FILE] [--key=value ...]\n"
@@ -51,9 +65,18 @@ int serve(const herald::config::settings& settings) {
     return 1;
   }
   herald::log::info(who, "started", {{"roles", settings.get("roles")}});
-  int sig = 0;
-  sigwait(&signals, &sig);
-  herald::log::info(who, "stopping", {{"signal", sig}});
+  siginfo_t info{};
+  int sig = -1;
+  while (sig < 0) {
+    sig = sigwaitinfo(&signals, &info); // -1 with EINTR: wait again
+  }
+  // At warn, so that even log.level=warn says who stopped the node: a node that vanished
+  // from a benchmark with no line at all cost a long hunt.
+  herald::log::warn(who, "stopping",
+                    {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                     {"sender_pid", info.si_pid},
+                     {"sender", info.si_pid == getpid() ? std::string{"herald (escalation)"}
+                                                        : command_of(info.si_pid)}});
   node.stop();
   return escalated.load() ? 1 : 0;
 }

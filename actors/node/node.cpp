@@ -229,14 +229,18 @@ void node::stop() {
     server->close();
   }
   impl_->servers.clear();
-  for (auto& a : impl_->roots) {
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  }
-  impl_->roots.clear();
+  // The watcher first: its exit is queued before the down of any root stopping below,
+  // so it quits before seeing one. A root that fails while stopping is then not reported
+  // as an escalation, and the callback (which uses main's locals) is not called while
+  // main unwinds.
   if (impl_->watcher) {
     caf::anon_send_exit(impl_->watcher, caf::exit_reason::user_shutdown);
     impl_->watcher = nullptr;
   }
+  for (auto& a : impl_->roots) {
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  impl_->roots.clear();
   impl_->gw.reset();
 }
 
