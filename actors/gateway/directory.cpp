@@ -10,22 +10,53 @@ namespace {
 
 constexpr std::size_t capacity = 100000;
 
+/// Copies of one kind of record, and the epoch that every announced change bumps: an
+/// answer to a lookup that started before a change may predate it, so it is used but not
+/// kept.
+template <class Record>
+struct copies {
+  explicit copies(std::chrono::milliseconds ttl) : map(ttl, capacity) {}
+  runtime::expiring_map<std::shared_ptr<const Record>> map;
+  std::atomic<std::uint64_t> epoch{0};
+};
+
 } // namespace
 
 struct directory::state {
   state(caf::actor_system& sys, caf::actor u, caf::actor t, std::chrono::milliseconds ttl)
-    : system(sys), users(std::move(u)), templates(std::move(t)), user_copies(ttl, capacity),
-      template_copies(ttl, capacity) {}
+    : system(sys), users(std::move(u)), templates(std::move(t)), user_copies(ttl),
+      template_copies(ttl) {}
+
+  /// Serves `key` from `which`, else asks `service` with `args` (answering 503 naming
+  /// `name` when it cannot) and keeps a found record.
+  template <class Record, class... Args>
+  static void look_up(const std::shared_ptr<state>& self, copies<Record> state::*which,
+                      std::string key, const caf::actor& service, const char* name,
+                      std::function<void(const outcome&, const Record&)> done,
+                      Args... args) {
+    auto& c = (*self).*which;
+    if (auto hit = c.map.find(key)) {
+      done(outcome{200, {}}, **hit);
+      return;
+    }
+    auto epoch = c.epoch.load();
+    ask(self->system, service, service_timeout,
+        [keep = self, which, key, epoch, done](outcome& o, Record& found) {
+          auto& c = (*keep).*which;
+          if (o.ok() && c.epoch.load() == epoch) {
+            c.map.put(key, std::make_shared<const Record>(found));
+          }
+          done(o, found);
+        },
+        [done, name](const std::string& e) { done(outcome{503, std::string{name} + ": " + e}, {}); },
+        lookup_atom::value, args...);
+  }
 
   caf::actor_system& system;
   caf::actor users;
   caf::actor templates;
-  runtime::expiring_map<std::shared_ptr<const user_record>> user_copies;
-  runtime::expiring_map<std::shared_ptr<const template_record>> template_copies;
-  /// Bumped by every announced change: an answer to a lookup that started before a
-  /// change may predate it, so it is used but not kept.
-  std::atomic<std::uint64_t> user_epoch{0};
-  std::atomic<std::uint64_t> template_epoch{0};
+  copies<user_record> user_copies;
+  copies<template_record> template_copies;
 };
 
 namespace {
@@ -50,59 +81,31 @@ directory::directory(node_context& ctx, caf::actor users, caf::actor templates)
   std::weak_ptr<state> weak = state_;
   ctx.changes->subscribe(runtime::change_feed::users, [weak](const std::string& id) {
     if (auto st = weak.lock()) {
-      st->user_epoch += 1;
-      st->user_copies.erase(id);
+      st->user_copies.epoch += 1;
+      st->user_copies.map.erase(id);
     }
   });
   ctx.changes->subscribe(runtime::change_feed::templates, [weak](const std::string& code) {
     if (auto st = weak.lock()) {
-      st->template_epoch += 1;
+      st->template_copies.epoch += 1;
       auto prefix = code + '\n';
-      st->template_copies.erase_if(
+      st->template_copies.map.erase_if(
         [&](const std::string& key) { return key.compare(0, prefix.size(), prefix) == 0; });
     }
   });
 }
 
 void directory::user(const std::string& id, user_fn done) {
-  auto& st = *state_;
-  if (auto hit = st.user_copies.find(id)) {
-    done(outcome{200, {}}, **hit);
-    return;
-  }
-  auto keep = state_;
-  auto epoch = st.user_epoch.load();
-  ask(st.system, st.users, service_timeout,
-      [keep, id, epoch, done](outcome& o, user_record& u) {
-        if (o.ok() && keep->user_epoch.load() == epoch) {
-          keep->user_copies.put(id, std::make_shared<const user_record>(u));
-        }
-        done(o, u);
-      },
-      [done](const std::string& e) { done(outcome{503, "users service: " + e}, {}); },
-      lookup_atom::value, id);
+  state::look_up(state_, &state::user_copies, id, state_->users, "users service",
+                 std::move(done), id);
 }
 
 void directory::find_template(const std::string& code,
                               const std::vector<std::string>& languages, int version,
                               template_fn done) {
-  auto& st = *state_;
-  auto key = template_key(code, languages, version);
-  if (auto hit = st.template_copies.find(key)) {
-    done(outcome{200, {}}, **hit);
-    return;
-  }
-  auto keep = state_;
-  auto epoch = st.template_epoch.load();
-  ask(st.system, st.templates, service_timeout,
-      [keep, key, epoch, done](outcome& o, template_record& t) {
-        if (o.ok() && keep->template_epoch.load() == epoch) {
-          keep->template_copies.put(key, std::make_shared<const template_record>(t));
-        }
-        done(o, t);
-      },
-      [done](const std::string& e) { done(outcome{503, "templates service: " + e}, {}); },
-      lookup_atom::value, code, languages, version);
+  state::look_up(state_, &state::template_copies, template_key(code, languages, version),
+                 state_->templates, "templates service", std::move(done), code, languages,
+                 version);
 }
 
 } // namespace herald

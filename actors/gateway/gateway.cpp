@@ -4,9 +4,11 @@
 #include "actors/common/ids.hpp"
 #include "actors/common/json_writer.hpp"
 #include "actors/common/rest.hpp"
+#include "actors/gateway/directory.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
+#include "adapters/amqp/confirmed_publisher.hpp"
 #include "runtime/auth/jwt.hpp"
 #include "runtime/logging/log.hpp"
 
@@ -46,6 +48,16 @@ struct gateway::core {
 
   /// "" when the request may proceed, else why not (answered with 401).
   std::string unauthorized(const http::request& req) const;
+
+  /// False, after answering 401 through `reply`, when the request may not proceed.
+  template <class Reply>
+  bool authorized(const http::request& req, Reply& reply) const {
+    auto why = unauthorized(req);
+    if (!why.empty()) {
+      reply(unauthorized_answer(why));
+    }
+    return why.empty();
+  }
 
   amqp::confirmed_publisher& next_publisher() {
     return *publishers[next.fetch_add(1, std::memory_order_relaxed) % publishers.size()];
@@ -106,15 +118,6 @@ gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notific
   }
 }
 
-bool gateway::broker_connected() const {
-  for (auto& p : core_->publishers) {
-    if (p->stats().connected) {
-      return true;
-    }
-  }
-  return false;
-}
-
 void gateway::core::publish(const notification_request& r, const template_record& tpl,
                             const std::string& correlation_id, const http::reply_fn& answer) {
   auto notification_id = make_uuid();
@@ -159,8 +162,7 @@ void gateway::add_routes(http::server& server) {
     auto answer = [reply, correlation_id](http::response r) {
       reply(rest::with_correlation(std::move(r), correlation_id));
     };
-    if (auto why = core->unauthorized(req); !why.empty()) {
-      answer(unauthorized_answer(why));
+    if (!core->authorized(req, answer)) {
       return;
     }
     auto body = rest::parse_object(req.body, answer);
@@ -205,8 +207,7 @@ void gateway::add_routes(http::server& server) {
   });
   server.route("GET", "/api/v1/notifications/{id}", [core = core_](http::request&& req,
                                                                    http::reply_fn reply) {
-    if (auto why = core->unauthorized(req); !why.empty()) {
-      reply(unauthorized_answer(why));
+    if (!core->authorized(req, reply)) {
       return;
     }
     ask(core->system, core->reader, service_timeout,
@@ -219,8 +220,7 @@ void gateway::add_routes(http::server& server) {
   });
   server.route("GET", "/api/v1/introspection/actors", [core = core_](http::request&& req,
                                                                      http::reply_fn reply) {
-    if (auto why = core->unauthorized(req); !why.empty()) {
-      reply(unauthorized_answer(why));
+    if (!core->authorized(req, reply)) {
       return;
     }
     for (std::size_t i = 0; i < core->publishers.size(); ++i) {

@@ -6,9 +6,9 @@
 // variable is missing), pins the template version and language the worker will render,
 // and publishes the notification to notifications.direct; it answers 202 only once
 // RabbitMQ has confirmed the message as persisted, and 503 when the broker (or a lookup)
-// is down or does not answer in time (the client may retry). Publishing is group-committed over
-// `amqp.publishers` connections: many requests' messages are in flight at once and each
-// answer waits for its own confirm only.
+// is down or does not answer in time (the client may retry). Publishing is group-committed
+// over `amqp.publishers` connections: many requests' messages are in flight at once and
+// each answer waits for its own confirm only.
 //
 // Authentication: `Authorization: Bearer <JWT>` (HS256 with jwt.secret, as the users
 // service's login issues). A token that is presented is always verified (alg other than
@@ -20,12 +20,8 @@
 // GET right after the 202 may briefly answer 404.
 
 #include <memory>
-#include <vector>
 
-#include "actors/gateway/directory.hpp"
 #include "actors/node/node_context.hpp"
-#include "adapters/amqp/confirmed_publisher.hpp"
-#include "actors/gateway/notification_request.hpp"
 #include "adapters/http/server.hpp"
 
 namespace herald {
@@ -37,9 +33,6 @@ public:
           caf::actor users, caf::actor templates);
 
   void add_routes(http::server& server);
-
-  /// True while at least one publisher holds an open connection.
-  bool broker_connected() const;
 
 private:
   /// Everything the handlers use. Shared with the lookups in flight: their answers come

@@ -124,7 +124,8 @@ void node::on_escalation(std::function<void(const std::string&)> fn) {
 }
 
 node::node(caf::actor_system& sys, const config::settings& settings)
-  : ctx_{sys, settings, registry_, std::make_shared<runtime::change_feed>()}, impl_(std::make_unique<impl>()) {}
+  : ctx_{sys, settings, registry_, std::make_shared<runtime::change_feed>()},
+    impl_(std::make_unique<impl>()) {}
 
 node::~node() {
   stop();
