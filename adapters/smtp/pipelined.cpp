@@ -119,6 +119,10 @@ struct pipelined_session::connection {
   int fd = -1;
   reply_reader reader;
   bool pipelining = false;
+  /// A refused RCPT TO or DATA left the transaction its accepted MAIL FROM opened: the
+  /// next mail on this connection, whichever batch it belongs to, must start with RSET,
+  /// or the relay answers its MAIL FROM with "503 nested MAIL command".
+  bool transaction_open = false;
   std::chrono::milliseconds timeout;
 
   explicit connection(std::chrono::milliseconds t) : timeout(t) {}
@@ -344,7 +348,6 @@ std::vector<send_outcome> pipelined_session::send_all(const std::vector<mail>& m
   constexpr auto none = static_cast<std::size_t>(-1);
   std::size_t body_of = none; ///< its MAIL, RCPT and DATA were accepted: data next
   std::string body;
-  bool need_rset = false;    ///< a transaction is open after a refused RCPT or DATA
   bool answered = false;     ///< the current connection answered something in this call
   bool reused = conn_ != nullptr;
   bool replaced = false;
@@ -382,7 +385,7 @@ std::vector<send_outcome> pipelined_session::send_all(const std::vector<mail>& m
       steps.emplace_back(step::data, std::move(body));
     }
     if (start) {
-      if (need_rset) {
+      if (c.transaction_open) {
         steps.emplace_back(step::rset, "RSET\r\n");
       }
       steps.emplace_back(step::mail, "MAIL FROM:<" + mails[next].from + ">\r\n");
@@ -431,10 +434,16 @@ std::vector<send_outcome> pipelined_session::send_all(const std::vector<mail>& m
           if (r->code / 100 != 2) {
             error = "RSET refused: " + describe(*r);
           }
-          need_rset = false;
+          c.transaction_open = false;
           break;
         case step::mail:
         case step::rcpt:
+          if (kind == step::mail && r->code == 503) {
+            // Out of step with the relay (it thinks a transaction is open): the session's
+            // fault, not this mail's. A new connection starts clean.
+            error = "MAIL FROM out of sequence: " + describe(*r);
+            break;
+          }
           if (kind == step::mail) {
             mail_accepted = r->code / 100 == 2;
           }
@@ -464,13 +473,12 @@ std::vector<send_outcome> pipelined_session::send_all(const std::vector<mail>& m
                         ? send_status::permanent_failure
                         : send_status::transient_failure,
                       refusal->code, std::string{refused_step} + " refused: " + describe(*refusal)});
-        need_rset = mail_accepted;
+        c.transaction_open = mail_accepted;
       }
       ++next;
     }
     if (!error.empty()) {
       conn_.reset();
-      need_rset = false;
       if (reused && !answered && !replaced && body_of == none) {
         // The reused connection was dead before the relay took anything: once more on a
         // fresh one (no duplicate is possible).

@@ -28,6 +28,7 @@ public:
   bool pipelining = true;
   std::string auth;                         ///< advertised "AUTH ..." line; "" for none
   std::string expected_plain;               ///< AUTH PLAIN's base64 argument to accept
+  std::function<int(const std::string&)> mail_from = [](const std::string&) { return 250; };
   std::function<int(const std::string&)> rcpt = [](const std::string&) { return 250; };
   std::function<int(int)> end_of_data = [](int) { return 250; };
   int close_after_data = -1;                ///< drop the connection, unanswered, at this mail
@@ -90,8 +91,11 @@ private:
     [[maybe_unused]] auto n = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
   }
 
+  /// Keeps SMTP's transaction state as Postfix does: a MAIL FROM while a transaction is
+  /// open (after a refused RCPT TO, say) is "503 nested MAIL command" until RSET.
   void session(int fd) {
     reply(fd, "220 fake ESMTP\r\n");
+    bool in_transaction = false;
     std::string buf;
     bool in_data = false;
     std::string data;
@@ -122,6 +126,8 @@ private:
             if (index == close_after_data) {
               return;
             }
+            in_transaction = false;
+            rcpt_ok_ = false;
             auto code = end_of_data(index);
             reply(fd, std::to_string(code) + (code == 250 ? " 2.0.0 queued\r\n" : " try later\r\n"));
             if (close_when_idle && buf.empty()) {
@@ -150,14 +156,28 @@ private:
           reply(fd, caps + "250 8BITMIME\r\n");
         } else if (line.rfind("AUTH PLAIN ", 0) == 0) {
           reply(fd, line.substr(11) == expected_plain ? "235 ok\r\n" : "535 no\r\n");
-        } else if (line.rfind("MAIL FROM:", 0) == 0 || line == "RSET") {
+        } else if (line.rfind("MAIL FROM:", 0) == 0) {
+          if (in_transaction) {
+            reply(fd, "503 5.5.1 Error: nested MAIL command\r\n");
+            continue;
+          }
+          auto code = mail_from(line.substr(11, line.size() - 12));
+          in_transaction = code == 250;
+          reply(fd, std::to_string(code) + (code == 250 ? " ok\r\n" : " bad sender\r\n"));
+        } else if (line == "RSET") {
+          in_transaction = false;
+          rcpt_ok_ = false;
           reply(fd, "250 ok\r\n");
         } else if (line.rfind("RCPT TO:", 0) == 0) {
+          if (!in_transaction) {
+            reply(fd, "503 5.5.1 Error: need MAIL command\r\n");
+            continue;
+          }
           auto code = rcpt(line.substr(9, line.size() - 10));
           rcpt_ok_ = code == 250;
           reply(fd, std::to_string(code) + (code == 250 ? " ok\r\n" : " no such user\r\n"));
         } else if (line == "DATA") {
-          if (rcpt_ok_) {
+          if (in_transaction && rcpt_ok_) {
             in_data = true;
             reply(fd, "354 go on\r\n");
           } else {
@@ -408,6 +428,76 @@ BOOST_AUTO_TEST_CASE(credentials_are_given_with_auth_plain_and_a_refusal_is_tran
   BOOST_CHECK(out[0].status == send_status::transient_failure);
   BOOST_CHECK_EQUAL(out[0].smtp_code, 535);
   BOOST_CHECK_EQUAL(relay.messages().size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_that_ends_a_batch_does_not_stop_the_next_batch_on_that_connection) {
+  // One good mail, two to a refused mailbox, four good ones, one batch at a time on one
+  // reused connection: every refusal settles its own mail with the relay's 550, and every
+  // good mail is sent (the transaction a refused RCPT TO leaves open is reset first).
+  for (bool pipelining : {true, false}) {
+    BOOST_TEST_CONTEXT("pipelining " << pipelining) {
+      fake_relay relay;
+      relay.pipelining = pipelining;
+      relay.rcpt = [](const std::string& to) {
+        return to == "bad@example.com" ? 550 : to == "a,b@example.com" ? 501 : 250;
+      };
+      relay.start();
+      pipelined_session s{endpoint_of(relay)};
+      std::vector<std::string> to{"a@example.com",   "bad@example.com", "bad@example.com",
+                                  "a,b@example.com", "b@example.com",   "c@example.com",
+                                  "d@example.com",   "e@example.com"};
+      for (std::size_t i = 0; i < to.size(); ++i) {
+        BOOST_TEST_CONTEXT("mail " << i << " to " << to[i]) {
+          auto out = s.send_all({make_mail(to[i], "M" + std::to_string(i))}, later());
+          BOOST_REQUIRE_EQUAL(out.size(), 1u);
+          if (to[i] == "bad@example.com" || to[i] == "a,b@example.com") {
+            BOOST_CHECK(out[0].status == send_status::permanent_failure);
+            BOOST_CHECK_EQUAL(out[0].smtp_code, to[i] == "bad@example.com" ? 550 : 501);
+            BOOST_CHECK_NE(out[0].detail.find("RCPT TO refused"), std::string::npos);
+          } else {
+            BOOST_CHECK(out[0].status == send_status::sent);
+            BOOST_CHECK_EQUAL(out[0].smtp_code, 250);
+          }
+        }
+      }
+      BOOST_CHECK_EQUAL(relay.messages().size(), 5u);
+      BOOST_CHECK_EQUAL(relay.connections(), 1);
+      BOOST_CHECK_EQUAL(count_prefix(relay.commands(), "RSET"), 3);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_sender_fails_its_mail_alone_and_opens_no_transaction) {
+  fake_relay relay;
+  relay.mail_from = [](const std::string& from) { return from == "bad@localhost" ? 501 : 250; };
+  relay.start();
+  pipelined_session s{endpoint_of(relay)};
+  auto bad = make_mail("a@example.com", "A");
+  bad.from = "bad@localhost";
+  auto out = s.send_all({bad, make_mail("b@example.com", "B")}, later());
+  BOOST_CHECK(out[0].status == send_status::permanent_failure);
+  BOOST_CHECK_EQUAL(out[0].smtp_code, 501);
+  BOOST_CHECK_NE(out[0].detail.find("MAIL FROM refused"), std::string::npos);
+  BOOST_CHECK(out[1].status == send_status::sent);
+  BOOST_CHECK_EQUAL(count_prefix(relay.commands(), "RSET"), 0);
+  BOOST_CHECK_EQUAL(relay.messages().size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_relay_out_of_step_is_a_session_failure_not_the_mails) {
+  // Should a relay still think a transaction is open, its 503 to MAIL FROM says nothing
+  // about this mail: transient, and the next batch starts on a fresh connection.
+  fake_relay relay;
+  relay.mail_from = [](const std::string& from) { return from == "odd@localhost" ? 503 : 250; };
+  relay.start();
+  pipelined_session s{endpoint_of(relay)};
+  auto odd = make_mail("a@example.com", "A");
+  odd.from = "odd@localhost";
+  auto out = s.send_all({odd}, later());
+  BOOST_CHECK(out[0].status == send_status::transient_failure);
+  BOOST_CHECK_NE(out[0].detail.find("503"), std::string::npos);
+  BOOST_CHECK(s.send_all({make_mail("b@example.com", "B")}, later())[0].status
+              == send_status::sent);
+  BOOST_CHECK_EQUAL(relay.connections(), 2);
 }
 
 BOOST_AUTO_TEST_CASE(an_address_that_would_break_the_envelope_fails_alone) {
