@@ -184,7 +184,7 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
         return {outcome{404, "no notification with id " + id}, std::string{}};
       }
       json record;
-      auto r = self->state.db->transact([&](pqxx::work& tx) {
+      auto r = self->state.db->read([&](pqxx::work& tx) {
         auto rows = tx.exec_params(
           "SELECT id, request_id, user_id, channel, template_code, status, attempts, "
           "last_error, correlation_id, language, template_version, timeline, "

@@ -221,7 +221,7 @@ caf::behavior template_store(caf::stateful_actor<store_state>* self, std::string
         int version) -> std::tuple<outcome, template_record> {
       entry->processed += 1;
       std::optional<template_record> found;
-      auto r = self->state.db->transact([&](pqxx::work& tx) {
+      auto r = self->state.db->read([&](pqxx::work& tx) {
         auto rows = tx.exec_params(std::string{"SELECT "} + version_columns
                                      + " FROM templates WHERE template_code = $1 "
                                        "AND language = $2 AND version = $3",
@@ -240,7 +240,7 @@ caf::behavior template_store(caf::stateful_actor<store_state>* self, std::string
     [=](index_atom, const std::string& code) -> std::tuple<outcome, code_index> {
       entry->processed += 1;
       std::optional<code_index> idx;
-      auto r = self->state.db->transact([&](pqxx::work& tx) { idx = read_index(tx, code); });
+      auto r = self->state.db->read([&](pqxx::work& tx) { idx = read_index(tx, code); });
       auto o = settle(r, outcome{200, {}}, *entry);
       if (o.ok() && !idx) {
         o = {404, "no template with code " + code};

@@ -175,10 +175,12 @@ struct store_state {
   log::context who{"users", "user_lookup", {}};
   static inline const char* name = "user_store";
 
-  /// Runs one transaction, counted.
-  postgres::outcome transact(const std::function<void(pqxx::work&)>& fn) {
+  /// Runs one transaction, counted; `idempotent`: a read that may run twice (see
+  /// postgres::session::read).
+  postgres::outcome transact(const std::function<void(pqxx::work&)>& fn,
+                             bool idempotent = false) {
     *count.pg_queries += 1;
-    auto r = db->transact(fn);
+    auto r = idempotent ? db->read(fn) : db->transact(fn);
     entry->processed += 1;
     if (!r.ok() && r.code != postgres::status::conflict) {
       entry->failed += 1;
@@ -217,7 +219,7 @@ struct store_state {
     }
     *count.cache_misses += 1;
     std::optional<user_profile> found;
-    auto r = transact([&](pqxx::work& tx) { found = select_profile(tx, id); });
+    auto r = transact([&](pqxx::work& tx) { found = select_profile(tx, id); }, true);
     if (!r.ok()) {
       return {unavailable(r), user_profile{}};
     }
