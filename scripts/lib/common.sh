@@ -28,7 +28,7 @@ HERALD_PACKAGES=(
   libcaf-dev libcpprest-dev libpqxx-dev postgresql libhiredis-dev redis-server
   librabbitmq-dev rabbitmq-server libkainjow-mustache-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libboost-test-dev python3-aiosmtpd curl postfix jq
-  iproute2 ca-certificates
+  iproute2 ca-certificates ccache
 )
 
 # Databases owned by the services; config/migrations/<db>/ holds each one's migrations.
@@ -250,8 +250,12 @@ herald_build() {
   build=$(herald_build_dir)
   [[ ${HERALD_SKIP_BUILD:-0} == 1 ]] && return 0
   read -r -a extra <<<"${HERALD_CMAKE_ARGS:-}"
+  # ccache: a rebuild in another clone or build directory (CI's fresh clone, a worktree)
+  # reuses the objects compiled from the same sources; paths are taken relative to it.
+  export CCACHE_BASEDIR=$ROOT
   if [[ ! -f $build/build.ninja && ! -f $build/Makefile ]]; then
     local generator=(-G Ninja)
+    command -v ccache >/dev/null && extra=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${extra[@]}")
     # A cache from an earlier (failed) configure fixes the generator; do not fight it.
     [[ -f $build/CMakeCache.txt ]] && generator=()
     cmake -S "$ROOT" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
