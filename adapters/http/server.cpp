@@ -45,7 +45,8 @@ struct route_entry {
 
 /// Never throws: it runs on actor and I/O threads, where an exception ends the actor or
 /// the process. cpprestsdk throws from reply() when the request was answered already,
-/// which close() does (500) for every request still open when the listener stops.
+/// which close() does (a 500, whose connection it then closes, so the client rarely
+/// sees it) for every request still open when the listener stops.
 void send(web::http::http_request& raw, const response& r) noexcept {
   try {
     web::http::http_response out{static_cast<web::http::status_code>(r.status)};

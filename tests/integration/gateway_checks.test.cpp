@@ -52,22 +52,22 @@ struct checks_fixture {
   json record_when_sent(const http_reply& accepted) {
     auto id = accepted.body["data"]["notification_id"].get<std::string>();
     json record;
-    eventually([&] {
+    BOOST_REQUIRE_MESSAGE(eventually([&] {
       auto r = http_call("GET", node.url() + "/api/v1/notifications/" + id);
       record = r.body["data"];
       return r.status == 200 && record["status"] == "sent" && record["timeline"].size() == 2;
-    });
+    }), "notification " << id << " never sent with both events: " << record.dump());
     return record;
   }
 
   std::string subject_sent_to(const std::string& user_id) {
     auto email = email_of(user_id);
     std::string subject;
-    eventually([&] {
+    BOOST_REQUIRE_MESSAGE(eventually([&] {
       auto mails = mails_to(env("HERALD_TEST_MAILDIR"), email);
       subject = mails.size() == 1 ? mails.front().header("Subject") : "";
       return !subject.empty();
-    });
+    }), "no single mail to " << email);
     return subject;
   }
 };

@@ -54,7 +54,8 @@ config::settings node_settings(const std::map<std::string, std::string>& overrid
   return *loaded.value;
 }
 
-running_node::running_node(const std::map<std::string, std::string>& overrides)
+running_node::running_node(const std::map<std::string, std::string>& overrides,
+                           bool wait_until_ready)
   : settings_(node_settings(overrides)) {
   log::init("test-node", log::parse_level(settings_.get("log.level")));
   base_ = static_cast<int>(settings_.get_int("http.port_base"));
@@ -65,9 +66,32 @@ running_node::running_node(const std::map<std::string, std::string>& overrides)
     node_->stop();
     throw std::runtime_error("node did not start: " + err);
   }
-  // Ready when the gateway answers; the services' dependencies are checked by the tests.
-  eventually([&] { return http_call("GET", url() + "/health").status == 200; },
-             std::chrono::seconds{10});
+  auto alive = [&](int port) { return http_call("GET", url(port) + "/health").status == 200; };
+  if (!eventually([&] { return alive(0) || alive(1) || alive(2) || alive(3) || alive(4); },
+                  std::chrono::seconds{10})) {
+    node_->stop();
+    throw std::runtime_error("node started but no service port answers /health");
+  }
+  if (!wait_until_ready) {
+    return;
+  }
+  // Every service the roles opened (gateway +0, users +1, templates +2, email +3, push +4)
+  // with its dependencies up, so no test starts against a half-ready node.
+  for (int port = 0; port < 5; ++port) {
+    if (!alive(port)) {
+      continue;
+    }
+    http_reply ready;
+    if (!eventually(
+          [&] {
+            ready = http_call("GET", url(port) + "/health/ready");
+            return ready.status == 200;
+          },
+          std::chrono::seconds{15})) {
+      node_->stop();
+      throw std::runtime_error("node not ready on " + url(port) + ": " + ready.raw);
+    }
+  }
 }
 
 running_node::~running_node() {

@@ -25,10 +25,15 @@ std::string env(const std::string& name);
 /// Settings for a node using the test servers, with `overrides` as extra environment.
 config::settings node_settings(const std::map<std::string, std::string>& overrides = {});
 
-/// A Herald node running in this process for the lifetime of the object.
+/// A Herald node running in this process for the lifetime of the object. The constructor
+/// returns once every service port the node opened answers /health/ready with 200 (each
+/// dependency up), and throws naming what is not ready after 15 s; `wait_until_ready`
+/// false (a test that starts a node with a dependency down on purpose) waits only for the
+/// gateway's /health.
 class running_node {
 public:
-  explicit running_node(const std::map<std::string, std::string>& overrides = {});
+  explicit running_node(const std::map<std::string, std::string>& overrides = {},
+                        bool wait_until_ready = true);
   ~running_node();
   std::string url(int offset = 0) const; ///< http://127.0.0.1:<base + offset>
 
