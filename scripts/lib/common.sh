@@ -327,6 +327,15 @@ _rabbitmq_env() {
   )
 }
 
+# rabbitmq_ctl STATEDIR PORT DISTPORT ARGS...: rabbitmqctl ARGS against that broker (its
+# output on stdout, errors on stderr; a minute at most).
+rabbitmq_ctl() {
+  local dir=$1 port=$2 dist=$3
+  shift 3
+  _rabbitmq_env "$dir" "$port" "$dist"
+  timeout 60 env "${RMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" -q "$@"
+}
+
 # start_rabbitmq STATEDIR PORT DISTPORT: starts (or reuses) a broker and returns once it
 # accepts connections. Restartable on the same STATEDIR. Its epmd listens on DISTPORT+1.
 #

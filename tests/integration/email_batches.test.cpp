@@ -10,7 +10,7 @@
 #include "actors/common/ids.hpp"
 #include "actors/messaging/topology.hpp"
 #include "adapters/amqp/connection.hpp"
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -22,72 +22,25 @@ const std::map<std::string, std::string> without_email = {
   {"HERALD_ROLES", "gateway,users,templates"}};
 
 std::string create_user(const running_node& node, const std::string& email, bool email_on = true) {
-  auto user = post_json(node.url(1) + "/api/v1/users",
-                        {{"email", email},
-                         {"name", "Batch User"},
-                         {"preferences", {{"email", email_on}}}});
-  BOOST_REQUIRE_EQUAL(user.status, 201);
-  return user.body["data"]["id"].get<std::string>();
+  return herald::test::create_user(node, {{"email", email}, {"preferences", {{"email", email_on}}}});
 }
 
+/// An email template whose subject and body carry the number {{n}}.
 std::string create_template(const running_node& node) {
-  auto code = unique("batch-");
-  auto tpl = post_json(node.url(2) + "/api/v1/templates",
-                       {{"template_code", code},
-                        {"channel", "email"},
-                        {"subject", "Batch {{n}}"},
-                        {"body", "Message number {{n}}."},
-                        {"variables", {"n"}}});
-  BOOST_REQUIRE_EQUAL(tpl.status, 201);
-  return code;
+  return create_email_template(node, {{"template_code", unique("batch-")},
+                                      {"subject", "Batch {{n}}"},
+                                      {"body", "Message number {{n}}."},
+                                      {"variables", {"n"}}});
 }
 
 std::string post_notification(const running_node& node, const std::string& user_id,
                               const std::string& code, int n) {
-  auto accepted = post_json(node.url() + "/api/v1/notifications",
-                            {{"notification_type", "email"},
-                             {"user_id", user_id},
-                             {"template_code", code},
-                             {"variables", {{"n", std::to_string(n)}}}});
-  BOOST_REQUIRE_EQUAL(accepted.status, 202);
-  return accepted.body["data"]["notification_id"].get<std::string>();
-}
-
-json notification(const running_node& node, const std::string& id) {
-  auto r = http_call("GET", node.url() + "/api/v1/notifications/" + id);
-  return r.status == 200 ? r.body["data"] : json{};
-}
-
-std::string status_of(const running_node& node, const std::string& id) {
-  auto n = notification(node, id);
-  return n.is_object() ? n["status"].get<std::string>() : std::string{};
+  return herald::test::post_notification(node, user_id, code, {{"n", std::to_string(n)}});
 }
 
 /// A counter of the email_sender's registry entry (0 when absent).
 std::uint64_t sender_counter(const running_node& node, const std::string& name) {
-  auto r = http_call("GET", node.url() + "/api/v1/introspection/actors");
-  for (auto& a : r.body["data"]) {
-    if (a["name"] == "email_sender") {
-      return a["counters"].value(name, std::uint64_t{0});
-    }
-  }
-  return 0;
-}
-
-/// Publishes `message` to email.queue directly (persistent, confirmed), as the gateway would.
-void publish(const json& message) {
-  namespace amqp = herald::amqp;
-  namespace messaging = herald::messaging;
-  amqp::connection publisher{env("HERALD_TEST_AMQP_URL")};
-  BOOST_REQUIRE_EQUAL(publisher.open(), "");
-  BOOST_REQUIRE_EQUAL(publisher.declare(messaging::topology()), "");
-  BOOST_REQUIRE_EQUAL(publisher.enable_confirms(), "");
-  BOOST_REQUIRE_EQUAL(publisher.publish({messaging::exchange, "email", message.dump(),
-                                         message.value("notification_id", ""),
-                                         message.value("correlation_id", "")}),
-                      "");
-  auto confirm = publisher.next_confirm(std::chrono::seconds{5});
-  BOOST_REQUIRE(confirm && confirm->ack);
+  return actor_counter(node, "email_sender", name);
 }
 
 /// The subject of the mail the sink stored for notification `id` sent to `email`.
@@ -98,17 +51,6 @@ std::string subject_of(const std::string& email, const std::string& id) {
     }
   }
   return {};
-}
-
-/// The `processed` figure of the registry entry `name`.
-std::uint64_t processed_of(const running_node& node, const std::string& name) {
-  auto r = http_call("GET", node.url() + "/api/v1/introspection/actors");
-  for (auto& a : r.body["data"]) {
-    if (a["name"] == name) {
-      return a["processed"].get<std::uint64_t>();
-    }
-  }
-  return 0;
 }
 
 /// The notification ids of the mails the sink stored for `email`.
@@ -202,8 +144,11 @@ BOOST_AUTO_TEST_CASE(each_message_of_a_mixed_batch_ends_with_its_own_status) {
   BOOST_CHECK_EQUAL(sender_counter(node, "skipped"), 1u);
   BOOST_CHECK_EQUAL(sender_counter(node, "failed"), 1u);
   BOOST_CHECK_EQUAL(sender_counter(node, "sent"), 1u);
-  // The three were waiting together, so they came as one batch.
-  BOOST_CHECK_EQUAL(sender_counter(node, "batches"), 1u);
+  // These three, and nothing else (the suite's virtual host holds no other messages). They
+  // were waiting together and usually come as one batch; a loaded machine may split them,
+  // which changes nothing above: outcomes are per message either way.
+  BOOST_CHECK_EQUAL(sender_counter(node, "batched_messages"), 3u);
+  BOOST_TEST_MESSAGE("mixed messages came in " << sender_counter(node, "batches") << " batch(es)");
 }
 
 BOOST_AUTO_TEST_CASE(an_address_changed_while_the_message_waited_is_the_one_used) {
@@ -250,7 +195,7 @@ BOOST_AUTO_TEST_CASE(a_redelivered_message_whose_notification_was_sent_is_not_se
   // the broker hands it out again flagged as redelivered.
   namespace amqp = herald::amqp;
   namespace messaging = herald::messaging;
-  publish(message);
+  publish_direct(message);
   {
     amqp::connection consumer{env("HERALD_TEST_AMQP_URL")};
     BOOST_REQUIRE_EQUAL(consumer.open(), "");
@@ -280,25 +225,26 @@ BOOST_AUTO_TEST_CASE(an_smtp_outage_requeues_messages_until_the_relay_is_back_no
   auto user_id = create_user(node, email);
   constexpr int count = 6;
 
-  BOOST_REQUIRE(server_ctl("stop", "smtp"));
   std::set<std::string> ids;
-  for (int i = 0; i < count; ++i) {
-    ids.insert(post_notification(node, user_id, code, i));
-  }
-  bool requeued = eventually([&] { return sender_counter(node, "requeued") >= count; });
-  // Their `queued` records are written asynchronously: wait for them, then look.
-  std::vector<std::string> while_down;
-  eventually([&] {
-    while_down.clear();
-    for (auto& id : ids) {
-      while_down.push_back(status_of(node, id));
+  {
+    stopped_server relay{"smtp"};
+    for (int i = 0; i < count; ++i) {
+      ids.insert(post_notification(node, user_id, code, i));
     }
-    return std::find(while_down.begin(), while_down.end(), "") == while_down.end();
-  });
-  BOOST_REQUIRE(server_ctl("start", "smtp"));
-  BOOST_REQUIRE(requeued);
-  for (auto& s : while_down) {
-    BOOST_CHECK_EQUAL(s, "queued"); // not failed: the relay being down is not the message's fault
+    BOOST_REQUIRE(eventually([&] { return sender_counter(node, "requeued") >= count; }));
+    // Their `queued` records are written asynchronously: wait for them, then look.
+    std::vector<std::string> while_down;
+    BOOST_REQUIRE(eventually([&] {
+      while_down.clear();
+      for (auto& id : ids) {
+        while_down.push_back(status_of(node, id));
+      }
+      return std::find(while_down.begin(), while_down.end(), "") == while_down.end();
+    }));
+    for (auto& s : while_down) {
+      BOOST_CHECK_EQUAL(s, "queued"); // not failed: the relay being down is not the message's fault
+    }
+    BOOST_REQUIRE(relay.start());
   }
 
   BOOST_REQUIRE(eventually(
@@ -323,7 +269,7 @@ BOOST_AUTO_TEST_CASE(a_status_detail_with_quotes_backslashes_and_commas_is_store
   auto user_id = create_user(node, email);
   auto id = herald::make_uuid();
   const std::string code = R"(no-such "code" \ it's, {odd})";
-  publish({{"notification_id", id},     {"notification_type", "email"},
+  publish_direct({{"notification_id", id},     {"notification_type", "email"},
            {"user_id", user_id},        {"template_code", code},
            {"variables", json::object()}, {"correlation_id", "odd-detail"},
            {"attempt", 1}});
@@ -363,8 +309,8 @@ BOOST_AUTO_TEST_CASE(a_pinned_template_version_is_rendered_as_it_is_and_compiled
   };
   auto pinned = herald::make_uuid();
   auto latest = herald::make_uuid();
-  publish(message(pinned, 1, true));
-  publish(message(latest, 2, false));
+  publish_direct(message(pinned, 1, true));
+  publish_direct(message(latest, 2, false));
   BOOST_REQUIRE(eventually(
     [&] { return status_of(node, pinned) == "sent" && status_of(node, latest) == "sent"; }));
   BOOST_CHECK_EQUAL(subject_of(email, pinned), "Old 1");
@@ -374,12 +320,12 @@ BOOST_AUTO_TEST_CASE(a_pinned_template_version_is_rendered_as_it_is_and_compiled
 
   // The same pinned version again: rendered from the sender's compiled copy, without
   // asking the template cache.
-  auto lookups = processed_of(node, "template_cache");
+  auto lookups = actor_figure(node, "template_cache", "processed");
   auto again = herald::make_uuid();
-  publish(message(again, 3, true));
+  publish_direct(message(again, 3, true));
   BOOST_REQUIRE(eventually([&] { return status_of(node, again) == "sent"; }));
   BOOST_CHECK_EQUAL(subject_of(email, again), "Old 3");
-  BOOST_CHECK_EQUAL(processed_of(node, "template_cache"), lookups);
+  BOOST_CHECK_EQUAL(actor_figure(node, "template_cache", "processed"), lookups);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,7 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -18,35 +18,20 @@ struct pipeline_fixture {
   /// Creates a user and an email template; returns {user_id, email, template_code}.
   std::tuple<std::string, std::string, std::string> user_and_template() {
     auto email = unique("ada-") + "@example.com";
-    auto user = post_json(node.url(1) + "/api/v1/users",
-                          {{"email", email}, {"name", "Ada Lovelace"}});
-    BOOST_REQUIRE_EQUAL(user.status, 201);
-    auto code = unique("welcome-");
-    auto tpl = post_json(node.url(2) + "/api/v1/templates",
-                         {{"template_code", code},
-                          {"channel", "email"},
-                          {"subject", "Welcome, {{name}}!"},
-                          {"body", "Hello {{name}}, your code is {{code}}."},
-                          {"variables", {"name", "code"}}});
-    BOOST_REQUIRE_EQUAL(tpl.status, 201);
-    return {user.body["data"]["id"].get<std::string>(), email, code};
+    auto user_id = create_user(node, {{"email", email}, {"name", "Ada Lovelace"}});
+    auto code = create_email_template(node, {{"template_code", unique("welcome-")},
+                                             {"subject", "Welcome, {{name}}!"},
+                                             {"body", "Hello {{name}}, your code is {{code}}."},
+                                             {"variables", {"name", "code"}}});
+    return {user_id, email, code};
   }
 
   /// Posts an email notification of user_and_template()'s template; returns its id.
   std::string send(const std::string& user_id, const std::string& code) {
-    auto accepted = post_json(node.url() + "/api/v1/notifications",
-                              {{"notification_type", "email"},
-                               {"user_id", user_id},
-                               {"template_code", code},
-                               {"variables", {{"name", "A"}, {"code", "B"}}}});
-    BOOST_REQUIRE_EQUAL(accepted.status, 202);
-    return accepted.body["data"]["notification_id"].get<std::string>();
+    return post_notification(node, user_id, code, {{"name", "A"}, {"code", "B"}});
   }
 
-  std::string status_of(const std::string& id) {
-    auto r = http_call("GET", node.url() + "/api/v1/notifications/" + id);
-    return r.status == 200 ? r.body["data"]["status"].get<std::string>() : std::string{};
-  }
+  std::string status_of(const std::string& id) { return herald::test::status_of(node, id); }
 };
 
 } // namespace

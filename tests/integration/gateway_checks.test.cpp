@@ -3,7 +3,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -14,11 +14,7 @@ struct checks_fixture {
   running_node node;
 
   std::string create_user(const std::string& language = "en") {
-    auto email = unique("check-") + "@example.com";
-    auto r = post_json(node.url(1) + "/api/v1/users",
-                       {{"email", email}, {"name", "Check"}, {"language", language}});
-    BOOST_REQUIRE_EQUAL(r.status, 201);
-    return r.body["data"]["id"].get<std::string>();
+    return herald::test::create_user(node, {{"name", "Check"}, {"language", language}});
   }
 
   std::string email_of(const std::string& user_id) {

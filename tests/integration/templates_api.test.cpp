@@ -4,7 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "adapters/postgres/session.hpp"
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -67,14 +67,9 @@ struct templates_fixture {
 
   /// A counter of the node's template cache, from the introspection endpoint.
   std::uint64_t cache_counter(const std::string& name) {
-    auto r = http_call("GET", node.url() + "/api/v1/introspection/actors");
-    for (auto& entry : r.body["data"]) {
-      if (entry["name"] == "template_cache") {
-        return entry["counters"].value(name, std::uint64_t{0});
-      }
-    }
-    BOOST_FAIL("no template_cache entry in " + r.raw);
-    return 0;
+    BOOST_REQUIRE_MESSAGE(registry_entry(node, "template_cache").is_object(),
+                          "no template_cache entry in the registry");
+    return actor_counter(node, "template_cache", name);
   }
 };
 

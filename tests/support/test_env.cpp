@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "runtime/auth/base64.hpp"
 #include "runtime/logging/log.hpp"
 #include "runtime/system_config.hpp"
 
@@ -187,25 +188,11 @@ std::string decode_quoted_printable(const std::string& s) {
   return out;
 }
 
-std::string decode_base64(const std::string& s) {
-  static const std::string alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0;
-  int bits = -8;
-  for (unsigned char c : s) {
-    auto pos = alphabet.find(static_cast<char>(c));
-    if (pos == std::string::npos) {
-      continue;
-    }
-    val = (val << 6) + static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 0) {
-      out += static_cast<char>((val >> bits) & 0xFF);
-      bits -= 8;
-    }
-  }
-  return out;
+/// A MIME base64 body: line breaks dropped, then decoded strictly ("" if it is not base64).
+std::string decode_base64(std::string s) {
+  s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; }),
+          s.end());
+  return auth::base64_decode(s).value_or("");
 }
 
 std::string lower(std::string s) {
