@@ -115,17 +115,10 @@ BOOST_AUTO_TEST_CASE(email_turned_off_after_a_send_skips_the_next_one) {
 
 BOOST_AUTO_TEST_CASE(user_who_turned_email_off_is_skipped) {
   auto email = unique("quiet-") + "@example.com";
-  auto user = post_json(node.url(1) + "/api/v1/users",
-                        {{"email", email}, {"name", "Quiet"}, {"preferences", {{"email", false}}}});
-  BOOST_REQUIRE_EQUAL(user.status, 201);
+  auto user_id = create_user(
+    node, {{"email", email}, {"name", "Quiet"}, {"preferences", {{"email", false}}}});
   auto [other_user, other_email, code] = user_and_template();
-  auto accepted = post_json(node.url() + "/api/v1/notifications",
-                            {{"notification_type", "email"},
-                             {"user_id", user.body["data"]["id"]},
-                             {"template_code", code},
-                             {"variables", {{"name", "A"}, {"code", "B"}}}});
-  BOOST_REQUIRE_EQUAL(accepted.status, 202);
-  auto id = accepted.body["data"]["notification_id"].get<std::string>();
+  auto id = send(user_id, code);
   BOOST_REQUIRE(eventually([&] { return status_of(id) == "skipped"; }));
   BOOST_CHECK(mails_to(env("HERALD_TEST_MAILDIR"), email).empty());
 }

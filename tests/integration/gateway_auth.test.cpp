@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/auth/jwt.hpp"
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -17,16 +17,9 @@ struct auth_fixture {
   explicit auth_fixture(const std::map<std::string, std::string>& overrides = {})
     : node(overrides) {
     auto email = unique("auth-") + "@example.com";
-    auto user = post_json(node.url(1) + "/api/v1/users",
-                          {{"email", email}, {"name", "Auth"}, {"password", "correct horse"}});
-    BOOST_REQUIRE_EQUAL(user.status, 201);
-    user_id = user.body["data"]["id"].get<std::string>();
-    code = unique("auth-");
-    BOOST_REQUIRE_EQUAL(post_json(node.url(2) + "/api/v1/templates",
-                                  {{"template_code", code}, {"channel", "email"},
-                                   {"subject", "Hi"}, {"body", "Hello"}})
-                          .status,
-                        201);
+    user_id = create_user(node, {{"email", email}, {"name", "Auth"}, {"password", "correct horse"}});
+    code = create_email_template(node, {{"subject", "Hi"}, {"body", "Hello"},
+                                        {"variables", json::array()}});
     auto login = post_json(node.url(1) + "/api/v1/users/login",
                            {{"email", email}, {"password", "correct horse"}});
     BOOST_REQUIRE_EQUAL(login.status, 200);

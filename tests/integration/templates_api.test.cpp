@@ -552,15 +552,8 @@ BOOST_AUTO_TEST_CASE(an_email_uses_the_users_language_else_the_templates_default
   BOOST_REQUIRE_EQUAL(create(email_template(code, "fr")).status, 201);
   auto send_to = [&](const std::string& language) {
     auto email = unique("lang-" + language + "-") + "@example.com";
-    auto user = post_json(node.url(1) + "/api/v1/users",
-                          {{"email", email}, {"name", "Lang"}, {"language", language}});
-    BOOST_REQUIRE_EQUAL(user.status, 201);
-    auto accepted = post_json(node.url() + "/api/v1/notifications",
-                              {{"notification_type", "email"},
-                               {"user_id", user.body["data"]["id"]},
-                               {"template_code", code},
-                               {"variables", {{"name", "N"}, {"order", "O-1"}}}});
-    BOOST_REQUIRE_EQUAL(accepted.status, 202);
+    auto user_id = create_user(node, {{"email", email}, {"name", "Lang"}, {"language", language}});
+    post_notification(node, user_id, code, {{"name", "N"}, {"order", "O-1"}});
     return email;
   };
   auto french = send_to("fr");
