@@ -11,7 +11,7 @@
 #include "actors/user_lookup/user_cache.hpp"
 #include "runtime/auth/base64.hpp"
 #include "runtime/auth/jwt.hpp"
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -411,10 +411,7 @@ BOOST_AUTO_TEST_CASE(a_fill_based_on_a_read_from_before_a_change_is_refused) {
 BOOST_AUTO_TEST_CASE(lookups_and_changes_work_while_redis_is_down) {
   auto id = create()["id"].get<std::string>();
   BOOST_TEST_REQUIRE(call("GET", "/" + id).status == 200);
-  BOOST_TEST_REQUIRE(server_ctl("stop", "redis"));
-  struct restart_redis {
-    ~restart_redis() { server_ctl("start", "redis"); }
-  } guard;
+  stopped_server redis{"redis"};
   auto got = call("GET", "/" + id);
   BOOST_TEST(got.status == 200, got.raw);
   auto patched = call("PATCH", "/" + id, {{"name", "No Cache"}});
