@@ -75,7 +75,38 @@ std::function<void(const std::string&)> unavailable(http::reply_fn reply, std::s
   };
 }
 
+bool nested_deeper_than(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) {
+        return true;
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 std::optional<nlohmann::json> parse_object(const std::string& body, const http::reply_fn& reply) {
+  if (nested_deeper_than(body, max_json_depth)) {
+    reply(fail(400, "body nests objects and arrays more than " + std::to_string(max_json_depth)
+                      + " levels deep"));
+    return std::nullopt;
+  }
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) {
     reply(fail(400, "body is not valid JSON"));

@@ -4,7 +4,9 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "adapters/http/server.hpp"
 
@@ -25,7 +27,17 @@ http::response server_error(int status, const std::string& message);
 /// An error continuation for a call to `service`: answers 503 naming the service.
 std::function<void(const std::string&)> unavailable(http::reply_fn reply, std::string service);
 
-/// Parses a JSON object body; on failure answers `reply` with a 400 naming the issue.
+/// How deep JSON bodies may nest (objects and arrays): enough for any request Herald
+/// takes, far too little for a body built to exhaust the stack of whatever walks it
+/// recursively (serialising, rendering, freeing).
+inline constexpr int max_json_depth = 32;
+
+/// True when `text` nests objects and arrays more than `limit` deep (strings and their
+/// escapes are skipped; the text need not be valid JSON). Stops reading at that point.
+bool nested_deeper_than(std::string_view text, int limit);
+
+/// Parses a JSON object body; on failure answers `reply` with a 400 naming the issue (a
+/// body nested deeper than max_json_depth is refused before it is parsed).
 std::optional<nlohmann::json> parse_object(const std::string& body, const http::reply_fn& reply);
 
 } // namespace herald::rest

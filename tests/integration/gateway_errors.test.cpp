@@ -2,7 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "support/test_env.hpp"
+#include "support/herald_api.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -83,6 +83,30 @@ BOOST_AUTO_TEST_CASE(user_and_template_bodies_are_validated) {
                          {"subject", "Hi"},
                          {"body", "Hello {{name"}}),
               422, "not valid Mustache");
+}
+
+BOOST_AUTO_TEST_CASE(a_body_nested_too_deep_is_a_400_on_every_service_and_crashes_nothing) {
+  // 100,000 levels in about 500 KB: it once overflowed the stack of whatever walked it.
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) {
+    deep += "{\"a\":";
+  }
+  deep += "1" + std::string(100000, '}');
+  auto code = create_email_template(node);
+  auto valid = valid_body().dump();
+  auto gateway_body = valid.substr(0, valid.size() - 1) + ",\"metadata\":" + deep + "}";
+  check_error(post(gateway_body), 400, "32 levels");
+  check_error(http_call("POST", node.url(2) + "/api/v1/templates/" + code + "/render",
+                        "{\"variables\":" + deep + "}"),
+              400, "32 levels");
+  check_error(http_call("POST", node.url(1) + "/api/v1/users",
+                        "{\"email\":\"deep@example.com\",\"name\":" + deep + "}"),
+              400, "32 levels");
+  // Nesting within the limit is read as before.
+  auto fine = valid_body();
+  fine["metadata"] = json::parse("{\"a\":{\"b\":{\"c\":[1,[2,[3]]]}}}");
+  check_error(post(fine.dump()), 404, "00000000-0000-4000-8000-000000000001"); // read, then looked up
+  BOOST_CHECK_EQUAL(http_call("GET", node.url() + "/health").status, 200);
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_email_is_a_409) {
