@@ -43,8 +43,60 @@ std::string with_line_and_column(const std::string& message, const std::string& 
          + std::to_string(column);
 }
 
+/// "" when no section of `text` ({{#x}} or {{^x}}) is nested more than `limit` deep,
+/// else the problem, ending "at <byte offset>" like kainjow's own messages. Follows
+/// set-delimiter tags ({{=<% %>=}}) as the parser does. The renderer recurses once per
+/// level, so a template of 20,000 nested sections would overflow its stack.
+std::string section_depth_error(const std::string& text, int limit) {
+  std::string open = "{{";
+  std::string close = "}}";
+  int depth = 0;
+  std::size_t pos = 0;
+  while ((pos = text.find(open, pos)) != std::string::npos) {
+    auto start = pos + open.size();
+    if (open == "{{" && start < text.size() && text[start] == '{') {
+      auto end = text.find("}}}", start);
+      if (end == std::string::npos) {
+        return {};
+      }
+      pos = end + 3;
+      continue;
+    }
+    auto end = text.find(close, start);
+    if (end == std::string::npos) {
+      return {}; // unclosed: the parser reports it
+    }
+    auto tag = text.substr(start, end - start);
+    auto first = tag.find_first_not_of(" \t\r\n");
+    char kind = first == std::string::npos ? ' ' : tag[first];
+    if (kind == '#' || kind == '^') {
+      if (++depth > limit) {
+        return "Sections nested more than " + std::to_string(limit) + " deep at "
+               + std::to_string(pos);
+      }
+    } else if (kind == '/') {
+      --depth;
+    } else if (kind == '=' && tag.size() > first + 1 && tag.back() == '=') {
+      auto inner = tag.substr(first + 1, tag.size() - first - 2);
+      auto a = inner.find_first_not_of(" \t");
+      auto b = inner.find_first_of(" \t", a);
+      auto c = inner.find_first_not_of(" \t", b);
+      if (a != std::string::npos && b != std::string::npos && c != std::string::npos) {
+        open = inner.substr(a, b - a);
+        close = inner.substr(c, inner.find_last_not_of(" \t") + 1 - c);
+      }
+    }
+    pos = end + close.size();
+  }
+  return {};
+}
+
 /// Parses `text`; on a syntax error returns nullopt and sets `error`.
 std::optional<mst::mustache> parse(const std::string& text, std::string& error) {
+  if (auto deep = section_depth_error(text, max_section_depth); !deep.empty()) {
+    error = with_line_and_column(deep, text);
+    return std::nullopt;
+  }
   try {
     mst::mustache tmpl{text};
     if (!tmpl.is_valid()) {

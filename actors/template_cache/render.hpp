@@ -28,7 +28,12 @@
 
 namespace herald {
 
-/// "" when `text` is valid Mustache, else the parser's problem with its place, e.g.
+/// How deep sections may nest in a template part ({{#a}}{{#b}}...): far beyond any real
+/// template, far below what would exhaust the renderer's stack.
+inline constexpr int max_section_depth = 16;
+
+/// "" when `text` is valid Mustache (sections nested at most max_section_depth deep), else
+/// the parser's problem with its place, e.g.
 /// "Unclosed tag at line 2, column 7" (lines and columns count from 1, columns in
 /// characters).
 std::string mustache_syntax_error(const std::string& text);

@@ -59,6 +59,32 @@ BOOST_AUTO_TEST_CASE(syntax_errors_are_reported_with_a_message) {
   BOOST_CHECK(!mustache_syntax_error("{{#list}}open").empty());
 }
 
+BOOST_AUTO_TEST_CASE(sections_nested_past_the_limit_are_a_syntax_error_naming_the_place) {
+  auto nested = [](int depth, const std::string& open, const std::string& close) {
+    std::string s;
+    for (int i = 0; i < depth; ++i) {
+      s += open + "#s" + close;
+    }
+    s += "x";
+    for (int i = 0; i < depth; ++i) {
+      s += open + "/s" + close;
+    }
+    return s;
+  };
+  BOOST_CHECK_EQUAL(mustache_syntax_error(nested(herald::max_section_depth, "{{", "}}")), "");
+  auto deep = nested(herald::max_section_depth + 1, "{{", "}}");
+  BOOST_CHECK_EQUAL(mustache_syntax_error(deep),
+                    "Sections nested more than 16 deep at line 1, column "
+                      + std::to_string(16 * 6 + 1));
+  // Inverted sections count, other delimiters are followed, triple mustaches are not sections.
+  BOOST_CHECK(!mustache_syntax_error("{{=<% %>=}}" + nested(17, "<%", "%>")).empty());
+  BOOST_CHECK(mustache_syntax_error("{{=<% %>=}}" + nested(16, "<%", "%>")).empty());
+  BOOST_CHECK(!mustache_syntax_error(nested(17, "{{", "}}").replace(2, 1, "^")).empty());
+  BOOST_CHECK(mustache_syntax_error("{{{#a}}} {{#b}}{{/b}}").empty());
+  // 20,000 levels once overflowed the renderer's stack; now they are refused at once.
+  BOOST_CHECK(!mustache_syntax_error(nested(20000, "{{", "}}")).empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(render_positions)
