@@ -200,6 +200,20 @@ BOOST_AUTO_TEST_CASE(concurrent_first_reads_of_an_uncached_user_and_template_get
       }
     }
   }
+  // What was accepted is delivered before the node goes (nothing left in the shared queue).
+  std::vector<std::string> accepted;
+  for (auto& p : posts) {
+    if (p.status == 202) {
+      accepted.push_back(p.body["data"]["notification_id"].get<std::string>());
+    }
+  }
+  BOOST_CHECK(eventually([&] {
+    auto statuses = read_statuses(accepted);
+    return statuses.size() == accepted.size()
+           && std::all_of(statuses.begin(), statuses.end(),
+                          [](auto& s) { return s.second == "sent"; });
+  }));
+  BOOST_CHECK_EQUAL(mails_to(env("HERALD_TEST_MAILDIR"), email).size(), accepted.size());
   // The reads really were misses: the first ones reached PostgreSQL.
   std::uint64_t misses = 0;
   for (auto name : {"user_lookup/0", "user_lookup/1"}) {
