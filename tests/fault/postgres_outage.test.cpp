@@ -184,7 +184,7 @@ BOOST_AUTO_TEST_CASE(postgres_down_mid_stream_requeues_and_afterwards_each_notif
                                  << actor_counter(node, "email_sender", "requeued"));
 }
 
-BOOST_AUTO_TEST_CASE(while_postgres_is_down_nothing_is_sent_or_acked_and_all_wait_in_the_queue) {
+BOOST_AUTO_TEST_CASE(once_a_status_write_failed_nothing_is_sent_or_acked_until_postgres_is_back) {
   auto domain = unique("pgwait") + ".example.com";
   auto node = std::make_unique<running_node>(outage_settings);
   auto code = create_email_template(*node);
