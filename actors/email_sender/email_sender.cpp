@@ -147,6 +147,9 @@ struct sender_state {
   std::unordered_map<std::string, compiled_ptr> compiled;
   /// Deliveries that came while cfg.max_batches batches were in flight: the next batch.
   batch_ptr forming;
+  /// The last status write or query failed: the status database may be down. Until a
+  /// status query answers again, every batch asks one first and sends nothing if it fails.
+  bool status_db_down = false;
   std::size_t running = 0; ///< batches in flight
   static inline const char* name = "email_sender";
 };
@@ -180,7 +183,11 @@ std::string render_error(sender_actor* self, const caf::error& e) {
 }
 
 // Step 1: a redelivered message whose notification already reached a final status is
-// not sent again (one query for all of the batch's redelivered messages).
+// not sent again (one query for all of the batch's redelivered messages). The same query
+// tells whether statuses can be recorded: when it fails, nothing of the batch is sent (its
+// outcome could not be recorded, and a mail sent now would be sent again if this node went
+// away before the status database came back); every pending message is requeued. While
+// the database is known to be down every batch asks, even one without redeliveries.
 void check_redelivered(sender_actor* self, batch_ptr b) {
   std::vector<std::string> ids;
   for (auto& item : b->items) {
@@ -188,10 +195,15 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
       ids.push_back(item.job.notification_id);
     }
   }
-  if (ids.empty()) {
+  if (ids.empty() && !self->state.status_db_down) {
     lookup_users(self, b);
     return;
   }
+  auto unreachable = [=](const std::string& why) {
+    self->state.status_db_down = true;
+    requeue_pending(b, "status database unavailable, not sending: " + why);
+    lookup_users(self, b); // nothing pending is left: records nothing, requeues the batch
+  };
   auto redelivered_pending = [b](auto&& fn) {
     for (auto& item : b->items) {
       if (item.result == verdict::pending && item.job.redelivered) {
@@ -203,10 +215,15 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
   self->request(self->state.writer, service_timeout, statuses_atom::value, std::move(ids))
     .then(
       [=](outcome& o, std::vector<std::string>& statuses) {
-        if (!o.ok() || statuses.size() != asked) {
-          auto why = o.ok() ? std::string{"answer of the wrong size"} : o.error;
+        if (!o.ok()) {
+          unreachable(o.error);
+          return;
+        }
+        self->state.status_db_down = false;
+        if (statuses.size() != asked) {
           redelivered_pending([&](batch_item& item) {
-            decide(item, verdict::requeue, "status of a redelivery unknown: " + why);
+            decide(item, verdict::requeue,
+                   "status of a redelivery unknown: answer of the wrong size");
           });
         } else {
           std::size_t i = 0;
@@ -220,11 +237,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
         }
         lookup_users(self, b);
       },
-      [=](caf::error& e) {
-        auto why = "status of a redelivery unknown: " + render_error(self, e);
-        redelivered_pending([&](batch_item& item) { decide(item, verdict::requeue, why); });
-        lookup_users(self, b);
-      });
+      [=](caf::error& e) { unreachable(render_error(self, e)); });
 }
 
 // Step 2: every user of the batch in one request, read at send time (fresh address and
@@ -475,6 +488,7 @@ void record(sender_actor* self, batch_ptr b) {
   self->request(self->state.writer, service_timeout, record_many_atom::value, std::move(events))
     .then([=](bool written) { finish(self, b, written); },
           [=](caf::error& e) {
+            self->state.status_db_down = true;
             log::warn({"email", "email_sender", {}}, "statuses not recorded, requeueing",
                       {{"messages", b->items.size()}, {"error", render_error(self, e)}});
             finish(self, b, false);

@@ -12,7 +12,9 @@
 // Work moves in batches, one message per batch at every hop (group commit everywhere):
 // a consumer hands on every delivery it read in one wake-up as one batch. For a batch the
 // sender then makes
-//   1. one status query for its redelivered messages (status writer, statuses_atom);
+//   1. one status query for its redelivered messages (status writer, statuses_atom), and
+//      for every batch while the status database is known to be down (the last status
+//      write or query failed): when it fails, nothing of the batch is sent;
 //   2. one user lookup for all its users (user store, lookup_many_atom: one Redis MGET,
 //      one PostgreSQL query for the misses), at send time, so a changed address or
 //      preference applies to messages still queued;
@@ -53,6 +55,11 @@
 //   worked on in this sender (its consumer lost the connection meanwhile) is requeued
 //   until that attempt has ended. What remains is the window between a send and its
 //   status commit: a process killed there sends that email again on redelivery.
+// - The status database down: the batches already sending when it went down are sent and
+//   requeued (their `sent` stays with the status writer, which writes it once the
+//   database is back, so their redeliveries are acked without sending); from the first
+//   failed status write on, nothing is sent until a status query answers again, so a
+//   node stopped during the outage re-sends only those first batches, not the outage.
 //
 // Counters on the registry entry "email_sender": sent, skipped, failed, requeued,
 // duplicates (redeliveries acked without sending), batches, batched_messages (their sum:
