@@ -98,6 +98,7 @@ void confirmed_publisher::publish_queued(std::deque<job>& batch) {
 }
 
 void confirmed_publisher::settle(const confirm& c) {
+  stats_.confirm_frames += 1;
   auto last = c.multiple ? in_flight_.upper_bound(c.tag) : in_flight_.find(c.tag);
   auto first = c.multiple ? in_flight_.begin() : last;
   if (!c.multiple) {

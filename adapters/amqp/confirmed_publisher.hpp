@@ -43,6 +43,7 @@ struct publisher_settings {
 struct publisher_stats {
   std::atomic<std::uint64_t> confirmed{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> confirm_frames{0}; ///< acks and nacks read (one may settle many)
   std::atomic<std::int64_t> queued{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> connected{false};
