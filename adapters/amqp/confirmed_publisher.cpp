@@ -2,7 +2,10 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 namespace herald::amqp {
 
@@ -12,6 +15,7 @@ confirmed_publisher::confirmed_publisher(publisher_settings s)
   : settings_(std::move(s)),
     conn_(std::make_unique<connection>(settings_.url, settings_.confirm_timeout)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  watchdog_ = std::thread{[this] { watch_writes(); }};
   thread_ = std::thread{[this] { run(); }};
 }
 
@@ -22,6 +26,12 @@ confirmed_publisher::~confirmed_publisher() {
   }
   wake();
   thread_.join();
+  {
+    std::lock_guard<std::mutex> guard{wd_mtx_};
+    wd_stop_ = true;
+  }
+  wd_cv_.notify_one();
+  watchdog_.join();
   close(wake_fd_);
 }
 
@@ -29,7 +39,8 @@ void confirmed_publisher::publish(message m, publish_callback done) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (!stopping_) {
-      queue_.push_back({std::move(m), std::move(done)});
+      queue_.push_back({std::move(m), std::move(done),
+                        steady_clock::now() + settings_.confirm_timeout});
       stats_.queued = static_cast<std::int64_t>(queue_.size());
       done = nullptr;
     }
@@ -39,6 +50,58 @@ void confirmed_publisher::publish(message m, publish_callback done) {
     return;
   }
   wake();
+}
+
+std::string confirmed_publisher::timeout_reason() const {
+  return "no confirm within " + std::to_string(settings_.confirm_timeout.count()) + " ms";
+}
+
+void confirmed_publisher::arm_watchdog(steady_clock::time_point deadline) {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> guard{wd_mtx_};
+    wd_armed_ = true;
+    wd_tripped_ = false;
+    wd_deadline_ = deadline;
+    wd_fd_ = conn_->fd();
+    ++wd_epoch_;
+    notify = wd_idle_;
+  }
+  if (notify) {
+    wd_cv_.notify_one();
+  }
+}
+
+bool confirmed_publisher::disarm_watchdog() {
+  std::lock_guard<std::mutex> guard{wd_mtx_};
+  wd_armed_ = false;
+  return wd_tripped_;
+}
+
+void confirmed_publisher::watch_writes() {
+  // Not woken when re-armed while waiting: deadlines only grow, so it wakes at the old
+  // one, sees a new epoch and waits for the new deadline.
+  std::unique_lock<std::mutex> lock{wd_mtx_};
+  while (!wd_stop_) {
+    if (!wd_armed_) {
+      wd_idle_ = true;
+      wd_cv_.wait(lock);
+      wd_idle_ = false;
+      continue;
+    }
+    auto epoch = wd_epoch_;
+    if (wd_cv_.wait_until(lock, wd_deadline_, [&] {
+          return wd_stop_ || !wd_armed_ || wd_epoch_ != epoch;
+        })) {
+      continue;
+    }
+    // Still inside the same write at its deadline: the broker is not reading. The socket
+    // stays open while armed (the owner closes it only after disarming), so the fd is
+    // still this connection's.
+    ::shutdown(wd_fd_, SHUT_RDWR);
+    wd_tripped_ = true;
+    wd_armed_ = false;
+  }
 }
 
 void confirmed_publisher::wake() {
@@ -73,6 +136,12 @@ void confirmed_publisher::publish_queued(std::deque<job>& batch) {
   while (!batch.empty()) {
     auto j = std::move(batch.front());
     batch.pop_front();
+    if (steady_clock::now() >= j.deadline) {
+      // Waited out its time behind a write the watchdog gave up on: too late to try.
+      stats_.failed += 1;
+      j.done({publish_status::unavailable, "RabbitMQ unavailable: " + timeout_reason()});
+      continue;
+    }
     if (in_flight_.size() >= settings_.max_in_flight) {
       stats_.failed += 1;
       j.done({publish_status::unavailable, "too many messages awaiting confirmation"});
@@ -83,21 +152,26 @@ void confirmed_publisher::publish_queued(std::deque<job>& batch) {
       j.done({publish_status::unavailable, "RabbitMQ unavailable: " + conn_->last_error()});
       continue;
     }
-    if (auto err = conn_->publish(j.msg); !err.empty()) {
+    arm_watchdog(in_flight_.empty() ? j.deadline
+                                    : std::min(j.deadline, in_flight_.begin()->second.deadline));
+    auto err = conn_->publish(j.msg);
+    if (disarm_watchdog()) {
+      err = timeout_reason() + " (the broker stopped reading: blocked by an alarm?)";
+    }
+    if (!err.empty()) {
       stats_.failed += 1;
       j.done({publish_status::unavailable, "RabbitMQ unavailable: " + err});
       fail_all_in_flight(err);
       continue;
     }
-    in_flight_.emplace(++next_tag_,
-                       pending{std::move(j.done),
-                               steady_clock::now() + settings_.confirm_timeout});
+    in_flight_.emplace(++next_tag_, pending{std::move(j.done), j.deadline});
   }
   conn_->hold_writes(false);
   stats_.in_flight = static_cast<std::int64_t>(in_flight_.size());
 }
 
 void confirmed_publisher::settle(const confirm& c) {
+  stats_.confirm_frames += 1;
   auto last = c.multiple ? in_flight_.upper_bound(c.tag) : in_flight_.find(c.tag);
   auto first = c.multiple ? in_flight_.begin() : last;
   if (!c.multiple) {
@@ -127,7 +201,7 @@ void confirmed_publisher::fail_all_in_flight(const std::string& why) {
   in_flight_.clear();
   stats_.in_flight = 0;
   stats_.connected = false;
-  conn_->close();
+  conn_->abort(); // a graceful close would wait for answers a broken broker never sends
 }
 
 void confirmed_publisher::run() {
@@ -146,6 +220,9 @@ void confirmed_publisher::run() {
       }
       fail_all_in_flight("publisher is shutting down");
       return;
+    }
+    if (!in_flight_.empty() && steady_clock::now() >= in_flight_.begin()->second.deadline) {
+      fail_all_in_flight(timeout_reason());
     }
     publish_queued(batch);
     // Settle whatever confirms have already arrived without waiting.
@@ -166,8 +243,7 @@ void confirmed_publisher::run() {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         oldest - steady_clock::now());
       if (left.count() <= 0) {
-        fail_all_in_flight("no confirm within "
-                           + std::to_string(settings_.confirm_timeout.count()) + " ms");
+        fail_all_in_flight(timeout_reason());
         continue;
       }
       wait_ms = static_cast<int>(left.count()) + 1;

@@ -9,6 +9,14 @@
 //
 // While the broker is unreachable, publishes fail at once (no queueing in memory) and the
 // thread tries to reconnect at most every `reconnect_interval`.
+//
+// Bounded time: every callback runs within about `confirm_timeout` of its publish() call,
+// whatever the broker does. The timeout counts from publish(), not from the write; a
+// broker that stops reading (a memory or disk alarm blocks publishing connections) cannot
+// hold the thread in a blocking write past it: a watchdog shuts the socket down at the
+// deadline, the write fails, and every message on that connection ends `unavailable`.
+// A connection given up on is dropped without the closing handshake, which a blocked
+// broker would not answer either.
 
 #include <condition_variable>
 #include <deque>
@@ -43,6 +51,7 @@ struct publisher_settings {
 struct publisher_stats {
   std::atomic<std::uint64_t> confirmed{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> confirm_frames{0}; ///< acks and nacks read (one may settle many)
   std::atomic<std::int64_t> queued{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> connected{false};
@@ -64,6 +73,7 @@ private:
   struct job {
     message msg;
     publish_callback done;
+    std::chrono::steady_clock::time_point deadline; ///< publish() + confirm_timeout
   };
   struct pending {
     publish_callback done;
@@ -76,6 +86,12 @@ private:
   void settle(const confirm& c);
   void fail_all_in_flight(const std::string& why);
   void wake();
+  std::string timeout_reason() const;
+
+  // The write watchdog: armed around each write with the earliest deadline it may hold up.
+  void arm_watchdog(std::chrono::steady_clock::time_point deadline);
+  bool disarm_watchdog(); ///< true when the watchdog shut the socket down meanwhile
+  void watch_writes();
 
   publisher_settings settings_;
   publisher_stats stats_;
@@ -88,6 +104,18 @@ private:
   std::deque<job> queue_;
   bool stopping_ = false;
   int wake_fd_ = -1;
+
+  std::mutex wd_mtx_;
+  std::condition_variable wd_cv_;
+  bool wd_armed_ = false;
+  bool wd_idle_ = false;
+  bool wd_tripped_ = false;
+  bool wd_stop_ = false;
+  int wd_fd_ = -1;
+  std::uint64_t wd_epoch_ = 0;
+  std::chrono::steady_clock::time_point wd_deadline_{};
+  std::thread watchdog_;
+
   std::thread thread_;
 };
 

@@ -307,6 +307,15 @@ void connection::close() {
   open_ = false;
 }
 
+void connection::abort() {
+  if (conn_ == nullptr) {
+    return;
+  }
+  amqp_destroy_connection(conn_); // closes the socket; nothing more is sent
+  conn_ = nullptr;
+  open_ = false;
+}
+
 std::string probe(const std::string& url, std::chrono::milliseconds timeout) {
   try {
     connection c{url, timeout};

@@ -90,7 +90,11 @@ public:
   /// go out together on release: one batch costs the broker a few reads, not one per frame.
   void hold_writes(bool hold);
 
+  /// Closes gracefully (channel.close, connection.close: round trips bounded by the timeout).
   void close();
+  /// Drops the socket without the closing handshake: for a connection already known to be
+  /// broken or blocked, where a graceful close would wait out its timeout twice.
+  void abort();
 
 private:
   std::string fail(std::string reason);
