@@ -80,7 +80,11 @@ std::uint64_t actor_counter(const running_node& node, const std::string& actor,
 std::uint64_t actor_figure(const running_node& node, const std::string& actor,
                            const std::string& figure) {
   auto a = registry_entry(node, actor);
-  return a.is_object() && a[figure].is_number_unsigned() ? a[figure].get<std::uint64_t>() : 0;
+  if (!a.is_object() || !a[figure].is_number_integer()) {
+    return 0;
+  }
+  auto v = a[figure].get<std::int64_t>(); // some figures (in_flight, mailbox) are signed
+  return v < 0 ? 0 : static_cast<std::uint64_t>(v);
 }
 
 void publish_direct(const json& message, const std::string& routing_key) {

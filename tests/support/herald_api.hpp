@@ -44,7 +44,8 @@ json registry_entry(const running_node& node, const std::string& actor);
 std::uint64_t actor_counter(const running_node& node, const std::string& actor,
                             const std::string& counter);
 
-/// A top-level figure of that entry (processed, failed, restarts, ...; 0 when absent).
+/// A top-level figure of that entry (processed, failed, restarts, in_flight, ...; 0 when
+/// absent or negative).
 std::uint64_t actor_figure(const running_node& node, const std::string& actor,
                            const std::string& figure);
 
