@@ -6,10 +6,12 @@ nested MAIL FROM, RSET clears) and stores accepted mails the same way (DIR/*.eml
 X-Herald-Sink-* envelope lines), but answers by the recipient's local part:
 
     reject-...      550 5.1.1 at RCPT TO (no such mailbox; the transaction stays open)
+    defer-once-...  451 4.2.0 at RCPT TO the first time this address is seen, then accepted
     defer-...       451 4.2.0 at RCPT TO, every time
-    once-...        451 4.2.0 at RCPT TO the first time this address is seen, then accepted
     datareject-...  accepted at RCPT TO, 554 5.7.1 at the end of DATA (nothing stored)
-    hang-...        RCPT TO is never answered (the connection stays open, silent)
+    hang-once-...   RCPT TO is not answered the first time this address is seen (the
+                    connection stays open, silent, until the client hangs up), then accepted
+    hang-...        RCPT TO is never answered
     anything else   accepted and stored
     a,b@example.com and other non-addresses: 501 (aiosmtpd's syntax check, as Postfix)
 
@@ -62,13 +64,16 @@ class ScriptedHandler(MaildirHandler):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
         self.seen[address] += 1
-        if local.startswith("hang-"):
+        first = self.seen[address] == 1
+        if (local.startswith("hang-once-") and first) or (
+                local.startswith("hang-") and not local.startswith("hang-once-")):
             self.note("RCPT", 0, address)
             await asyncio.Event().wait()  # never answers; cancelled when the client hangs up
         if local.startswith("reject-"):
             reply = ("550 5.1.1 <%s>: Recipient address rejected: "
                      "User unknown in local recipient table" % address)
-        elif local.startswith("defer-") or (local.startswith("once-") and self.seen[address] == 1):
+        elif (local.startswith("defer-once-") and first) or (
+                local.startswith("defer-") and not local.startswith("defer-once-")):
             reply = "451 4.2.0 <%s>: Recipient address rejected: try again later" % address
         else:
             envelope.rcpt_tos.append(address)
