@@ -78,6 +78,9 @@ struct one_connection_fixture : relay_fixture {
     : relay_fixture(std::map<std::string, std::string>{{"HERALD_SMTP_CONNECTIONS", "1"}}) {}
 };
 
+/// For a test that starts its nodes itself, one after another.
+struct no_node {};
+
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -135,6 +138,40 @@ BOOST_FIXTURE_TEST_CASE(refused_recipients_fail_with_the_relays_code_and_every_o
   }
   BOOST_CHECK_EQUAL(stored(refused_user_email), 0u);
   BOOST_CHECK_EQUAL(relay_count(refused_user_email, "RCPT", 550), 2u); // each tried once
+}
+
+// The same mix queued first and then worked off in batches: refusals in the middle of a
+// pipelined group settle only their own mail.
+BOOST_FIXTURE_TEST_CASE(refusals_inside_one_pipelined_batch_settle_only_their_own_mail, no_node) {
+  std::vector<std::pair<std::string, std::string>> mails; // email, refusal code or ""
+  for (auto [prefix, refusal] : std::vector<std::pair<std::string, std::string>>{
+         {"good-", ""}, {"reject-", "550"}, {"reject-", "550"}, {"good-", ""}, {"good-", ""},
+         {"a,", "501"}, {"good-", ""}, {"datareject-", "554"}, {"good-", ""}}) {
+    mails.emplace_back(relay_address(prefix), refusal);
+  }
+  std::vector<std::string> ids;
+  {
+    running_node filler{{{"HERALD_ROLES", "gateway,users,templates"}}}; // queued, not sent
+    auto tpl = create_email_template(filler);
+    for (auto& [email, refusal] : mails) {
+      ids.push_back(post_notification(filler, create_user(filler, {{"email", email}}), tpl,
+                                      {{"name", "Ada"}}));
+    }
+  }
+  relay_fixture sender_node{std::map<std::string, std::string>{{"HERALD_SMTP_CONNECTIONS", "1"}}};
+  for (std::size_t i = 0; i < mails.size(); ++i) {
+    auto& [email, refusal] = mails[i];
+    BOOST_TEST_CONTEXT("mail to " << email) {
+      auto status = sender_node.final_status(ids[i]);
+      BOOST_CHECK_EQUAL(status, refusal.empty() ? "sent" : "failed");
+      BOOST_CHECK_EQUAL(relay_fixture::stored(email), refusal.empty() ? 1u : 0u);
+      if (!refusal.empty()) {
+        auto error = sender_node.last_error(ids[i]);
+        BOOST_CHECK_MESSAGE(contains(error, refusal) && !contains(error, "503"),
+                            "last_error: " << error);
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_5xx_at_rcpt_to_fails_the_notification_and_acks_it_without_a_retry) {
