@@ -653,7 +653,8 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
 
 email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
                                  caf::actor template_cache, caf::actor status_writer) {
-  smtp::settings smtp_settings{ctx.settings.get("smtp.url"), ctx.settings.get_ms("smtp.timeout_ms")};
+  smtp::settings smtp_settings{ctx.settings.get("smtp.url"), ctx.settings.get_ms("smtp.timeout_ms"),
+                               ctx.settings.get("smtp.ca_file")};
   auto from = ctx.settings.get("smtp.from");
   runtime::pool_spec smtp_spec;
   smtp_spec.name = "smtp_connection";

@@ -51,7 +51,8 @@ check amqp_check(const config::settings& s) {
 
 check smtp_check(const config::settings& s) {
   auto url = s.get("smtp.url");
-  return [url] { return smtp::probe(url, probe_timeout); };
+  auto ca_file = s.get("smtp.ca_file");
+  return [url, ca_file] { return smtp::probe(url, probe_timeout, ca_file); };
 }
 
 void add_health_routes(http::server& server, std::string role, std::string node_name,

@@ -32,6 +32,7 @@ struct endpoint {
   std::string password;
   bool starttls_required = false;
   bool insecure = false;
+  std::string ca_file; ///< "" : libcurl's default (the system's store)
 };
 
 bool flag_value(const std::string& key, const std::string& value) {
@@ -151,6 +152,8 @@ struct session {
     if (e.insecure) {
       curl_easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (!e.ca_file.empty()) {
+      curl_easy_setopt(handle, CURLOPT_CAINFO, e.ca_file.c_str());
     }
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, ms);
@@ -238,6 +241,7 @@ struct client::impl {
 
 client::client(settings s) : impl_(std::make_unique<impl>()) {
   impl_->where = parse_endpoint(s.url);
+  impl_->where.ca_file = s.ca_file;
   impl_->timeout = s.timeout;
   impl_->reconnect();
   auto& w = impl_->where;
@@ -295,8 +299,11 @@ std::vector<send_outcome> client::send_all(const std::vector<mail>& mails,
   return out;
 }
 
-std::string probe(const std::string& url, std::chrono::milliseconds timeout) {
-  session s{parse_endpoint(url), timeout};
+std::string probe(const std::string& url, std::chrono::milliseconds timeout,
+                  const std::string& ca_file) {
+  auto where = parse_endpoint(url);
+  where.ca_file = ca_file;
+  session s{where, timeout};
   curl_easy_setopt(s.handle, CURLOPT_CONNECT_ONLY, 1L);
   CURLcode rc = curl_easy_perform(s.handle);
   return rc == CURLE_OK ? std::string{} : s.describe(rc);

@@ -29,13 +29,16 @@ struct send_outcome {
 /// - `smtp://[user:pass@]host[:port]` plain SMTP; STARTTLS is not attempted;
 /// - `smtp://...?starttls=required` STARTTLS, failing when the relay does not offer it;
 /// - `smtps://[user:pass@]host[:port]` implicit TLS.
-/// Peers are verified against the system CA store; `?insecure=1` disables verification
-/// (local test relays only). Default ports: 25 for smtp, 465 for smtps. A path names the
+/// Peers are verified (certificate chain and host name) against `ca_file` when set, else
+/// against the system CA store; `?insecure=1` disables verification (local test relays
+/// only). A peer that fails verification is a transient_failure whose detail names the
+/// certificate problem (libcurl's "SSL certificate problem: ...", "... subject name ..."). Default ports: 25 for smtp, 465 for smtps. A path names the
 /// EHLO domain (default: this host's name). Any other query key is an error. `timeout`
 /// bounds connecting and each SMTP transaction (a send makes at most two, see send).
 struct settings {
   std::string url;
   std::chrono::milliseconds timeout{10000};
+  std::string ca_file{}; ///< PEM CA certificates for TLS peers; "" : the system's store
 };
 
 /// One SMTP connection reused across messages: a libcurl easy handle kept alive for
@@ -79,7 +82,9 @@ private:
 
 /// Connects as `url` describes (TCP, TLS, greeting, EHLO, STARTTLS, AUTH) within
 /// `timeout` and hangs up; used by readiness checks. Returns "" when fine, else the
-/// reason. Throws std::invalid_argument for a malformed URL, like client.
-std::string probe(const std::string& url, std::chrono::milliseconds timeout);
+/// reason. TLS peers are verified against `ca_file` as in settings. Throws
+/// std::invalid_argument for a malformed URL, like client.
+std::string probe(const std::string& url, std::chrono::milliseconds timeout,
+                  const std::string& ca_file = {});
 
 } // namespace herald::smtp

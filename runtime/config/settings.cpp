@@ -28,6 +28,11 @@ option boolean(std::string key, std::string env, std::string def, std::string do
           value_kind::boolean, 0, 0, {}};
 }
 
+option file(std::string key, std::string env, std::string def, std::string doc) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::file, 0, 0, {}};
+}
+
 option port(std::string key, std::string env, std::string def, std::string doc) {
   return {std::move(key), std::move(env), std::move(def), std::move(doc),
           value_kind::port, 1, 65535, {}};
@@ -122,6 +127,11 @@ std::string validate(const option& opt, const std::string& value) {
         return {};
       }
       return "expected true or false, got '" + value + "'";
+    case value_kind::file:
+      if (value.empty() || ::access(value.c_str(), R_OK) == 0) {
+        return {};
+      }
+      return "cannot read the file '" + value + "'";
     case value_kind::level:
       if (value == "debug" || value == "info" || value == "warn" || value == "error") {
         return {};
@@ -210,6 +220,9 @@ const std::vector<option>& declared_options() {
               "SMTP connections per node, each reused across messages", 1, 64),
       integer("smtp.timeout_ms", "HERALD_SMTP_TIMEOUT_MS", "10000",
               "Timeout of one SMTP send", 100, 300000),
+      file("smtp.ca_file", "HERALD_SMTP_CA_FILE", "",
+           "PEM file of the CA certificates that verify the relay's TLS certificate "
+           "(smtps://, STARTTLS) instead of the system's; empty: the system's"),
       integer("email.consumers", "HERALD_EMAIL_CONSUMERS", "1",
               "Consumers of email.queue per node (each with its own connection)", 1, 64),
       integer("email.batches_in_flight", "HERALD_EMAIL_BATCHES_IN_FLIGHT", "4",

@@ -16,7 +16,8 @@
 
 namespace herald::config {
 
-enum class value_kind { string, integer, port, url, roles, level, boolean };
+/// `file`: empty, or the path of a file this process can read.
+enum class value_kind { string, integer, port, url, roles, level, boolean, file };
 
 /// One declared option.
 struct option {

@@ -28,7 +28,7 @@ HERALD_PACKAGES=(
   libcaf-dev libcpprest-dev libpqxx-dev postgresql libhiredis-dev redis-server
   librabbitmq-dev rabbitmq-server libkainjow-mustache-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libboost-test-dev python3-aiosmtpd curl postfix jq
-  iproute2 ca-certificates ccache
+  iproute2 ca-certificates ccache openssl
 )
 
 # Databases owned by the services; config/migrations/<db>/ holds each one's migrations.
@@ -654,6 +654,78 @@ start_smtp_sink() {
 
 stop_smtp_sink() {
   stop_pid "$1/smtp_sink.pid" smtp_sink.py "SMTP sink" 10
+}
+
+# start_smtp_relay STATEDIR MAILDIR LISTEN...: scripts/lib/smtp_relay.py, the scriptable
+# relay (answers per recipient, see its header), on every LISTEN (plain:PORT,
+# starttls:PORT:CERT:KEY, smtps:PORT:CERT:KEY). Ready when every port listens.
+start_smtp_relay() {
+  local dir=$1 maildir=$2 pid spec port args=()
+  shift 2
+  mkdir -p "$dir" "$maildir"
+  if running_pid "$dir/smtp_relay.pid" smtp_relay.py >/dev/null; then
+    info "SMTP relay already running"
+    return 0
+  fi
+  for spec in "$@"; do
+    port=${spec#*:}
+    port=${port%%:*}
+    require_free_port "$port" "SMTP relay" || return 1
+    args+=(--listen "$spec")
+  done
+  pid=$(spawn_detached "$dir/smtp_relay.log" env PYTHONUNBUFFERED=1 "$HERALD_PYTHON" \
+    "$HERALD_LIB/smtp_relay.py" --host 127.0.0.1 --dir "$maildir" "${args[@]}")
+  echo "$pid" >"$dir/smtp_relay.pid"
+  for spec in "$@"; do
+    port=${spec#*:}
+    port=${port%%:*}
+    if ! wait_for 15 "$pid" port_in_use "$port"; then
+      err "SMTP relay did not start on port $port"
+      show_log_tail "$dir/smtp_relay.log"
+      return 1
+    fi
+  done
+  info "SMTP relay ready (pid $pid) on $*, mail in $maildir"
+}
+
+# smtp_relay_listeners PORT TLSDIR: the --listen specs scripts/test gives the relay:
+# plain on PORT, STARTTLS on +1, implicit TLS on +2, implicit TLS with a certificate for
+# another host name on +3 (certificates from make_test_certificates TLSDIR).
+smtp_relay_listeners() {
+  local p=$1 tls=$2
+  echo "plain:$p starttls:$((p + 1)):$tls/relay.pem:$tls/relay.key" \
+    "smtps:$((p + 2)):$tls/relay.pem:$tls/relay.key" \
+    "smtps:$((p + 3)):$tls/wrong-host.pem:$tls/wrong-host.key"
+}
+
+stop_smtp_relay() {
+  stop_pid "$1/smtp_relay.pid" smtp_relay.py "SMTP relay" 10
+}
+
+# make_test_certificates DIR: a test CA (ca.pem), a relay certificate it signed for
+# 127.0.0.1 and localhost (relay.pem, relay.key), one it signed for another host name
+# (wrong-host.pem, wrong-host.key), and a second CA that signed neither (other-ca.pem).
+make_test_certificates() {
+  local dir=$1 name
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    for name in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Herald test $name" \
+        -keyout "$name.key" -out "$name.pem" 2>/dev/null
+    done
+    _test_leaf relay "subjectAltName=IP:127.0.0.1,DNS:localhost"
+    _test_leaf wrong-host "subjectAltName=DNS:relay.wrong-host.example"
+  ) || { err "could not make test certificates in $dir"; return 1; }
+}
+
+_test_leaf() {
+  local name=$1 san=$2
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$name.key" \
+    -out "$name.csr" 2>/dev/null
+  printf '%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$san" >"$name.ext"
+  openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile "$name.ext" -out "$name.pem" 2>/dev/null
 }
 
 # ---------------------------------------------------------------------------------------

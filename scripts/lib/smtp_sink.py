@@ -1,12 +1,18 @@
 #!/usr/bin/python3
 """Development SMTP sink for Herald.
 
-Accepts every message (250 to everything, AUTH included) and stores each one as a
-readable file DIR/<UTC timestamp>-<counter>.eml holding the raw message as received,
+Accepts every message and stores each one as a readable file DIR/<UTC timestamp>-<counter>.eml holding the raw message as received,
 preceded by two envelope lines that tests can assert on:
 
     X-Herald-Sink-Mail-From: <MAIL FROM address>
     X-Herald-Sink-Rcpt-To: <RCPT TO addresses, comma separated>
+
+It speaks SMTP the way Postfix does where Herald's client depends on it: EHLO offers
+PIPELINING (commands sent in groups are answered in order), and a transaction is kept as
+state: a MAIL FROM while one is open is "503 Error: nested MAIL command" until RSET or the
+end of DATA closes it; RCPT TO before MAIL FROM and DATA before RCPT TO are 503 too; a
+recipient that is not an address (e.g. <a,b@example.com>) is a 501. AUTH accepts any
+user and password.
 
 Files are written under a hidden temporary name and renamed, so a reader globbing
 *.eml never sees half a message. No fsync: this is a sink for development and tests.
@@ -41,6 +47,11 @@ class MaildirHandler:
     def __init__(self, directory):
         self.directory = directory
         self.counter = itertools.count(1)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Offers PIPELINING, as Postfix does (aiosmtpd answers pipelined commands in order)."""
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING", responses[-1]]
 
     async def handle_DATA(self, server, session, envelope):
         n = next(self.counter)

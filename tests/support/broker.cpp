@@ -136,7 +136,10 @@ broker_client::broker_client() {
   BOOST_REQUIRE_EQUAL(amqp_socket_open_noblock(socket, u->host.c_str(), u->port, &tv),
                       AMQP_STATUS_OK);
   amqp_set_rpc_timeout(conn_, &tv);
-  auto login = amqp_login(conn_, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+  auto vhost = u->path.empty() ? std::string{"/"} : u->path; // the suite's (integration/main.cpp)
+  auto login = amqp_login(conn_, vhost.c_str(), 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+                          u->user.empty() ? "guest" : u->user.c_str(),
+                          u->password.empty() ? "guest" : u->password.c_str());
   BOOST_REQUIRE_EQUAL(login.reply_type, AMQP_RESPONSE_NORMAL);
   amqp_channel_open(conn_, channel);
   check("channel.open");

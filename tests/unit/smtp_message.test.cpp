@@ -1,8 +1,16 @@
 #include "adapters/smtp/client.hpp"
 #include "adapters/smtp/message.hpp"
+#include "runtime/config/settings.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -389,14 +397,58 @@ BOOST_AUTO_TEST_SUITE_END()
 // connect, and a refused address is decided before any connection.
 BOOST_AUTO_TEST_SUITE(smtp_settings)
 
+namespace {
+
+/// A socket listening on 127.0.0.1 that never accepts: tells whether anyone connected.
+struct listener {
+  int fd = -1;
+  int port = 0;
+  listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), len) == 0);
+    BOOST_REQUIRE(::listen(fd, 16) == 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~listener() { ::close(fd); }
+  bool connected_within(int ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1;
+  }
+};
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(client_accepts_the_documented_urls_without_connecting) {
-  for (const char* url : {"smtp://127.0.0.1:1", "smtp://localhost:1025?insecure=1",
-                          "smtps://user:p%40ss@relay.example.org", "smtps://relay:465?insecure=0",
-                          "smtp://relay:587?starttls=required", "smtp://[::1]:25/herald.example"}) {
+  listener relay;
+  auto p = std::to_string(relay.port);
+  // Every documented form (plain, STARTTLS required, implicit TLS, credentials, verify on
+  // and off, EHLO domain), pointed at a listener: constructed, and nothing connected.
+  for (auto url : {"smtp://127.0.0.1:" + p, "smtp://localhost:" + p + "?insecure=1",
+                   "smtps://user:p%40ss@127.0.0.1:" + p, "smtps://127.0.0.1:" + p + "?insecure=0",
+                   "smtp://127.0.0.1:" + p + "?starttls=required",
+                   "smtp://127.0.0.1:" + p + "/herald.example"}) {
     BOOST_TEST_CONTEXT("url: " << url) {
-      BOOST_CHECK_NO_THROW(herald::smtp::client{{url}});
+      std::optional<herald::smtp::client> client;
+      BOOST_CHECK_NO_THROW(client.emplace(herald::smtp::settings{url}));
+      BOOST_CHECK(client.has_value());
+      BOOST_CHECK(!relay.connected_within(100));
     }
   }
+  BOOST_CHECK_NO_THROW(herald::smtp::client{{"smtp://[::1]:25/herald.example"}});
+}
+
+BOOST_AUTO_TEST_CASE(a_ca_file_that_cannot_be_read_stops_start_up_naming_the_key) {
+  auto r = herald::config::load({std::nullopt, {{"HERALD_SMTP_CA_FILE", "/nonexistent/ca.pem"}}, {}});
+  BOOST_CHECK(!r.value);
+  BOOST_CHECK_MESSAGE(r.error.find("smtp.ca_file") != std::string::npos, "error: " << r.error);
+  auto unset = herald::config::load({std::nullopt, {}, {}});
+  BOOST_REQUIRE(unset.value);
+  BOOST_CHECK_EQUAL(unset.value->get("smtp.ca_file"), ""); // the system's CAs by default
 }
 
 BOOST_AUTO_TEST_CASE(client_refuses_malformed_or_unsupported_urls) {
