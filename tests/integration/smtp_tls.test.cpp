@@ -33,7 +33,9 @@ struct tls_fixture {
     if (!ca_file.empty()) {
       overrides["HERALD_SMTP_CA_FILE"] = ca_file;
     }
-    node.emplace(overrides);
+    // Not waiting for readiness: with a wrong CA the email service is not ready, on purpose
+    // (the tests read its readiness themselves).
+    node.emplace(overrides, false);
     code = create_email_template(*node);
   }
 
