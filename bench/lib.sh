@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # Shared functions for the bench scripts (bench/ceilings, bench/run). Sourced, never
 # executed. Servers are started with scripts/lib/common.sh's functions, in one private
-# temporary directory, on free ports in 40000-45000 (scripts/test picks 20000-31999 and
-# scripts/up uses the default ports, so a bench never collides with either).
+# temporary directory, on free ports in 12000-19999 (scripts/test picks 20000-31999 and
+# scripts/up uses the default ports, so a bench never collides with either; all three are
+# below Linux's ephemeral range, 32768+, so no outgoing connection can take a picked port
+# before its server binds it).
 #
 # Usage:
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -76,11 +78,11 @@ bench_build_programs() {
 }
 
 # bench_pick_ports VAR COUNT: sets VAR to a port P such that P..P+COUNT-1 are free and not
-# picked before, at random in 40000-44999.
+# picked before, at random in 12000-19999.
 bench_pick_ports() {
   local var=$1 count=$2 tries base i ok
   for ((tries = 0; tries < 500; tries++)); do
-    base=$((40000 + RANDOM % (5000 - count)))
+    base=$((12000 + RANDOM % (8000 - count)))
     ok=1
     for ((i = 0; i < count; i++)); do
       if [[ $BENCH_PICKED_PORTS == *" $((base + i)) "* ]] || port_in_use "$((base + i))"; then
@@ -94,7 +96,7 @@ bench_pick_ports() {
       return 0
     fi
   done
-  err "no free range of $count ports found in 40000-44999"
+  err "no free range of $count ports found in 12000-19999"
   return 1
 }
 
@@ -192,9 +194,9 @@ bench_sink_count() {
 # HTTP ports against the private servers; sets BENCH_HERALD_PID and BENCH_HTTP_BASE and
 # returns once every service port its roles open (gateway +0, users +1, templates +2,
 # email +3) answers /health/ready: the node opens them one after the other, so the
-# gateway's alone is not enough. The ports are picked free, but another process on the
-# machine (40000-44999 is inside Linux's ephemeral range) may take one before Herald
-# binds it, and the node then exits: that is retried twice on a fresh range.
+# gateway's alone is not enough. The ports are picked free, but another program may still
+# take one before Herald binds it, and the node then exits: that is retried twice on a
+# fresh range.
 bench_start_herald() {
   local name=$1 roles=$2 pid attempt offsets=() role offset ok
   case ,$roles, in
