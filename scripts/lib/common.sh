@@ -251,8 +251,10 @@ herald_build() {
   [[ ${HERALD_SKIP_BUILD:-0} == 1 ]] && return 0
   read -r -a extra <<<"${HERALD_CMAKE_ARGS:-}"
   # ccache: a rebuild in another clone or build directory (CI's fresh clone, a worktree)
-  # reuses the objects compiled from the same sources; paths are taken relative to it.
-  export CCACHE_BASEDIR=$ROOT
+  # reuses the objects compiled from the same sources: paths are taken relative to the
+  # clone, and the build directory is left out of the hash (debug info then names the
+  # directory of the build that filled the cache).
+  export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
   if [[ ! -f $build/build.ninja && ! -f $build/Makefile ]]; then
     local generator=(-G Ninja)
     command -v ccache >/dev/null && extra=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${extra[@]}")
