@@ -44,6 +44,7 @@ struct gateway::core {
       reader(std::move(notification_reader)),
       dir(ctx, std::move(users), std::move(templates)),
       jwt_secret(ctx.settings.get("jwt.secret")),
+      jwt_expect{auth::jwt::herald_issuer, std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")}},
       auth_required(ctx.settings.get_bool("auth.required")) {}
 
   /// "" when the request may proceed, else why not (answered with 401).
@@ -76,6 +77,7 @@ struct gateway::core {
   std::vector<runtime::entry_ptr> entries;
   std::atomic<std::size_t> next{0};
   std::string jwt_secret;
+  auth::jwt::expectations jwt_expect; ///< Herald's issuer; exp at most jwt.ttl_s ahead
   bool auth_required = false;
 };
 
@@ -96,7 +98,8 @@ std::string gateway::core::unauthorized(const http::request& req) const {
     return "bearer tokens cannot be checked: jwt.secret is not configured";
   }
   auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret,
-                             std::chrono::system_clock::now(), std::chrono::seconds{30});
+                             std::chrono::system_clock::now(), std::chrono::seconds{30},
+                             jwt_expect);
   return v.ok() ? std::string{} : "invalid bearer token: " + v.error;
 }
 

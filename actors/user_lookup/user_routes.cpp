@@ -160,7 +160,7 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                                                   {"email", email},
                                                   {"iat", now},
                                                   {"exp", now + token_ttl.count()},
-                                                  {"iss", "herald"}},
+                                                  {"iss", auth::jwt::herald_issuer}},
                                                  secret);
                     reply(rest::ok(200,
                                    {{"token", token},

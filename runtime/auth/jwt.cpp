@@ -65,7 +65,8 @@ std::string sign(const json& claims, std::string_view secret) {
 }
 
 verify_result verify(std::string_view token, std::string_view secret,
-                     std::chrono::system_clock::time_point now, std::chrono::seconds leeway) {
+                     std::chrono::system_clock::time_point now, std::chrono::seconds leeway,
+                     const expectations& expect) {
   if (secret.empty()) {
     return refuse("no secret configured to check tokens with");
   }
@@ -119,6 +120,17 @@ verify_result verify(std::string_view token, std::string_view secret,
   }
   if (seconds_now >= exp->get<double>() + slack) {
     return refuse("token expired");
+  }
+  if (expect.max_lifetime.count() > 0
+      && exp->get<double>() > seconds_now + static_cast<double>(expect.max_lifetime.count()) + slack) {
+    return refuse("token refused: 'exp' is further ahead than a token lives ("
+                  + std::to_string(expect.max_lifetime.count()) + " s)");
+  }
+  if (!expect.issuer.empty()) {
+    auto iss = claims->find("iss");
+    if (iss == claims->end() || !iss->is_string() || iss->get<std::string>() != expect.issuer) {
+      return refuse("token refused: not issued by '" + expect.issuer + "' ('iss')");
+    }
   }
   if (auto nbf = claims->find("nbf"); nbf != claims->end()) {
     if (!nbf->is_number()) {

@@ -8,8 +8,9 @@
 // "HS256" ("none" and every other algorithm are refused, so a token cannot choose a weaker
 // check) and without `crit`; a signature equal to HMAC-SHA256(secret, header.payload),
 // compared in constant time; a JSON object payload with a numeric `exp` in the future and,
-// if present, a numeric `nbf` not in the future. Issuer and audience are the caller's
-// business: they are claims like any other.
+// if present, a numeric `nbf` not in the future; and what the caller expects (`expect`):
+// the issuer, and an `exp` at most the longest lifetime ahead (a token forged or leaked
+// with `exp` 10^30 would otherwise never expire).
 //
 // Pure functions, safe on any thread; HMAC is cheap, so no actor is needed.
 
@@ -36,10 +37,20 @@ struct verify_result {
   bool ok() const { return claims.has_value(); }
 };
 
+/// The issuer of Herald's login tokens (the users service), checked by the gateway.
+inline constexpr const char* herald_issuer = "herald";
+
+/// What a verifier expects beyond a valid signature and time window.
+struct expectations {
+  std::string issuer;                        ///< `iss` must equal it ("" : not checked)
+  std::chrono::seconds max_lifetime{0};      ///< `exp` at most this far ahead (0 : any)
+};
+
 /// Checks `token` against `secret` at time `now` (see the header comment). `leeway`
 /// tolerates clock skew on `exp` and `nbf`. An empty secret refuses every token.
 verify_result verify(std::string_view token, std::string_view secret,
                      std::chrono::system_clock::time_point now,
-                     std::chrono::seconds leeway = std::chrono::seconds{0});
+                     std::chrono::seconds leeway = std::chrono::seconds{0},
+                     const expectations& expect = {});
 
 } // namespace herald::auth::jwt

@@ -86,6 +86,16 @@ BOOST_AUTO_TEST_CASE(alg_none_and_expired_tokens_are_refused) {
   check_401(notify({{"Authorization", "Bearer " + expired}}), "expired");
 }
 
+BOOST_AUTO_TEST_CASE(a_token_that_never_expires_or_of_another_issuer_is_refused) {
+  // Signed with the right secret (leaked, or forged by someone who has it): still refused.
+  auto forever = claims_token({{"sub", user_id}, {"exp", 1e30}, {"iss", "herald"}});
+  check_401(notify({{"Authorization", "Bearer " + forever}}), "further ahead");
+  auto foreign = claims_token({{"sub", user_id}, {"exp", now_s() + 600}, {"iss", "elsewhere"}});
+  check_401(notify({{"Authorization", "Bearer " + foreign}}), "'iss'");
+  auto fine = claims_token({{"sub", user_id}, {"exp", now_s() + 600}, {"iss", "herald"}});
+  BOOST_CHECK_EQUAL(notify({{"Authorization", "Bearer " + fine}}).status, 202);
+}
+
 BOOST_AUTO_TEST_CASE(another_scheme_or_a_token_signed_elsewhere_is_refused) {
   check_401(notify({{"Authorization", "Basic dXNlcjpwYXNz"}}), "Bearer");
   auto foreign = jwt::sign({{"sub", user_id}, {"exp", now_s() + 600}}, "someone-else");

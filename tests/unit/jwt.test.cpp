@@ -69,6 +69,30 @@ BOOST_AUTO_TEST_CASE(a_token_expires_at_exp_and_leeway_extends_it) {
   BOOST_TEST(jwt::verify(token, secret, at(2029), std::chrono::seconds{30}).ok());
 }
 
+BOOST_AUTO_TEST_CASE(an_exp_further_ahead_than_a_token_lives_is_refused) {
+  jwt::expectations expect{"", std::chrono::seconds{3600}};
+  BOOST_TEST(jwt::verify(token_at(1000, 4600), secret, at(1000), {}, expect).ok());
+  auto far = jwt::verify(token_at(1000, 4601), secret, at(1000), {}, expect);
+  BOOST_TEST(!far.ok());
+  BOOST_TEST(far.error.find("further ahead") != std::string::npos, far.error);
+  auto forever = jwt::sign({{"sub", "user-1"}, {"exp", 1e30}, {"iss", "herald"}}, secret);
+  BOOST_TEST(!jwt::verify(forever, secret, at(1000), {}, expect).ok());
+  BOOST_TEST(jwt::verify(forever, secret, at(1000)).ok()); // no expectation: any exp
+}
+
+BOOST_AUTO_TEST_CASE(a_token_of_another_issuer_or_none_is_refused_when_one_is_expected) {
+  jwt::expectations expect{"herald", std::chrono::seconds{0}};
+  BOOST_TEST(jwt::verify(token_at(1000, 2000), secret, at(1500), {}, expect).ok());
+  auto other = jwt::sign({{"sub", "user-1"}, {"exp", 2000}, {"iss", "someone"}}, secret);
+  auto none = jwt::sign({{"sub", "user-1"}, {"exp", 2000}}, secret);
+  auto number = jwt::sign({{"sub", "user-1"}, {"exp", 2000}, {"iss", 7}}, secret);
+  for (auto& t : {other, none, number}) {
+    auto r = jwt::verify(t, secret, at(1500), {}, expect);
+    BOOST_TEST(!r.ok());
+    BOOST_TEST(r.error.find("'iss'") != std::string::npos, r.error);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(another_secret_is_a_bad_signature) {
   BOOST_TEST(jwt::verify(token_at(1000, 2000), "another secret", at(1500)).error
              == "bad signature");
