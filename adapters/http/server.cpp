@@ -43,6 +43,20 @@ struct route_entry {
   std::shared_ptr<const handler> fn; ///< shared with requests in flight
 };
 
+/// At most the first 100 bytes of a client's text, for error messages: an answer never
+/// echoes a client's megabyte back (nor serves as a reflector for it).
+std::string excerpt(const std::string& text) {
+  constexpr std::size_t keep = 100;
+  if (text.size() <= keep) {
+    return text;
+  }
+  auto cut = keep;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut; // not inside a UTF-8 character
+  }
+  return text.substr(0, cut) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
 /// Never throws: it runs on actor and I/O threads, where an exception ends the actor or
 /// the process. cpprestsdk throws from reply() when the request was answered already,
 /// which close() does (a 500, whose connection it then closes, so the client rarely
@@ -162,9 +176,9 @@ struct server::impl {
     }
     if (match == nullptr) {
       if (path_matched) {
-        reply_error(405, "method " + req.method + " not allowed on " + req.path);
+        reply_error(405, "method " + excerpt(req.method) + " not allowed on " + excerpt(req.path));
       } else {
-        reply_error(404, "no such endpoint: " + req.method + " " + req.path);
+        reply_error(404, "no such endpoint: " + excerpt(req.method) + " " + excerpt(req.path));
       }
       return;
     }

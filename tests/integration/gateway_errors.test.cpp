@@ -68,6 +68,19 @@ BOOST_AUTO_TEST_CASE(unknown_endpoint_is_a_404_in_the_envelope) {
   check_error(http_call("GET", node.url() + "/api/v1/nothing-here"), 404, "no such endpoint");
 }
 
+BOOST_AUTO_TEST_CASE(a_long_unknown_path_is_not_echoed_back_whole) {
+  auto path = "/api/v1/" + std::string(100000, 'x');
+  auto r = http_call("GET", node.url() + path);
+  check_error(r, 404, "no such endpoint: GET /api/v1/xxx");
+  BOOST_CHECK_LT(r.raw.size(), 1000u);
+  BOOST_CHECK_NE(r.raw.find("100008 bytes"), std::string::npos);
+  // A handler's error quoting a long id is cut too.
+  auto id = std::string(100000, 'y');
+  auto u = http_call("GET", node.url(1) + "/api/v1/users/" + id);
+  check_error(u, 404, "yyyy");
+  BOOST_CHECK_LT(u.raw.size(), 1000u);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_notification_is_a_404) {
   check_error(http_call("GET", node.url() + "/api/v1/notifications/not-a-uuid"), 404,
               "no notification");
