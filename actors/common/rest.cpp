@@ -15,6 +15,7 @@ const char* reason(int status) {
     case 405: return "method not allowed";
     case 409: return "conflict";
     case 413: return "request body too large";
+    case 415: return "unsupported media type";
     case 422: return "unprocessable request";
     case 429: return "rate limited";
     case 503: return "service unavailable";

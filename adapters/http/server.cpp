@@ -57,6 +57,16 @@ std::string excerpt(const std::string& text) {
   return text.substr(0, cut) + "... (" + std::to_string(text.size()) + " bytes)";
 }
 
+/// "application/json", in any letter case, with or without parameters ("; charset=utf-8").
+/// Every body Herald takes is JSON: a form a web page posts cross-site (urlencoded,
+/// multipart, text/plain needs no CORS preflight) is refused before any handler sees it.
+bool is_json_media_type(std::string value) {
+  value = lower(value.substr(0, value.find(';')));
+  auto first = value.find_first_not_of(" \t");
+  auto last = value.find_last_not_of(" \t");
+  return first != std::string::npos && value.substr(first, last - first + 1) == "application/json";
+}
+
 /// Never throws: it runs on actor and I/O threads, where an exception ends the actor or
 /// the process. cpprestsdk throws from reply() when the request was answered already,
 /// which close() does (a 500, whose connection it then closes, so the client rarely
@@ -202,6 +212,13 @@ struct server::impl {
       }
       if (pending->body.size() > limit) {
         send(raw, (*on_err)(413, "request body larger than " + std::to_string(limit) + " bytes"));
+        return;
+      }
+      if (!pending->body.empty() && !is_json_media_type(pending->header("content-type"))) {
+        auto given = pending->header("content-type");
+        send(raw, (*on_err)(415, "a request body must be sent as Content-Type: application/json"
+                                   + (given.empty() ? std::string{" (none given)"}
+                                                    : " (not '" + excerpt(given) + "')")));
         return;
       }
       if (!gate->enter()) {

@@ -81,6 +81,31 @@ BOOST_AUTO_TEST_CASE(a_long_unknown_path_is_not_echoed_back_whole) {
   BOOST_CHECK_LT(u.raw.size(), 1000u);
 }
 
+BOOST_AUTO_TEST_CASE(a_body_not_sent_as_json_is_a_415_on_every_service) {
+  // What a web page can post cross-site without a CORS preflight, and no type at all.
+  auto body = valid_body().dump();
+  for (std::string type : {"text/plain", "application/x-www-form-urlencoded", ""}) {
+    BOOST_TEST_CONTEXT("Content-Type '" << type << "'") {
+      check_error(http_call("POST", node.url() + "/api/v1/notifications", body, {{"Content-Type", type}}),
+                  415, "application/json");
+      check_error(http_call("POST", node.url(1) + "/api/v1/users",
+                            R"({"email": "form@example.com", "name": "Form"})",
+                            {{"Content-Type", type}}),
+                  415, "application/json");
+      check_error(http_call("POST", node.url(2) + "/api/v1/templates", "{}", {{"Content-Type", type}}),
+                  415, "application/json");
+    }
+  }
+  // The media type in any case, with parameters, is JSON: read (and then found wanting).
+  check_error(http_call("POST", node.url() + "/api/v1/notifications", body,
+                        {{"Content-Type", "Application/JSON; charset=utf-8"}}),
+              404, "00000000-0000-4000-8000-000000000001");
+  BOOST_CHECK_EQUAL(http_call("GET", node.url(1) + "/api/v1/users/"
+                                       + herald::test::create_user(node))
+                      .status,
+                    200); // no body, no type needed
+}
+
 BOOST_AUTO_TEST_CASE(unknown_notification_is_a_404) {
   check_error(http_call("GET", node.url() + "/api/v1/notifications/not-a-uuid"), 404,
               "no notification");

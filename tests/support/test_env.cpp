@@ -105,6 +105,10 @@ std::string running_node::url(int offset) const {
   return "http://127.0.0.1:" + std::to_string(base_ + offset);
 }
 
+namespace {
+std::string lower(std::string s);
+} // namespace
+
 http_reply http_call(const std::string& method, const std::string& url, const std::string& body,
                      const std::map<std::string, std::string>& headers,
                      std::chrono::seconds timeout) {
@@ -112,11 +116,16 @@ http_reply http_call(const std::string& method, const std::string& url, const st
   cfg.set_timeout(timeout);
   web::http::client::http_client client{url, cfg};
   web::http::http_request req{method};
+  std::string content_type = "application/json";
   for (auto& [k, v] : headers) {
-    req.headers().add(k, v);
+    if (lower(k) == "content-type") {
+      content_type = v; // set with the body: a test may send another type, or none ("")
+    } else {
+      req.headers().add(k, v);
+    }
   }
   if (!body.empty() || method == "POST") {
-    req.set_body(body, "application/json");
+    req.set_body(body, content_type);
   }
   http_reply out;
   try {

@@ -52,6 +52,8 @@ struct http_reply {
   std::map<std::string, std::string> headers;
 };
 
+/// One HTTP request; a body goes as application/json unless `headers` names another
+/// Content-Type.
 http_reply http_call(const std::string& method, const std::string& url,
                      const std::string& body = {},
                      const std::map<std::string, std::string>& headers = {},
