@@ -1,8 +1,11 @@
 #include "actors/user_lookup/user_requests.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <initializer_list>
 #include <regex>
+#include <string_view>
 
 #include "actors/common/ids.hpp"
 #include "actors/common/json_fields.hpp"
@@ -37,10 +40,91 @@ std::string unknown_field(const json& object, std::initializer_list<const char*>
   return {};
 }
 
+/// RFC 5321's atext: what a dot-atom local part is made of, besides dots. Bytes of
+/// UTF-8 characters pass too (RFC 6531), once the whole address is valid UTF-8.
+bool is_atext(unsigned char c) {
+  return std::isalnum(c) != 0 || std::string_view{"!#$%&'*+-/=?^_`{|}~"}.find(static_cast<char>(c))
+                                    != std::string_view::npos
+         || c >= 0x80;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size() || (n == 2 && c < 0xC2)) {
+      return false;
+    }
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+        return false;
+      }
+    }
+    i += n;
+  }
+  return true;
+}
+
+/// "" when `email` is a mailbox every relay takes: a dot-atom local part (RFC 5321: no
+/// quoted strings, comments, commas or semicolons, no leading, trailing or double dots; at
+/// most 64 bytes) and a domain of at least two dot-separated labels (letters, digits,
+/// hyphens not at either end, or UTF-8 characters; at most 63 bytes each; no address
+/// literal like [127.0.0.1]; the last label not all digits). Anything else could break or
+/// be refused at RCPT TO, or reach an address the user did not mean.
+std::string mailbox_problem(std::string_view email) {
+  if (!is_valid_utf8(email)) {
+    return "is not valid UTF-8";
+  }
+  auto at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == email.size()) {
+    return "needs a local part, an @ and a domain";
+  }
+  auto local = email.substr(0, at);
+  auto domain = email.substr(at + 1);
+  if (local.size() > 64) {
+    return "has a local part longer than 64 bytes";
+  }
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
+    return "has a local part that starts or ends with a dot, or has two in a row";
+  }
+  for (unsigned char c : local) {
+    if (c != '.' && !is_atext(c)) {
+      return "has a character its local part may not contain ('" + std::string(1, static_cast<char>(c))
+             + "')";
+    }
+  }
+  std::size_t labels = 0;
+  std::string_view last;
+  for (std::size_t start = 0;;) {
+    auto dot = domain.find('.', start);
+    auto label = domain.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                                    : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return "has a domain that is not a host name";
+    }
+    for (unsigned char c : label) {
+      if (std::isalnum(c) == 0 && c != '-' && c < 0x80) {
+        return "has a domain that is not a host name";
+      }
+    }
+    ++labels;
+    last = label;
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  if (labels < 2 || std::all_of(last.begin(), last.end(), [](unsigned char c) {
+        return std::isdigit(c) != 0;
+      })) {
+    return "has a domain that is not a host name";
+  }
+  return {};
+}
+
 std::string check_email(const std::string& email) {
-  static const std::regex shape{R"([^@\s]+@[^@\s]+\.[^@\s]+)"};
-  if (!std::regex_match(email, shape)) {
-    return "field 'email' is not a valid email address";
+  if (auto problem = mailbox_problem(email); !problem.empty()) {
+    return "field 'email' is not a valid email address: it " + problem;
   }
   return {};
 }

@@ -12,6 +12,8 @@ X-Herald-Sink-* envelope lines), but answers by the recipient's local part:
     hang-once-...   RCPT TO is not answered the first time this address is seen (the
                     connection stays open, silent, until the client hangs up), then accepted
     hang-...        RCPT TO is never answered
+    badsyntax-...   501 5.1.3 at RCPT TO (a relay refusing the address's syntax; Herald's
+                    users service no longer stores addresses a relay would refuse so)
     anything else   accepted and stored
     a,b@example.com and other non-addresses: 501 (aiosmtpd's syntax check, as Postfix)
 
@@ -72,6 +74,8 @@ class ScriptedHandler(MaildirHandler):
         if local.startswith("reject-"):
             reply = ("550 5.1.1 <%s>: Recipient address rejected: "
                      "User unknown in local recipient table" % address)
+        elif local.startswith("badsyntax-"):
+            reply = "501 5.1.3 Bad recipient address syntax"
         elif (local.startswith("defer-once-") and first) or (
                 local.startswith("defer-") and not local.startswith("defer-once-")):
             reply = "451 4.2.0 <%s>: Recipient address rejected: try again later" % address

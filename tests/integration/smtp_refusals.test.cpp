@@ -117,7 +117,7 @@ BOOST_FIXTURE_TEST_CASE(refused_recipients_fail_with_the_relays_code_and_every_o
     good();
   }
   final_status(mails.back().id);
-  auto malformed = "a," + unique("b-") + "@example.com"; // not an address: 501 at RCPT TO
+  auto malformed = unique("badsyntax-") + "@example.com"; // the relay refuses it: 501
   mails.push_back({malformed, notify(malformed), "501"});
   final_status(mails.back().id);
   good();
@@ -146,7 +146,7 @@ BOOST_FIXTURE_TEST_CASE(refusals_inside_one_pipelined_batch_settle_only_their_ow
   std::vector<std::pair<std::string, std::string>> mails; // email, refusal code or ""
   for (auto [prefix, refusal] : std::vector<std::pair<std::string, std::string>>{
          {"good-", ""}, {"reject-", "550"}, {"reject-", "550"}, {"good-", ""}, {"good-", ""},
-         {"a,", "501"}, {"good-", ""}, {"datareject-", "554"}, {"good-", ""}}) {
+         {"badsyntax-", "501"}, {"good-", ""}, {"datareject-", "554"}, {"good-", ""}}) {
     mails.emplace_back(relay_address(prefix), refusal);
   }
   std::vector<std::string> ids;

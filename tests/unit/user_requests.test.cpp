@@ -62,6 +62,27 @@ BOOST_AUTO_TEST_CASE(create_refuses_unknown_fields_naming_them) {
   BOOST_TEST(mentions(error, "'preferences.sms'"), error);
 }
 
+BOOST_AUTO_TEST_CASE(only_mailboxes_every_relay_takes_are_accepted) {
+  std::string error;
+  for (std::string ok : std::vector<std::string>{"a@b.co", "first.last+tag@example.co.uk", "o'brien@example.ie",
+                         "x@a-b.example", "Ada@Example.com", "jos\xC3\xA9@ex\xC3\xA4mple.de"}) {
+    BOOST_TEST(parse_new_user({{"email", ok}, {"name", "A"}}, error).has_value(), ok << ": " << error);
+  }
+  for (std::string bad : std::vector<std::string>{"a,b@example.com", "a;b@example.com", "a@example.com>", "a@[127.0.0.1]",
+                          "\"quoted\"@example.com", ".a@example.com", "a.@example.com",
+                          "a..b@example.com", "a@localhost", "a@example.123", "a@-x.com",
+                          "a@x-.com", "a b@example.com", "a@exa_mple.com", "a@example..com",
+                          "@example.com", "a@", "a(comment)@example.com",
+                          std::string(65, 'l') + "@example.com", "bad\xC3@example.com"}) {
+    BOOST_TEST_CONTEXT("address " << bad) {
+      BOOST_TEST(!parse_new_user({{"email", bad}, {"name", "A"}}, error));
+      BOOST_TEST(mentions(error, "not a valid email address"), error);
+    }
+  }
+  BOOST_TEST(!parse_user_patch("id-1", {{"email", "a,b@example.com"}}, error));
+  BOOST_TEST(mentions(error, "'email'"), error);
+}
+
 BOOST_AUTO_TEST_CASE(create_limits_name_email_and_password) {
   std::string error;
   BOOST_TEST(!parse_new_user({{"email", "a@b.co"}, {"name", std::string(201, 'n')}}, error));
