@@ -160,6 +160,7 @@ struct server::impl {
     auto segments = split_path(req.path);
     const route_entry* match = nullptr;
     bool path_matched = false;
+    std::vector<std::string> allowed; ///< the methods of the routes on this path, for Allow
     for (auto& r : routes) {
       if (r.segments.size() != segments.size()) {
         continue;
@@ -178,6 +179,9 @@ struct server::impl {
         continue;
       }
       path_matched = true;
+      if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) {
+        allowed.push_back(r.method);
+      }
       if (r.method == req.method) {
         match = &r;
         req.params = std::move(params);
@@ -186,7 +190,20 @@ struct server::impl {
     }
     if (match == nullptr) {
       if (path_matched) {
-        reply_error(405, "method " + excerpt(req.method) + " not allowed on " + excerpt(req.path));
+        std::string allow;
+        for (auto& m : allowed) {
+          allow += m + ", ";
+        }
+        allow += "OPTIONS";
+        if (req.method == "OPTIONS") {
+          send(raw, {204, "", "text/plain", {{"Allow", allow}}});
+          return;
+        }
+        // TRACE lands here too: refused, never echoed (it would reflect credentials).
+        auto r = (*on_error)(405, "method " + excerpt(req.method) + " not allowed on "
+                                    + excerpt(req.path));
+        r.headers.emplace_back("Allow", allow);
+        send(raw, r);
       } else {
         reply_error(404, "no such endpoint: " + excerpt(req.method) + " " + excerpt(req.path));
       }
@@ -261,7 +278,12 @@ std::string server::open() {
     cfg.set_backlog(1024);
     impl_->listener =
       std::make_unique<web::http::experimental::listener::http_listener>(address, cfg);
-    impl_->listener->support([this](web::http::http_request raw) { impl_->dispatch(raw); });
+    auto dispatch = [this](web::http::http_request raw) { impl_->dispatch(raw); };
+    impl_->listener->support(dispatch);
+    // cpprestsdk answers these two itself unless told otherwise: TRACE by echoing the
+    // request, headers (Authorization, Cookie) included, and OPTIONS with an empty Allow.
+    impl_->listener->support(web::http::methods::TRCE, dispatch);
+    impl_->listener->support(web::http::methods::OPTIONS, dispatch);
     impl_->listener->open().wait();
     return {};
   } catch (const std::exception& e) {

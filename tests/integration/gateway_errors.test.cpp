@@ -106,6 +106,26 @@ BOOST_AUTO_TEST_CASE(a_body_not_sent_as_json_is_a_415_on_every_service) {
                     200); // no body, no type needed
 }
 
+BOOST_AUTO_TEST_CASE(trace_is_refused_without_echoing_and_options_names_the_real_methods) {
+  auto trace = http_call("TRACE", node.url() + "/api/v1/notifications", "",
+                         {{"Authorization", "Bearer secret-token-value"}, {"Cookie", "session=abc"}});
+  check_error(trace, 405, "TRACE");
+  BOOST_CHECK_EQUAL(trace.raw.find("secret-token-value"), std::string::npos);
+  BOOST_CHECK_EQUAL(trace.raw.find("session=abc"), std::string::npos);
+  BOOST_CHECK_EQUAL(trace.headers["Allow"], "POST, OPTIONS");
+
+  auto options = http_call("OPTIONS", node.url() + "/api/v1/notifications/");
+  BOOST_CHECK_EQUAL(options.status, 204);
+  BOOST_CHECK_EQUAL(options.headers["Allow"], "POST, OPTIONS");
+  auto one = http_call("OPTIONS", node.url(1) + "/api/v1/users/00000000-0000-4000-8000-000000000001");
+  BOOST_CHECK_EQUAL(one.status, 204);
+  BOOST_CHECK_EQUAL(one.headers["Allow"], "GET, PATCH, DELETE, OPTIONS");
+  check_error(http_call("OPTIONS", node.url() + "/api/v1/nothing-here"), 404, "no such endpoint");
+  auto wrong = http_call("DELETE", node.url() + "/api/v1/notifications");
+  check_error(wrong, 405, "DELETE");
+  BOOST_CHECK_EQUAL(wrong.headers["Allow"], "POST, OPTIONS");
+}
+
 BOOST_AUTO_TEST_CASE(unknown_notification_is_a_404) {
   check_error(http_call("GET", node.url() + "/api/v1/notifications/not-a-uuid"), 404,
               "no notification");
