@@ -1,7 +1,10 @@
 // The users REST API (port base + 1): HTTP in, messages to the store workers and the
 // password hashers out. Handlers never block: each answer comes from a continuation.
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <memory>
 
 #include "actors/common/ask.hpp"
 #include "actors/common/ids.hpp"
@@ -9,6 +12,7 @@
 #include "actors/user_lookup/password_hasher.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
 #include "actors/user_lookup/user_requests.hpp"
+#include "runtime/auth/attempt_limiter.hpp"
 #include "runtime/auth/jwt.hpp"
 
 namespace herald {
@@ -105,6 +109,16 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
   auto& registry = ctx.registry;
   auto secret = ctx.settings.get("jwt.secret");
   auto token_ttl = std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")};
+  // Every login attempt costs a slow hash: a burst from one client, or against one
+  // account, is refused before it reaches the hasher (runtime/auth/attempt_limiter.hpp).
+  struct login_limits {
+    login_limits(std::size_t client, std::size_t address) : per_client(client), per_address(address) {}
+    runtime::attempt_limiter per_client;
+    runtime::attempt_limiter per_address;
+  };
+  auto limits = std::make_shared<login_limits>(
+    static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_client")),
+    static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_address")));
   auto unavailable = [](const http::reply_fn& reply) {
     return rest::unavailable(reply, "users service");
   };
@@ -118,7 +132,7 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                    "users service counters"));
   });
 
-  server.route("POST", "/api/v1/users/login", [&sys, users, hashers, secret, token_ttl](
+  server.route("POST", "/api/v1/users/login", [&sys, users, hashers, secret, token_ttl, limits](
                                                  http::request&& req, http::reply_fn reply) {
     auto body = rest::parse_object(req.body, reply);
     if (!body) {
@@ -132,6 +146,22 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
     }
     if (secret.empty()) {
       reply(rest::fail(503, "jwt.secret is not configured (HERALD_JWT_SECRET): login is disabled"));
+      return;
+    }
+    auto address = login->email;
+    std::transform(address.begin(), address.end(), address.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string limited;
+    auto wait = limits->per_client.admit(req.client);
+    if (wait.count() > 0) {
+      limited = "too many login attempts from this client";
+    } else if (wait = limits->per_address.admit(address); wait.count() > 0) {
+      limited = "too many login attempts for this email address";
+    }
+    if (!limited.empty()) {
+      auto r = rest::fail(429, limited + "; try again in " + std::to_string(wait.count()) + " s");
+      r.headers.emplace_back("Retry-After", std::to_string(wait.count()));
+      reply(r);
       return;
     }
     run_in_actor(sys, [=](caf::event_based_actor* self) {

@@ -145,6 +145,7 @@ struct server::impl {
     };
     request req;
     req.method = raw.method();
+    req.client = raw.remote_address();
     try {
       req.path = web::uri::decode(raw.relative_uri().path());
       for (auto& [k, v] : web::uri::split_query(raw.relative_uri().query())) {

@@ -20,6 +20,7 @@ struct request {
   std::map<std::string, std::string> params; ///< from {name} segments of the route
   std::map<std::string, std::string> headers; ///< names lower-cased
   std::string body;
+  std::string client; ///< the peer's IP address (not a forwarded-for header: unspoofable)
 
   /// The header's value or "" (name in any case).
   std::string header(const std::string& name) const;

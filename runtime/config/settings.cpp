@@ -237,6 +237,15 @@ const std::vector<option>& declared_options() {
               "Most status events written in one transaction", 1, 100000),
       integer("users.max_push_tokens", "HERALD_USERS_MAX_PUSH_TOKENS", "50",
               "Push tokens (devices) one user may register; one more is a 409", 1, 1000),
+      integer("users.login_attempts_per_address", "HERALD_USERS_LOGIN_ATTEMPTS_PER_ADDRESS",
+              "10",
+              "Login attempts per email address per minute on one node; past it a 429 with "
+              "Retry-After (0: no limit)",
+              0, 100000),
+      integer("users.login_attempts_per_client", "HERALD_USERS_LOGIN_ATTEMPTS_PER_CLIENT", "30",
+              "Login attempts per client IP address per minute on one node; past it a 429 with "
+              "Retry-After (0: no limit)",
+              0, 100000),
       integer("auth.password_iterations", "HERALD_AUTH_PASSWORD_ITERATIONS", "600000",
               "PBKDF2-HMAC-SHA256 iterations for new password hashes (stored hashes keep "
               "their own)",

@@ -7,6 +7,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "actors/common/ids.hpp"
 #include "actors/user_lookup/user_cache.hpp"
 #include "runtime/auth/base64.hpp"
@@ -431,6 +436,82 @@ BOOST_AUTO_TEST_CASE(login_without_a_jwt_secret_is_a_503_naming_the_option) {
   auto r = http_call("POST", node.url(1) + "/api/v1/users/login",
                      json({{"email", "a@example.com"}, {"password", "whatever1"}}).dump());
   check_error(r, 503, "jwt.secret");
+}
+
+namespace {
+
+/// POST /api/v1/users/login from the local address `from` (127.x.y.z), written by hand: the
+/// HTTP client cannot choose its source address. Answers the status code (0: no answer).
+int login_from(const std::string& from, int port, const json& body) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  ::inet_pton(AF_INET, from.c_str(), &src.sin_addr);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0
+      || ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  auto text = body.dump();
+  auto request = "POST /api/v1/users/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Content-Type: application/json\r\nConnection: close\r\nContent-Length: "
+                 + std::to_string(text.size()) + "\r\n\r\n" + text;
+  [[maybe_unused]] auto sent = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  char buf[64] = {};
+  auto n = ::recv(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  return n > 12 ? std::atoi(buf + 9) : 0; // "HTTP/1.1 200 OK"
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(logins_past_the_limit_for_one_address_are_429s_with_retry_after) {
+  running_node node{{{"HERALD_USERS_LOGIN_ATTEMPTS_PER_ADDRESS", "3"},
+                     {"HERALD_USERS_LOGIN_ATTEMPTS_PER_CLIENT", "100"}}};
+  auto users = node.url(1) + "/api/v1/users";
+  auto target = unique("target-") + "@example.com";
+  auto other = unique("other-") + "@example.com";
+  for (auto& email : {target, other}) {
+    BOOST_TEST_REQUIRE(post_json(users, {{"email", email}, {"name", "L"}, {"password", "right one"}}).status == 201);
+  }
+  for (int i = 0; i < 3; ++i) {
+    check_error(post_json(users + "/login", {{"email", target}, {"password", "wrong one"}}), 401,
+                "invalid email or password");
+  }
+  // The right password too: the limit is on attempts, before any hashing.
+  auto limited = post_json(users + "/login", {{"email", target}, {"password", "right one"}});
+  check_error(limited, 429, "for this email address");
+  auto retry = std::atoi(limited.headers["Retry-After"].c_str());
+  BOOST_TEST((retry >= 1 && retry <= 60), "Retry-After " << retry);
+  std::string upper = target;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  check_error(post_json(users + "/login", {{"email", upper}, {"password", "right one"}}), 429,
+              "for this email address");
+  // Another account from the same client is not affected.
+  BOOST_TEST(post_json(users + "/login", {{"email", other}, {"password", "right one"}}).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(a_burst_from_one_client_is_refused_and_other_clients_still_log_in) {
+  running_node node{{{"HERALD_USERS_LOGIN_ATTEMPTS_PER_ADDRESS", "100"},
+                     {"HERALD_USERS_LOGIN_ATTEMPTS_PER_CLIENT", "4"}}};
+  auto users = node.url(1) + "/api/v1/users";
+  auto email = unique("burst-") + "@example.com";
+  BOOST_TEST_REQUIRE(post_json(users, {{"email", email}, {"name", "B"}, {"password", "right one"}}).status == 201);
+  for (int i = 0; i < 4; ++i) {
+    auto r = post_json(users + "/login", {{"email", unique("x-") + "@example.com"}, {"password", "guess"}});
+    BOOST_TEST(r.status == 401, r.raw);
+  }
+  check_error(post_json(users + "/login", {{"email", email}, {"password", "right one"}}), 429,
+              "from this client");
+  // The same account from another client address is served.
+  auto port = std::stoi(node.url(1).substr(node.url(1).rfind(':') + 1));
+  BOOST_TEST(login_from("127.0.0.2", port, {{"email", email}, {"password", "right one"}}) == 200);
 }
 
 BOOST_AUTO_TEST_CASE(a_user_past_the_push_token_cap_gets_a_409) {
