@@ -53,17 +53,9 @@ http::response fail(int status, std::string error, std::string message) {
   if (message.empty()) {
     message = reason(status);
   }
-  // Errors quote what the client sent (ids, codes, paths); past this they are cut, so an
-  // answer never echoes a client's megabyte back.
-  constexpr std::size_t max_error = 500;
-  if (error.size() > max_error) {
-    auto cut = max_error;
-    while (cut > 0 && (static_cast<unsigned char>(error[cut]) & 0xC0) == 0x80) {
-      --cut;
-    }
-    error = error.substr(0, cut) + "... (cut at " + std::to_string(max_error) + " of "
-            + std::to_string(error.size()) + " bytes)";
-  }
+  // Errors quote what the client sent (ids, codes, paths); past 500 bytes they are cut, so
+  // an answer never echoes a client's megabyte back.
+  error = http::excerpt(error, 500);
   nlohmann::json body = {{"success", false},
                          {"data", nullptr},
                          {"error", std::move(error)},

@@ -43,20 +43,6 @@ struct route_entry {
   std::shared_ptr<const handler> fn; ///< shared with requests in flight
 };
 
-/// At most the first 100 bytes of a client's text, for error messages: an answer never
-/// echoes a client's megabyte back (nor serves as a reflector for it).
-std::string excerpt(const std::string& text) {
-  constexpr std::size_t keep = 100;
-  if (text.size() <= keep) {
-    return text;
-  }
-  auto cut = keep;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-    --cut; // not inside a UTF-8 character
-  }
-  return text.substr(0, cut) + "... (" + std::to_string(text.size()) + " bytes)";
-}
-
 /// "application/json", in any letter case, with or without parameters ("; charset=utf-8").
 /// Every body Herald takes is JSON: a form a web page posts cross-site (urlencoded,
 /// multipart, text/plain needs no CORS preflight) is refused before any handler sees it.
@@ -124,6 +110,17 @@ struct handler_gate {
 };
 
 } // namespace
+
+std::string excerpt(std::string_view text, std::size_t keep) {
+  if (text.size() <= keep) {
+    return std::string{text};
+  }
+  auto cut = keep;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut; // not inside a UTF-8 character
+  }
+  return std::string{text.substr(0, cut)} + "... (" + std::to_string(text.size()) + " bytes)";
+}
 
 std::string request::header(const std::string& name) const {
   auto i = headers.find(lower(name));

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct request {
   /// The header's value or "" (name in any case).
   std::string header(const std::string& name) const;
 };
+
+/// At most the first `keep` bytes of `text` (never cutting a UTF-8 character), followed by
+/// "... (N bytes)" when cut: for error messages that quote what a client sent.
+std::string excerpt(std::string_view text, std::size_t keep = 100);
 
 struct response {
   int status = 200;

@@ -32,8 +32,9 @@ struct send_outcome {
 /// Peers are verified (certificate chain and host name) against `ca_file` when set, else
 /// against the system CA store; `?insecure=1` disables verification (local test relays
 /// only). A peer that fails verification is a transient_failure whose detail names the
-/// certificate problem (libcurl's "SSL certificate problem: ...", "... subject name ..."). Default ports: 25 for smtp, 465 for smtps. A path names the
-/// EHLO domain (default: this host's name). Any other query key is an error. `timeout`
+/// certificate problem (libcurl's "SSL certificate problem: ...", "... subject name ...").
+/// Default ports: 25 for smtp, 465 for smtps. A path names the EHLO domain (default: this
+/// host's name). Any other query key is an error. `timeout`
 /// bounds connecting and each SMTP transaction (a send makes at most two, see send).
 struct settings {
   std::string url;

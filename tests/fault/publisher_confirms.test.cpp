@@ -56,6 +56,26 @@ std::string id_of(const http_reply& r) {
   return r.body["data"]["notification_id"].get<std::string>();
 }
 
+/// After a fault: the same request is accepted again within `within`, without a restart;
+/// its id joins `accepted`.
+void accepted_again(const running_node& node, const json& request,
+                    std::set<std::string>& accepted, std::chrono::seconds within) {
+  http_reply again;
+  BOOST_REQUIRE(eventually([&] {
+    again = post_json(node.url() + "/api/v1/notifications", request);
+    return again.status == 202;
+  }, within));
+  accepted.insert(id_of(again));
+}
+
+/// Each id in `ids` is in `queued`; `what` names what was claimed of it ("202 for").
+void check_queued(const std::set<std::string>& ids, const std::set<std::string>& queued,
+                  const std::string& what) {
+  for (auto& id : ids) {
+    BOOST_CHECK_MESSAGE(queued.count(id) == 1, what << " " << id << " but it is not queued");
+  }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(publisher_confirm_faults)
@@ -95,12 +115,7 @@ BOOST_AUTO_TEST_CASE(a_nacked_notification_is_a_503_and_never_a_202) {
     BOOST_REQUIRE(refuse.clear());
   }
   // Without the policy the same request is accepted again, and queued.
-  http_reply again;
-  BOOST_REQUIRE(eventually([&] {
-    again = post_json(node.url() + "/api/v1/notifications", request);
-    return again.status == 202;
-  }, 10s));
-  accepted.insert(id_of(again));
+  accepted_again(node, request, accepted, 10s);
   BOOST_CHECK(as_set(broker_client{}.drain(herald::messaging::email_queue)) == accepted);
 }
 
@@ -148,17 +163,9 @@ BOOST_AUTO_TEST_CASE(no_confirm_under_a_memory_alarm_is_a_503_within_the_confirm
     BOOST_REQUIRE(alarm.lift());
   }
   // With the alarm over, publishing works again without a restart.
-  http_reply again;
-  BOOST_REQUIRE(eventually([&] {
-    again = post_json(node.url() + "/api/v1/notifications", request);
-    return again.status == 202;
-  }, 15s));
-  accepted.insert(id_of(again));
+  accepted_again(node, request, accepted, 15s);
   // Every 202 is in the queue (the blocked publishes may or may not be: they were 503s).
-  auto queued = as_set(broker_client{}.drain(herald::messaging::email_queue));
-  for (auto& id : accepted) {
-    BOOST_CHECK_MESSAGE(queued.count(id) == 1, "202 for " << id << " but it is not queued");
-  }
+  check_queued(accepted, as_set(broker_client{}.drain(herald::messaging::email_queue)), "202 for");
 }
 
 BOOST_AUTO_TEST_CASE(a_blocked_connection_fails_every_publish_within_the_confirm_timeout) {
@@ -200,10 +207,8 @@ BOOST_AUTO_TEST_CASE(a_blocked_connection_fails_every_publish_within_the_confirm
     }, 20s));
   }
   BOOST_CHECK(log.called_twice().empty());
-  auto queued = as_set(broker_client{}.drain(q.queue));
-  for (auto& id : log.with(publish_status::confirmed)) {
-    BOOST_CHECK_MESSAGE(queued.count(id) == 1, "confirmed " << id << " but it is not queued");
-  }
+  check_queued(log.with(publish_status::confirmed), as_set(broker_client{}.drain(q.queue)),
+               "confirmed");
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_lost_with_publishes_in_flight_fails_them_and_confirms_only_what_is_queued) {
@@ -256,10 +261,8 @@ BOOST_AUTO_TEST_CASE(a_connection_lost_with_publishes_in_flight_fails_them_and_c
   BOOST_CHECK(log.detail_of(publish_status::unavailable).find("unavailable")
               != std::string::npos);
   BOOST_CHECK(log.with(publish_status::rejected).empty());
-  auto queued = as_set(broker_client{}.drain(q.queue));
-  for (auto& id : log.with(publish_status::confirmed)) {
-    BOOST_CHECK_MESSAGE(queued.count(id) == 1, "confirmed " << id << " but it is not queued");
-  }
+  check_queued(log.with(publish_status::confirmed), as_set(broker_client{}.drain(q.queue)),
+               "confirmed");
 }
 
 BOOST_AUTO_TEST_CASE(posts_in_flight_when_the_connection_is_lost_are_503s_long_before_the_timeout) {
@@ -310,16 +313,8 @@ BOOST_AUTO_TEST_CASE(posts_in_flight_when_the_connection_is_lost_are_503s_long_b
     BOOST_REQUIRE(alarm.lift());
   }
   // Sending recovers without a restart.
-  http_reply again;
-  BOOST_REQUIRE(eventually([&] {
-    again = post_json(node.url() + "/api/v1/notifications", request);
-    return again.status == 202;
-  }, 15s));
-  accepted.insert(id_of(again));
-  auto queued = as_set(broker_client{}.drain(herald::messaging::email_queue));
-  for (auto& id : accepted) {
-    BOOST_CHECK_MESSAGE(queued.count(id) == 1, "202 for " << id << " but it is not queued");
-  }
+  accepted_again(node, request, accepted, 15s);
+  check_queued(accepted, as_set(broker_client{}.drain(herald::messaging::email_queue)), "202 for");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -36,15 +36,6 @@ void on_threads(int threads, const std::function<void(int)>& work) {
   }
 }
 
-/// How many mails the sink holds per notification id, among those to `domain`.
-std::map<std::string, int> mails_per_notification(const std::string& domain) {
-  std::map<std::string, int> count;
-  for (auto& m : mails_to(env("HERALD_TEST_MAILDIR"), domain)) {
-    count[m.header("X-Herald-Notification-ID")] += 1;
-  }
-  return count;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(concurrency)

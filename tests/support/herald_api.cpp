@@ -57,6 +57,14 @@ std::string status_of(const running_node& node, const std::string& id) {
                                                   : std::string{};
 }
 
+std::map<std::string, int> mails_per_notification(const std::string& rcpt) {
+  std::map<std::string, int> count;
+  for (auto& m : mails_to(env("HERALD_TEST_MAILDIR"), rcpt)) {
+    count[m.header("X-Herald-Notification-ID")] += 1;
+  }
+  return count;
+}
+
 json registry_entry(const running_node& node, const std::string& actor) {
   auto r = http_call("GET", node.url() + "/api/v1/introspection/actors");
   if (r.status == 200 && r.body["data"].is_array()) {

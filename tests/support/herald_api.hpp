@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "support/test_env.hpp"
@@ -36,6 +37,11 @@ json notification(const running_node& node, const std::string& id);
 
 /// Its status ("" when the record cannot be read).
 std::string status_of(const running_node& node, const std::string& id);
+
+/// How many mails the SMTP sink (HERALD_TEST_MAILDIR) holds per notification id (their
+/// X-Herald-Notification-ID), among those whose recipient contains `rcpt` (an address,
+/// or "@domain").
+std::map<std::string, int> mails_per_notification(const std::string& rcpt);
 
 /// The registry entry named `actor` on the node (null when absent).
 json registry_entry(const running_node& node, const std::string& actor);
