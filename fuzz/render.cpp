@@ -1,11 +1,15 @@
 // The Mustache renderer: input = template text, NUL, variables (JSON, read like a request
 // body: depth check, then parse). The text becomes every part of an email template and of
 // a push template, so each escaping rule meets it; render.hpp's promises are checked on
-// every render: one-line subjects and titles, no CR in push bodies and data, http(s) URLs.
+// every render: one-line subjects and titles, no CR in push bodies and data, http(s) URLs,
+// and sections of a valid template nested at most max_section_depth deep, as kainjow's own
+// parser nests them (the check before parsing is a second reading of the syntax).
 
 #include "actors/common/rest.hpp"
 #include "actors/template_cache/render.hpp"
 #include "fuzz/support.hpp"
+
+#include <kainjow/mustache.hpp>
 
 using namespace herald;
 using fuzz::require;
@@ -23,6 +27,23 @@ bool http_url_or_empty(const std::string& s) {
   }
   return s.empty() || head.rfind("http://", 0) == 0 || head.rfind("https://", 0) == 0;
 }
+
+/// A context in which every name is true, so kainjow enters every {{#section}}: the
+/// deepest push is how deep those sections nest.
+class nesting_probe : public kainjow::mustache::basic_context<std::string> {
+public:
+  void push(const kainjow::mustache::data*) override { deepest = std::max(deepest, ++depth_); }
+  void pop() override { --depth_; }
+  const kainjow::mustache::data* get(const std::string&) const override { return &true_; }
+  const kainjow::mustache::data* get_partial(const std::string&) const override {
+    return nullptr;
+  }
+  int deepest = 0;
+
+private:
+  int depth_ = 0;
+  kainjow::mustache::data true_{true};
+};
 
 template_record with_every_part(const std::string& channel, const std::string& text) {
   template_record t;
@@ -52,6 +73,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   bool valid = mustache_syntax_error(text).empty();
+  if (valid) {
+    kainjow::mustache::mustache parsed{text};
+    nesting_probe probe;
+    parsed.render(probe);
+    require(probe.deepest <= max_section_depth, "valid sections nest at most max_section_depth");
+  }
 
   compiled_template email{with_every_part("email", text)};
   require(email.error().empty() == valid, "a template compiles exactly when its text is valid");
