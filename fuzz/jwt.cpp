@@ -9,6 +9,7 @@
 #include "runtime/auth/base64.hpp"
 #include "runtime/auth/jwt.hpp"
 
+#include <chrono>
 #include <string_view>
 
 using namespace herald;

@@ -11,6 +11,9 @@
 
 #include <kainjow/mustache.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 using namespace herald;
 using fuzz::require;
 

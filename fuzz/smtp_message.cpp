@@ -15,7 +15,10 @@
 #include "fuzz/support.hpp"
 #include "runtime/auth/base64.hpp"
 
+#include <algorithm>
+#include <span>
 #include <string_view>
+#include <vector>
 
 using namespace herald;
 using fuzz::require;
@@ -111,6 +114,45 @@ void check_dot_stuffing(const std::string& message) {
   require(unstuffed == message, "unstuffing gives back the message");
 }
 
+void check_headers(const std::vector<field>& headers, const smtp::mail& m) {
+  std::vector<std::string> expected{"Date", "From", "To", "Subject", "Message-ID", "MIME-Version",
+                                    "X-Herald-Notification-ID", "X-Correlation-ID",
+                                    "Content-Type"};
+  if (m.html_body.empty()) {
+    expected.push_back("Content-Transfer-Encoding");
+  }
+  require(headers.size() == expected.size(), "no field adds a header line");
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    require(headers[i].name == expected[i], "the headers are the ones built, in order");
+  }
+  // To and Message-ID are written as given (addresses and ids are checked upstream).
+  require(headers[2].value == " " + without_crlf(m.to), "To is the recipient");
+  require(headers[4].value == " " + without_crlf(m.message_id), "Message-ID is the id");
+  require(decoded(headers[3].value) == without_crlf(m.subject), "Subject is the subject");
+  for (std::size_t i = 0; i < m.headers.size(); ++i) {
+    require(decoded(headers[6 + i].value) == without_crlf(m.headers[i].second),
+            "the extra headers carry their values");
+  }
+  for (auto i : {3, 6, 7, 8}) {
+    require(printable_ascii(headers[i].value), "the subject and the extra headers are 7-bit");
+  }
+}
+
+/// `body` is what follows the header section of a multipart message.
+void check_boundary(const std::string& content_type, std::span<const std::string_view> body) {
+  auto at = content_type.find("boundary=\"");
+  require(at != std::string::npos, "a multipart message names its boundary");
+  at += 10;
+  auto delimiter = "--" + content_type.substr(at, content_type.find('"', at) - at);
+  auto delimiters = std::count(body.begin(), body.end(), delimiter);
+  auto closes = std::count(body.begin(), body.end(), delimiter + "--");
+  auto anywhere = std::count_if(body.begin(), body.end(), [&](std::string_view line) {
+    return line.find(delimiter) != std::string_view::npos;
+  });
+  require(delimiters == 2 && closes == 1 && anywhere == 3,
+          "the boundary appears only as the three delimiter lines");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -134,49 +176,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(line.find_first_of("\r\n") == std::string_view::npos, "only CRLF ends a line");
     require(line.size() <= 998, "no line is longer than 998 octets");
   }
-
   std::size_t next = 0;
   auto headers = header_fields(lines, next);
-  bool multipart = !m.html_body.empty();
-  std::vector<std::string> expected{"Date", "From", "To", "Subject", "Message-ID", "MIME-Version",
-                                    "X-Herald-Notification-ID", "X-Correlation-ID",
-                                    "Content-Type"};
-  if (!multipart) {
-    expected.push_back("Content-Transfer-Encoding");
+  check_headers(headers, m);
+  auto body = std::span{lines}.subspan(next);
+  for (auto line : body) {
+    require(printable_ascii(line), "the encoded bodies are 7-bit printable");
   }
-  require(headers.size() == expected.size(), "no field adds a header line");
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    require(headers[i].name == expected[i], "the headers are the ones built, in order");
+  if (!m.html_body.empty()) {
+    check_boundary(headers[8].value, body);
   }
-  // To and Message-ID are written as given (addresses and ids are checked upstream).
-  require(headers[2].value == " " + without_crlf(m.to), "To is the recipient");
-  require(headers[4].value == " " + without_crlf(m.message_id), "Message-ID is the id");
-  require(decoded(headers[3].value) == without_crlf(m.subject), "Subject is the subject");
-  require(decoded(headers[6].value) == without_crlf(notification_id)
-            && decoded(headers[7].value) == without_crlf(in[4]),
-          "the extra headers carry their values");
-  for (auto i : {3, 6, 7, 8}) {
-    require(printable_ascii(headers[i].value), "the subject and the extra headers are 7-bit");
-  }
-  for (auto i = next; i < lines.size(); ++i) {
-    require(printable_ascii(lines[i]), "the encoded bodies are 7-bit printable");
-  }
-
-  if (multipart) {
-    auto& type = headers[8].value;
-    auto at = type.find("boundary=\"");
-    require(at != std::string::npos, "a multipart message names its boundary");
-    auto boundary = "--" + type.substr(at + 10, type.find('"', at + 10) - at - 10);
-    auto delimiters = std::count(lines.begin() + next, lines.end(), boundary);
-    auto closes = std::count(lines.begin() + next, lines.end(), boundary + "--");
-    auto anywhere = 0;
-    for (auto i = next; i < lines.size(); ++i) {
-      anywhere += lines[i].find(boundary) != std::string_view::npos;
-    }
-    require(delimiters == 2 && closes == 1 && anywhere == 3,
-            "the boundary appears only as the three delimiter lines");
-  }
-
   check_dot_stuffing(message);
   return 0;
 }
