@@ -43,10 +43,22 @@ std::string with_line_and_column(const std::string& message, const std::string& 
          + std::to_string(column);
 }
 
+/// What kainjow trims around a tag's contents (std::isspace in the C locale).
+constexpr const char* tag_blanks = " \t\n\v\f\r";
+
+std::string trimmed(const std::string& s) {
+  auto first = s.find_first_not_of(tag_blanks);
+  if (first == std::string::npos) {
+    return {};
+  }
+  return s.substr(first, s.find_last_not_of(tag_blanks) + 1 - first);
+}
+
 /// "" when no section of `text` ({{#x}} or {{^x}}) is nested more than `limit` deep,
-/// else the problem, ending "at <byte offset>" like kainjow's own messages. Follows
-/// set-delimiter tags ({{=<% %>=}}) as the parser does. The renderer recurses once per
-/// level, so a template of 20,000 nested sections would overflow its stack.
+/// else the problem, ending "at <byte offset>" like kainjow's own messages. Reads tags
+/// exactly as kainjow's parser does (trimming, set-delimiter tags, triple mustaches):
+/// a tag read differently here would be a section it never counts. The renderer recurses
+/// once per level, so a template of 20,000 nested sections would overflow its stack.
 std::string section_depth_error(const std::string& text, int limit) {
   std::string open = "{{";
   std::string close = "}}";
@@ -54,7 +66,7 @@ std::string section_depth_error(const std::string& text, int limit) {
   std::size_t pos = 0;
   while ((pos = text.find(open, pos)) != std::string::npos) {
     auto start = pos + open.size();
-    if (open == "{{" && start < text.size() && text[start] == '{') {
+    if (open == "{{" && close == "}}" && start < text.size() && text[start] == '{') {
       auto end = text.find("}}}", start);
       if (end == std::string::npos) {
         return {};
@@ -66,9 +78,9 @@ std::string section_depth_error(const std::string& text, int limit) {
     if (end == std::string::npos) {
       return {}; // unclosed: the parser reports it
     }
-    auto tag = text.substr(start, end - start);
-    auto first = tag.find_first_not_of(" \t\r\n");
-    char kind = first == std::string::npos ? ' ' : tag[first];
+    auto after = end + close.size(); // past this tag's own delimiter, even one that sets new ones
+    auto tag = trimmed(text.substr(start, end - start));
+    char kind = tag.empty() ? ' ' : tag.front();
     if (kind == '#' || kind == '^') {
       if (++depth > limit) {
         return "Sections nested more than " + std::to_string(limit) + " deep at "
@@ -76,17 +88,15 @@ std::string section_depth_error(const std::string& text, int limit) {
       }
     } else if (kind == '/') {
       --depth;
-    } else if (kind == '=' && tag.size() > first + 1 && tag.back() == '=') {
-      auto inner = tag.substr(first + 1, tag.size() - first - 2);
-      auto a = inner.find_first_not_of(" \t");
-      auto b = inner.find_first_of(" \t", a);
-      auto c = inner.find_first_not_of(" \t", b);
-      if (a != std::string::npos && b != std::string::npos && c != std::string::npos) {
-        open = inner.substr(a, b - a);
-        close = inner.substr(c, inner.find_last_not_of(" \t") + 1 - c);
+    } else if (kind == '=' && tag.size() >= 2 && tag.back() == '=') {
+      // Split at the first space; delimiters holding other white space are a parse error.
+      auto inner = trimmed(tag.substr(1, tag.size() - 2));
+      if (auto space = inner.find(' '); space != std::string::npos) {
+        open = inner.substr(0, space);
+        close = inner.substr(inner.find_first_not_of(' ', space));
       }
     }
-    pos = end + close.size();
+    pos = after;
   }
   return {};
 }

@@ -22,9 +22,10 @@ RABBITMQ_BIN=/usr/lib/rabbitmq/bin
 
 # Everything the build, the servers and the scripts need (Debian 12 package names).
 # iproute2 (ss) and ca-certificates are not in the design's table but are needed on a
-# minimal image: ss for port checks, CA roots for HTTPS to push providers.
+# minimal image: ss for port checks, CA roots for HTTPS to push providers. clang builds
+# the libFuzzer targets (fuzz/).
 HERALD_PACKAGES=(
-  build-essential cmake ninja-build pkg-config g++
+  build-essential cmake ninja-build pkg-config g++ clang
   libcaf-dev libcpprest-dev libpqxx-dev postgresql libhiredis-dev redis-server
   librabbitmq-dev rabbitmq-server libkainjow-mustache-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libboost-test-dev python3-aiosmtpd curl postfix jq
@@ -267,6 +268,30 @@ herald_build() {
       { err "cmake configure failed"; return 1; }
   fi
   cmake --build "$build" -j "$jobs" || { err "build failed"; return 1; }
+}
+
+# herald_fuzz_build_dir: the clang build of the fuzz targets: $HERALD_FUZZ_BUILD_DIR
+# (relative to the repository root unless absolute), build-fuzz/ by default.
+herald_fuzz_build_dir() {
+  local dir=${HERALD_FUZZ_BUILD_DIR:-build-fuzz}
+  [[ $dir == /* ]] || dir="$ROOT/$dir"
+  printf '%s\n' "$dir"
+}
+
+# herald_build_fuzz: configure (clang, -DHERALD_FUZZ=ON, ccache as herald_build uses it)
+# once, then build the libFuzzer targets incrementally in herald_fuzz_build_dir.
+herald_build_fuzz() {
+  local build jobs=${HERALD_BUILD_JOBS:-$(nproc)} extra=()
+  build=$(herald_fuzz_build_dir)
+  [[ ${HERALD_SKIP_BUILD:-0} == 1 ]] && return 0
+  export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
+  if [[ ! -f $build/build.ninja ]]; then
+    command -v ccache >/dev/null && extra=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$build" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_FUZZ=ON "${extra[@]}" ||
+      { err "cmake configure of the fuzz targets failed"; return 1; }
+  fi
+  cmake --build "$build" -j "$jobs" || { err "build of the fuzz targets failed"; return 1; }
 }
 
 # ---------------------------------------------------------------------------------------

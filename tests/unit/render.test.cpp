@@ -2,6 +2,9 @@
 
 #include "actors/template_cache/render.hpp"
 
+#include <string>
+#include <vector>
+
 using namespace herald;
 using json = nlohmann::json;
 
@@ -15,6 +18,19 @@ template_record email_template() {
   t.html_body = "<p>Hello {{name}}</p>";
   t.variables = {"name"};
   return t;
+}
+
+/// `depth` sections {{#s}} nested around "x", in the delimiters given.
+std::string nested(int depth, const std::string& open, const std::string& close) {
+  std::string s;
+  for (int i = 0; i < depth; ++i) {
+    s += open + "#s" + close;
+  }
+  s += "x";
+  for (int i = 0; i < depth; ++i) {
+    s += open + "/s" + close;
+  }
+  return s;
 }
 
 } // namespace
@@ -60,17 +76,6 @@ BOOST_AUTO_TEST_CASE(syntax_errors_are_reported_with_a_message) {
 }
 
 BOOST_AUTO_TEST_CASE(sections_nested_past_the_limit_are_a_syntax_error_naming_the_place) {
-  auto nested = [](int depth, const std::string& open, const std::string& close) {
-    std::string s;
-    for (int i = 0; i < depth; ++i) {
-      s += open + "#s" + close;
-    }
-    s += "x";
-    for (int i = 0; i < depth; ++i) {
-      s += open + "/s" + close;
-    }
-    return s;
-  };
   BOOST_CHECK_EQUAL(mustache_syntax_error(nested(herald::max_section_depth, "{{", "}}")), "");
   auto deep = nested(herald::max_section_depth + 1, "{{", "}}");
   BOOST_CHECK_EQUAL(mustache_syntax_error(deep),
@@ -83,6 +88,29 @@ BOOST_AUTO_TEST_CASE(sections_nested_past_the_limit_are_a_syntax_error_naming_th
   BOOST_CHECK(mustache_syntax_error("{{{#a}}} {{#b}}{{/b}}").empty());
   // 20,000 levels once overflowed the renderer's stack; now they are refused at once.
   BOOST_CHECK(!mustache_syntax_error(nested(20000, "{{", "}}")).empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_depth_check_reads_every_tag_as_the_parser_does) {
+  // Each of these once hid one section from the depth check while kainjow parsed it
+  // (each breaks fuzz/render's nesting check), so any depth passed with one more per level.
+  auto hidden_one = [](int depth) {
+    return std::vector<std::string>{
+      // a vertical tab, which the parser trims from the tag
+      "{{\v#s}}" + nested(depth - 1, "{{", "}}") + "{{/s}}",
+      // "{{{" under other delimiters is no triple mustache
+      "{{={{ }=}}{{{y}" + nested(depth, "{{", "}") + "}}}",
+      // a blank before the set-delimiter tag's end
+      "{{=<% %>= }}" + nested(depth, "<%", "%>"),
+      // a longer new end delimiter: the parser goes on after the tag's own "}}"
+      "{{=<% %%%%>=}}" + nested(depth, "<%", "%%%%>"),
+    };
+  };
+  for (auto& text : hidden_one(herald::max_section_depth)) {
+    BOOST_CHECK_MESSAGE(mustache_syntax_error(text).empty(), text);
+  }
+  for (auto& text : hidden_one(herald::max_section_depth + 1)) {
+    BOOST_CHECK_MESSAGE(!mustache_syntax_error(text).empty(), text);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
