@@ -4,6 +4,9 @@
 #include <cctype>
 
 #include "actors/common/ids.hpp"
+#include "actors/messaging/topology.hpp"
+
+#include <cstdlib>
 
 namespace herald {
 
@@ -56,6 +59,16 @@ std::optional<email_job> parse_email_job(const queued_message& m, std::string& w
   j.correlation_id = m.correlation_id.empty() ? text_field(body, "correlation_id")
                                               : m.correlation_id;
   j.attempt = int_field(body, "attempt", 1);
+  if (auto h = m.headers.find(messaging::attempt_header); h != m.headers.end()) {
+    auto v = std::atoll(h->second.c_str());
+    if (v >= 1 && v <= 1'000'000) {
+      j.attempt = static_cast<int>(v);
+    }
+  }
+  if (j.attempt < 1) {
+    j.attempt = 1;
+  }
+  j.body = m.body;
   if (auto v = body.find("variables"); v != body.end() && v->is_object()) {
     j.variables = std::move(*v);
   }
@@ -103,6 +116,8 @@ const char* status_name(verdict v) {
       return "skipped";
     case verdict::failed:
       return "failed";
+    case verdict::retry:
+      return "retrying";
     default:
       return "";
   }
@@ -119,6 +134,7 @@ batch_settlement settle(const std::vector<std::pair<std::uint64_t, verdict>>& ou
       case verdict::sent:
       case verdict::skipped:
       case verdict::failed:
+      case verdict::retry:
         (recorded ? out.ack : out.requeue).push_back(tag);
         break;
       case verdict::requeue:

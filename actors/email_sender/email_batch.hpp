@@ -33,7 +33,9 @@ struct email_job {
   std::string request_id;
   std::string correlation_id;
   nlohmann::json variables = nlohmann::json::object();
-  int attempt = 1;
+  int attempt = 1;               ///< this delivery's attempt: the x-herald-attempt header,
+                                 ///< else the body's `attempt`, else 1
+  std::string body;              ///< the message as queued, forwarded unchanged
 
   /// True when the gateway named the exact template version (language and version): it
   /// is immutable, so it is rendered as it is, whatever the user's language is now.
@@ -41,7 +43,8 @@ struct email_job {
 };
 
 /// Reads a message; nullopt with `why` set when it is unreadable (not a JSON object, or
-/// no UUID notification_id). Fields of the wrong type count as absent.
+/// no UUID notification_id). Fields of the wrong type count as absent. The attempt comes
+/// from the x-herald-attempt header when it holds a positive integer.
 std::optional<email_job> parse_email_job(const queued_message& m, std::string& why);
 
 /// The template lookup a job needs once its user is known: the code, the languages to try
@@ -68,12 +71,14 @@ enum class verdict {
   pending, ///< still being worked on
   sent,    ///< delivered to the relay: record, then ack
   skipped, ///< not to be sent (the user turned email off): record, then ack
-  failed,  ///< permanently failed: record, then ack
+  failed,  ///< permanently failed: dead-lettered (failed.queue), recorded, then acked
+  retry,   ///< failed transiently for itself: to a delay queue, recorded `retrying`, acked
   requeue, ///< a dependency is down: give it back to the queue, a little later
   drop,    ///< nothing to record: ack as it is (unreadable, or already final before)
 };
 
-/// The status name of a verdict that is recorded ("sent", "skipped", "failed"), else "".
+/// The status name of a verdict that is recorded ("sent", "skipped", "failed",
+/// "retrying"), else "".
 const char* status_name(verdict v);
 
 /// How a batch ends, once its status events were (or were not) written.
@@ -82,7 +87,8 @@ struct batch_settlement {
   std::vector<std::uint64_t> requeue;
 };
 
-/// Messages with a recorded outcome are acked when their statuses were written
+/// Messages with a recorded outcome (their forwarding, if any, already confirmed) are acked
+/// when their statuses were written
 /// (`recorded`), else requeued; `requeue` verdicts are requeued; `drop` ones acked; a
 /// message still `pending` is requeued (it must never stay unsettled).
 batch_settlement settle(const std::vector<std::pair<std::uint64_t, verdict>>& outcomes,

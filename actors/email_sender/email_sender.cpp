@@ -3,11 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <random>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "actors/email_sender/email_batch.hpp"
+#include "actors/messaging/forwarding.hpp"
 #include "actors/messaging/messages.hpp"
+#include "actors/messaging/publisher.hpp"
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/notification_store.hpp"
@@ -56,8 +59,13 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
     if (r.status != smtp::send_status::sent) {
       entry->failed += 1;
     }
+    bool transient = r.status == smtp::send_status::transient_failure;
+    // An answered refusal of one recipient (a 4xx to its command) says nothing about the
+    // relay; a timeout, a lost or refused connection or a refused session does.
+    bool answered_refusal = r.message_specific && r.smtp_code / 100 == 4;
     return {r.status == smtp::send_status::sent,
-            r.status == smtp::send_status::permanent_failure, r.detail};
+            r.status == smtp::send_status::permanent_failure, r.detail,
+            transient && r.message_specific, transient && !answered_refusal};
   };
   return {
     [=](send_atom, const outgoing_email& e) -> send_result {
@@ -98,6 +106,7 @@ struct batch_item {
   user_record user;
   compiled_ptr tpl;
   outgoing_email mail;
+  std::string reason;      ///< why it is dead-lettered (messaging::reason), for `failed`
   bool tracked = true;     ///< listed in sender_state::in_flight by this batch
   std::size_t source = 0;  ///< index of its consumer in email_batch::consumers
 };
@@ -117,6 +126,8 @@ struct sender_config {
   std::chrono::milliseconds requeue_delay;
   std::size_t max_batches;  ///< batches in flight at once; deliveries wait meanwhile
   std::size_t compiled_max; ///< compiled template versions kept by the sender
+  runtime::retry_schedule retries;
+  std::chrono::milliseconds publish_timeout; ///< waiting for the publisher's answer
 };
 
 /// Figures on the email_sender's registry entry.
@@ -130,6 +141,8 @@ struct sender_counters {
   std::atomic<std::uint64_t>* batched_messages;
   std::atomic<std::uint64_t>* batch_size_max;
   std::atomic<std::uint64_t>* batch_size_last;
+  std::atomic<std::uint64_t>* retried;
+  std::atomic<std::uint64_t>* dead_lettered;
 };
 
 struct sender_state {
@@ -137,7 +150,9 @@ struct sender_state {
   caf::actor templates;
   caf::actor smtp_pool;
   caf::actor writer;
+  caf::actor publisher; ///< confirmed publishes to the delay queues and failed.queue
   sender_config cfg;
+  std::minstd_rand random{std::random_device{}()};
   runtime::entry_ptr entry;
   sender_counters count{};
   /// Notifications of the batches in flight here: a redelivery of one of them (its
@@ -161,6 +176,7 @@ void lookup_users(sender_actor* self, batch_ptr b);
 void start_batch(sender_actor* self);
 void resolve_templates(sender_actor* self, batch_ptr b);
 void render_and_send(sender_actor* self, batch_ptr b);
+void forward(sender_actor* self, batch_ptr b);
 void record(sender_actor* self, batch_ptr b);
 void finish(sender_actor* self, batch_ptr b, bool recorded);
 
@@ -169,6 +185,14 @@ void decide(batch_item& item, verdict v, std::string detail) {
     item.result = v;
     item.detail = std::move(detail);
   }
+}
+
+/// A permanent failure: the message is dead-lettered with `reason`.
+void fail(batch_item& item, const char* reason, std::string detail) {
+  if (item.result == verdict::pending) {
+    item.reason = reason;
+  }
+  decide(item, verdict::failed, std::move(detail));
 }
 
 /// Every message still pending ends requeued with `why` (a dependency is down).
@@ -190,8 +214,13 @@ std::string render_error(sender_actor* self, const caf::error& e) {
 // the database is known to be down every batch asks, even one without redeliveries.
 void check_redelivered(sender_actor* self, batch_ptr b) {
   std::vector<std::string> ids;
+  // A message back from a delay queue is checked too: it may have been sent, or
+  // dead-lettered and replayed, since the copy was made.
+  auto checked = [](const batch_item& item) {
+    return item.result == verdict::pending && (item.job.redelivered || item.job.attempt > 1);
+  };
   for (auto& item : b->items) {
-    if (item.result == verdict::pending && item.job.redelivered) {
+    if (checked(item)) {
       ids.push_back(item.job.notification_id);
     }
   }
@@ -204,9 +233,9 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
     requeue_pending(b, "status database unavailable, not sending: " + why);
     lookup_users(self, b); // nothing pending is left: records nothing, requeues the batch
   };
-  auto redelivered_pending = [b](auto&& fn) {
+  auto redelivered_pending = [b, checked](auto&& fn) {
     for (auto& item : b->items) {
-      if (item.result == verdict::pending && item.job.redelivered) {
+      if (checked(item)) {
         fn(item);
       }
     }
@@ -251,7 +280,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
     }
   }
   if (ids.empty()) {
-    record(self, b);
+    forward(self, b);
     return;
   }
   auto asked = ids.size();
@@ -260,7 +289,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
       [=](std::vector<user_lookup_result>& found) {
         if (found.size() != asked) {
           requeue_pending(b, "users: answer of the wrong size");
-          record(self, b);
+          forward(self, b);
           return;
         }
         for (auto& item : b->items) {
@@ -269,7 +298,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
           }
           auto& r = found[position.at(item.job.user_id)];
           if (r.result.status == 404) {
-            decide(item, verdict::failed, "unknown user " + item.job.user_id);
+            fail(item, messaging::reason::unknown_user, "unknown user " + item.job.user_id);
           } else if (!r.result.ok()) {
             decide(item, verdict::requeue, "users: " + r.result.error);
           } else if (!r.user.email_enabled) {
@@ -282,7 +311,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
       },
       [=](caf::error& e) {
         requeue_pending(b, "users: " + render_error(self, e));
-        record(self, b);
+        forward(self, b);
       });
 }
 
@@ -350,18 +379,18 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
         [=](outcome& o, template_record& t) {
           if (o.status == 404) {
             apply([&](batch_item& item) {
-              decide(item, verdict::failed, "unknown template: " + o.error);
+              fail(item, messaging::reason::unknown_template, "unknown template: " + o.error);
             });
           } else if (!o.ok()) {
             apply([&](batch_item& item) { decide(item, verdict::requeue, "templates: " + o.error); });
           } else if (t.channel != "email") {
             apply([&](batch_item& item) {
-              decide(item, verdict::failed,
-                     "template " + t.template_code + " is for " + t.channel);
+              fail(item, messaging::reason::unknown_template,
+                   "template " + t.template_code + " is for " + t.channel);
             });
           } else if (!pinned_language.empty() && t.language != pinned_language) {
             apply([&](batch_item& item) {
-              decide(item, verdict::failed,
+              fail(item, messaging::reason::unknown_template,
                      "unknown template: " + t.template_code + " has no version "
                        + std::to_string(key.version) + " in language " + pinned_language);
             });
@@ -389,7 +418,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     }
     auto r = item.tpl->render(item.job.variables);
     if (!r.ok) {
-      decide(item, verdict::failed, r.error);
+      fail(item, messaging::reason::render_error, r.error);
       continue;
     }
     if (!r.missing.empty()) {
@@ -397,7 +426,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
       for (auto& n : r.missing) {
         names += (names.empty() ? "" : ", ") + n;
       }
-      decide(item, verdict::failed, "missing template variables: " + names);
+      fail(item, messaging::reason::render_error, "missing template variables: " + names);
       continue;
     }
     item.mail = {item.user.email,          std::move(r.email.subject),
@@ -407,7 +436,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
   }
   auto chunks = split_evenly(to_send.size(), self->state.cfg.smtp_connections);
   if (chunks.empty()) {
-    record(self, b);
+    forward(self, b);
     return;
   }
   auto& cfg = self->state.cfg;
@@ -425,7 +454,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     }
     auto done = [=] {
       if (--b->awaiting == 0) {
-        record(self, b);
+        forward(self, b);
       }
     };
     self->request(self->state.smtp_pool, wait, send_atom::value, std::move(mails), start_by)
@@ -438,7 +467,9 @@ void render_and_send(sender_actor* self, batch_ptr b) {
             } else if (results[k].sent) {
               decide(item, verdict::sent, "delivered to " + item.user.email);
             } else if (results[k].permanent) {
-              decide(item, verdict::failed, "SMTP refused: " + results[k].detail);
+              fail(item, messaging::reason::smtp_refused, "SMTP refused: " + results[k].detail);
+            } else if (results[k].message_specific) {
+              decide(item, verdict::retry, "SMTP: " + results[k].detail);
             } else {
               decide(item, verdict::requeue, "SMTP: " + results[k].detail);
             }
@@ -455,7 +486,63 @@ void render_and_send(sender_actor* self, batch_ptr b) {
   }
 }
 
-// Step 5: the batch's outcomes in one request to the status writer; the messages are
+// Step 5: messages that failed for themselves leave for their next stop, each published
+// with a confirm before anything is recorded or acked: a transient failure to the delay
+// queue of its next attempt (with that attempt in x-herald-attempt), or to failed.queue
+// once the steps are spent; a permanent one to failed.queue with its reason. A publish
+// that is not confirmed leaves the message to be requeued, unrecorded.
+void forward(sender_actor* self, batch_ptr b) {
+  auto& st = self->state;
+  std::vector<std::pair<std::size_t, amqp::message>> out;
+  for (std::size_t i = 0; i < b->items.size(); ++i) {
+    auto& item = b->items[i];
+    auto& j = item.job;
+    if (item.result == verdict::retry) {
+      std::uniform_real_distribution<double> unit{0.0, 1.0};
+      if (auto plan = messaging::plan_retry(j.attempt, st.cfg.retries, unit(st.random))) {
+        item.detail = "attempt " + std::to_string(j.attempt) + " failed: " + item.detail
+                      + "; attempt " + std::to_string(plan->next_attempt) + " in "
+                      + std::to_string(plan->delay.count()) + " ms";
+        out.emplace_back(i, messaging::to_delay_queue(j.body, "email", j.notification_id,
+                                                      j.correlation_id, *plan));
+        continue;
+      }
+      item.result = verdict::failed;
+      item.reason = messaging::reason::retries_exhausted;
+      item.detail = std::to_string(j.attempt) + " attempts failed, the last: " + item.detail;
+    }
+    if (item.result == verdict::failed) {
+      out.emplace_back(i, messaging::to_failed_queue(j.body, "email", j.notification_id,
+                                                     j.correlation_id, item.reason, item.detail,
+                                                     j.attempt));
+    }
+  }
+  if (out.empty()) {
+    record(self, b);
+    return;
+  }
+  b->awaiting = out.size();
+  for (auto& [i, msg] : out) {
+    auto queue = msg.exchange == messaging::retry_exchange ? "its delay queue"
+                                                           : messaging::failed_queue;
+    auto done = [=](const std::string& error) {
+      if (!error.empty()) {
+        auto& item = b->items[i];
+        item.result = verdict::requeue;
+        item.detail = std::string{"not forwarded to "} + queue + ": " + error;
+      }
+      if (--b->awaiting == 0) {
+        record(self, b);
+      }
+    };
+    self->request(st.publisher, st.cfg.publish_timeout, messaging::publish_atom::value,
+                  std::move(msg))
+      .then([=](outcome& o) { done(o.ok() ? std::string{} : o.error); },
+            [=](caf::error& e) { done(render_error(self, e)); });
+  }
+}
+
+// Step 6: the batch's outcomes in one request to the status writer; the messages are
 // settled only once it answered.
 void record(sender_actor* self, batch_ptr b) {
   std::vector<status_event> events;
@@ -495,7 +582,7 @@ void record(sender_actor* self, batch_ptr b) {
           });
 }
 
-// Step 6: one ack for the batch's settled messages, one (delayed) requeue for the rest,
+// Step 7: one ack for the batch's settled messages, one (delayed) requeue for the rest,
 // per consumer; then the deliveries that waited meanwhile start as the next batch.
 void finish(sender_actor* self, batch_ptr b, bool recorded) {
   auto& st = self->state;
@@ -504,6 +591,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   std::uint64_t sent = 0;
   std::uint64_t skipped = 0;
   std::uint64_t failed = 0;
+  std::uint64_t retried = 0;
   for (auto& item : b->items) {
     outcomes.emplace_back(item.job.tag, item.result);
     if (item.tracked) {
@@ -514,12 +602,16 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
       case verdict::sent:
       case verdict::skipped:
       case verdict::failed:
+      case verdict::retry:
         if (recorded) {
           sent += item.result == verdict::sent;
           skipped += item.result == verdict::skipped;
           failed += item.result == verdict::failed;
+          retried += item.result == verdict::retry;
           log::info(who, std::string{"notification "} + status_name(item.result),
-                    {{"notification_id", item.job.notification_id}, {"detail", item.detail}});
+                    {{"notification_id", item.job.notification_id},
+                     {"attempt", item.job.attempt},
+                     {"detail", item.detail}});
         }
         break;
       case verdict::requeue:
@@ -556,6 +648,8 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   *st.count.sent += sent;
   *st.count.skipped += skipped;
   *st.count.failed += failed;
+  *st.count.dead_lettered += failed;
+  *st.count.retried += retried;
   *st.count.requeued += requeued;
   st.entry->processed += n;
   st.entry->failed += failed;
@@ -584,9 +678,10 @@ void start_batch(sender_actor* self) {
 }
 
 caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor templates,
-                           caf::actor smtp_pool, caf::actor writer, sender_config cfg,
-                           runtime::entry_ptr entry) {
+                           caf::actor smtp_pool, caf::actor writer, caf::actor publisher,
+                           sender_config cfg, runtime::entry_ptr entry) {
   auto& st = self->state;
+  st.publisher = std::move(publisher);
   st.users = std::move(users);
   st.templates = std::move(templates);
   st.smtp_pool = std::move(smtp_pool);
@@ -597,7 +692,8 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
               &entry->counter("failed"),         &entry->counter("requeued"),
               &entry->counter("duplicates"),     &entry->counter("batches"),
               &entry->counter("batched_messages"), &entry->counter("batch_size_max"),
-              &entry->counter("batch_size_last")};
+              &entry->counter("batch_size_last"), &entry->counter("retried"),
+              &entry->counter("dead_lettered")};
   entry->set_state("running");
   return {
     [=](deliver_atom, std::vector<queued_message>& messages) {
@@ -612,14 +708,30 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
       if (source == b.consumers.size()) {
         b.consumers.push_back(consumer);
       }
-      std::vector<std::uint64_t> unreadable;
       for (auto& m : messages) {
         std::string why;
         auto job = parse_email_job(m, why);
         if (!job) {
-          log::error({"email", "email_sender", m.correlation_id}, "unreadable message dropped",
+          // It would never become readable: dead-lettered as it is, then acked (requeued
+          // when failed.queue did not confirm it).
+          log::error({"email", "email_sender", m.correlation_id}, "unreadable message",
                      {{"reason", why}, {"body", m.body.substr(0, 200)}});
-          unreadable.push_back(m.tag);
+          st.entry->processed += 1;
+          st.entry->failed += 1;
+          auto tag = m.tag;
+          auto settle = [=](bool forwarded) {
+            if (forwarded) {
+              *self->state.count.dead_lettered += 1;
+              self->send(consumer, ack_atom::value, tag);
+            } else {
+              self->delayed_send(consumer, self->state.cfg.requeue_delay, requeue_atom::value,
+                                 tag);
+            }
+          };
+          self->request(st.publisher, st.cfg.publish_timeout, messaging::publish_atom::value,
+                        messaging::to_failed_queue(m.body, "email", {}, m.correlation_id,
+                                                   messaging::reason::unreadable, why, 1))
+            .then([=](outcome& o) { settle(o.ok()); }, [=](caf::error&) { settle(false); });
           continue;
         }
         batch_item item;
@@ -632,11 +744,6 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
           item.tracked = false;
         }
         b.items.push_back(std::move(item));
-      }
-      if (!unreadable.empty()) {
-        st.entry->processed += unreadable.size();
-        st.entry->failed += unreadable.size();
-        self->send(consumer, ack_atom::value, std::move(unreadable));
       }
       if (b.items.empty()) {
         st.forming = nullptr;
@@ -666,16 +773,26 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
   auto smtp_connections = smtp_spec.size;
   auto smtp = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(smtp_spec));
 
+  runtime::retry_schedule retries;
+  retries.steps = ctx.settings.get_ms_list("retry.steps_ms");
+  auto declare = messaging::topology(retries.steps);
+  auto publisher = messaging::spawn_publisher(ctx, "email_forwarder", "email", declare);
   sender_config cfg{smtp_settings.timeout, smtp_connections,
                     ctx.settings.get_ms("email.requeue_delay_ms"),
                     static_cast<std::size_t>(ctx.settings.get_int("email.batches_in_flight")),
-                    1024};
+                    1024, retries,
+                    ctx.settings.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2}};
   auto sender = ctx.system.spawn(email_sender, user_lookup, template_cache, smtp.pool,
-                                 status_writer, cfg,
+                                 status_writer, publisher, cfg,
                                  ctx.registry.enlist("email_sender", "email", "event_based"));
+  // The publisher goes when the sender goes.
+  sender->attach_functor([publisher] {
+    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
+  });
 
   messaging::consumer_settings cs{ctx.settings.get("amqp.url"), messaging::email_queue,
-                                  static_cast<std::uint16_t>(ctx.settings.get_int("amqp.prefetch"))};
+                                  static_cast<std::uint16_t>(ctx.settings.get_int("amqp.prefetch")),
+                                  declare};
   runtime::pool_spec consumer_spec;
   consumer_spec.name = "email_consumer";
   consumer_spec.role = "email";

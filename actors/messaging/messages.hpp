@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -133,12 +134,14 @@ struct queued_message {
   bool redelivered = false;
   std::string body;
   std::string correlation_id;
+  std::string routing_key;
+  std::map<std::string, std::string> headers; ///< text and integer headers, as text
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queued_message& x) {
   return f(caf::meta::type_name("queued_message"), x.tag, x.redelivered, x.body,
-           x.correlation_id);
+           x.correlation_id, x.routing_key, x.headers);
 }
 
 /// An email ready to go out, for an SMTP connection actor.
@@ -162,11 +165,18 @@ struct send_result {
   bool sent = false;
   bool permanent = false;
   std::string detail;
+  /// A transient failure of this message itself (a 4xx answer to it, or a timeout during
+  /// its transaction), not of the relay or the session: retried through the delay queues.
+  bool message_specific = false;
+  /// The relay could not be talked to (connection refused or lost, timeouts, the session
+  /// refused): what the relay's circuit breaker counts as a failure.
+  bool relay_failure = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, send_result& x) {
-  return f(caf::meta::type_name("send_result"), x.sent, x.permanent, x.detail);
+  return f(caf::meta::type_name("send_result"), x.sent, x.permanent, x.detail,
+           x.message_specific, x.relay_failure);
 }
 
 } // namespace herald

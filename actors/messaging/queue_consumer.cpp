@@ -21,14 +21,15 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
   log::context who{"", entry->name(), {}};
   auto me = caf::actor_cast<caf::actor>(self);
   auto io = std::make_shared<amqp::consumer>(
-    amqp::consumer_settings{s.url, topology(), s.queue, s.prefetch},
+    amqp::consumer_settings{s.url, s.declare, s.queue, s.prefetch},
     [me, worker, entry](std::vector<amqp::delivery>&& batch) {
       entry->in_flight += static_cast<std::int64_t>(batch.size());
       std::vector<queued_message> messages;
       messages.reserve(batch.size());
       for (auto& d : batch) {
         messages.push_back(
-          {d.tag, d.redelivered, std::move(d.body), std::move(d.correlation_id)});
+          {d.tag, d.redelivered, std::move(d.body), std::move(d.correlation_id),
+           std::move(d.routing_key), std::move(d.headers)});
       }
       caf::send_as(me, worker, deliver_atom::value, std::move(messages));
     },

@@ -19,6 +19,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/messaging/topology.hpp"
 #include "runtime/registry/registry.hpp"
 
 namespace herald::messaging {
@@ -27,6 +28,7 @@ struct consumer_settings {
   std::string url;
   std::string queue;
   std::uint16_t prefetch = 100;
+  amqp::topology declare = topology(); ///< declared on connect
 };
 
 caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,

@@ -1,20 +1,69 @@
 #pragma once
 
 // Herald's RabbitMQ topology (DESIGN.md, Messaging): one durable direct exchange and a
-// durable queue per channel. Declared by every connection on connect.
+// durable queue per channel, and for retries one delay queue per backoff step. Declared by
+// every connection on connect.
+//
+// Retries: a message whose delivery failed transiently is published to the headers
+// exchange notifications.retry with its original routing key (e.g. `email`) and the header
+// x-herald-delay-queue naming one delay queue, `retry.<ms>ms`, which only that header
+// routes to. The message carries its own expiration (the step, jittered per message); the
+// queue's own TTL (twice the step) is a backstop. When it expires, RabbitMQ dead-letters it
+// to notifications.direct with its original routing key, so it comes back to its channel's
+// queue. Expiry happens at the head of a queue only: a message may wait behind an older one
+// with a longer jittered expiration, by at most the step's jitter.
+
+#include <chrono>
+#include <string>
+#include <vector>
 
 #include "adapters/amqp/connection.hpp"
 
 namespace herald::messaging {
 
 inline constexpr const char* exchange = "notifications.direct";
+inline constexpr const char* retry_exchange = "notifications.retry";
 inline constexpr const char* email_queue = "email.queue";
 inline constexpr const char* push_queue = "push.queue";
 inline constexpr const char* failed_queue = "failed.queue";
+inline constexpr const char* failed_routing_key = "failed";
 
+// -- headers -----------------------------------------------------------------------
+/// The attempt this delivery is (1 for the first); absent means 1.
+inline constexpr const char* attempt_header = "x-herald-attempt";
+/// Routes a message on notifications.retry to one delay queue.
+inline constexpr const char* delay_queue_header = "x-herald-delay-queue";
+/// On failed.queue: why (a reason code), the detail, the attempts made, the channel.
+inline constexpr const char* reason_header = "x-herald-reason";
+inline constexpr const char* detail_header = "x-herald-detail";
+inline constexpr const char* attempts_header = "x-herald-attempts";
+inline constexpr const char* channel_header = "x-herald-channel";
+
+/// The name of the delay queue of a step.
+inline std::string delay_queue(std::chrono::milliseconds step) {
+  return "retry." + std::to_string(step.count()) + "ms";
+}
+
+/// The exchange and the channels' queues.
 inline amqp::topology topology() {
   return {exchange,
-          {{email_queue, {"email"}}, {push_queue, {"push"}}, {failed_queue, {"failed"}}}};
+          {{email_queue, {"email"}}, {push_queue, {"push"}}, {failed_queue, {failed_routing_key}}}};
+}
+
+/// The same and the retry exchange with one delay queue per step.
+inline amqp::topology topology(const std::vector<std::chrono::milliseconds>& steps) {
+  auto t = topology();
+  t.exchanges.push_back({retry_exchange, "headers"});
+  for (auto step : steps) {
+    amqp::queue_spec q;
+    q.name = delay_queue(step);
+    q.string_args = {{"x-dead-letter-exchange", exchange}};
+    q.int_args = {{"x-message-ttl", 2 * step.count()}};
+    q.headers_exchange = retry_exchange;
+    q.match_headers = {{delay_queue_header, q.name}};
+    t.queues.push_back(std::move(q));
+  }
+  return t;
 }
 
 } // namespace herald::messaging

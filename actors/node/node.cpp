@@ -3,6 +3,10 @@
 #include <functional>
 
 #include "actors/common/rest.hpp"
+#include "actors/dead_letter/dead_letter.hpp"
+#include "actors/dead_letter/dead_letter_store.hpp"
+#include "actors/messaging/publisher.hpp"
+#include "actors/messaging/topology.hpp"
 #include "actors/email_sender/email_sender.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/notification_store/notification_store.hpp"
@@ -174,10 +178,21 @@ std::string node::start() {
   }
   caf::actor templates = template_svc.cache;
 
+  bool dlq_role = s.has_role("dlq");
+  caf::actor dead_letters;
+  if (gateway_role || dlq_role) {
+    auto store = spawn_dead_letter_store(ctx_);
+    dead_letters = store.pool;
+    impl_->roots.push_back(store.supervisor);
+  }
   if (gateway_role) {
     impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader, users, templates);
     auto* server = make_server(base);
     impl_->gw->add_routes(*server);
+    auto replays = messaging::spawn_publisher(ctx_, "replay_publisher", "gateway",
+                                              messaging::topology());
+    impl_->roots.push_back(replays);
+    add_dead_letter_routes(*server, ctx_, dead_letters, replays);
     add_health_routes(*server, "gateway", node_name,
                       {{"rabbitmq", amqp_check(s)},
                        {"postgres", postgres_check(s, "pg.notification_db")}});
@@ -208,8 +223,13 @@ std::string node::start() {
                        {"postgres", postgres_check(s, "pg.notification_db")},
                        {"redis", redis_check(s)}});
   }
+  if (dlq_role) {
+    auto dlq = spawn_dead_letter_service(ctx_, dead_letters);
+    impl_->roots.push_back(dlq.intake);
+    impl_->roots.push_back(dlq.consumers.supervisor);
+  }
   for (auto& role : s.roles()) {
-    if (role == "push" || role == "dlq") {
+    if (role == "push") {
       log::warn(who, "role not implemented yet, not started", {{"role", role}});
     }
   }

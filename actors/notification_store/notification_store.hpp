@@ -12,8 +12,10 @@
 //   (record_atom, status_event) -> bool
 //   (record_many_atom, std::vector<status_event>) -> bool   true: all of them committed;
 //       false when one has no UUID id or the database refused the batch as data
-// Terminal statuses (sent, skipped, dead, failed) are never overwritten by queued or
-// processing, whatever order events arrive in.
+// Terminal statuses (sent, skipped, dead, failed) are never overwritten by queued,
+// processing or retrying, and dead not by failed (the dead-letter service may commit
+// `dead` before the worker that dead-lettered the message commits `failed`), whatever
+// order events arrive in. Only a replay (dead_letter_store) turns dead back to queued.
 //   (statuses_atom, std::vector<std::string> ids) -> (outcome, std::vector<std::string>)
 //       the current status of each notification ("" when unknown), in the order asked;
 //       503 when the database is down. Events this writer received before the question

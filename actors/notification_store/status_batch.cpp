@@ -23,7 +23,8 @@ FROM (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') 
 ON CONFLICT (id) DO UPDATE SET
   status = CASE
     WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
-         AND EXCLUDED.status IN ('queued', 'processing') THEN notifications.status
+         AND EXCLUDED.status IN ('queued', 'processing', 'retrying') THEN notifications.status
+    WHEN notifications.status = 'dead' AND EXCLUDED.status = 'failed' THEN notifications.status
     ELSE EXCLUDED.status END,
   attempts = GREATEST(notifications.attempts, EXCLUDED.attempts),
   last_error = COALESCE(EXCLUDED.last_error, notifications.last_error),

@@ -52,6 +52,53 @@ std::string describe(const amqp_rpc_reply_t& r) {
   return "unknown AMQP reply";
 }
 
+/// An AMQP table of `strings` and `ints`; the entries point into the maps and `out`.
+amqp_table_t make_table(const string_table& strings, const int_table& ints,
+                        std::vector<amqp_table_entry_t>& out) {
+  out.clear();
+  out.reserve(strings.size() + ints.size());
+  for (auto& [k, v] : strings) {
+    amqp_table_entry_t e{};
+    e.key = bytes(k);
+    e.value.kind = AMQP_FIELD_KIND_UTF8;
+    e.value.value.bytes = bytes(v);
+    out.push_back(e);
+  }
+  for (auto& [k, v] : ints) {
+    amqp_table_entry_t e{};
+    e.key = bytes(k);
+    e.value.kind = AMQP_FIELD_KIND_I64;
+    e.value.value.i64 = v;
+    out.push_back(e);
+  }
+  return amqp_table_t{static_cast<int>(out.size()), out.empty() ? nullptr : out.data()};
+}
+
+string_table read_table(const amqp_table_t& t) {
+  string_table out;
+  for (int i = 0; i < t.num_entries; ++i) {
+    auto& e = t.entries[i];
+    auto key = to_string(e.key);
+    auto& v = e.value;
+    switch (v.kind) {
+      case AMQP_FIELD_KIND_UTF8:
+      case AMQP_FIELD_KIND_BYTES:
+        out[key] = to_string(v.value.bytes);
+        break;
+      case AMQP_FIELD_KIND_I8: out[key] = std::to_string(v.value.i8); break;
+      case AMQP_FIELD_KIND_U8: out[key] = std::to_string(v.value.u8); break;
+      case AMQP_FIELD_KIND_I16: out[key] = std::to_string(v.value.i16); break;
+      case AMQP_FIELD_KIND_U16: out[key] = std::to_string(v.value.u16); break;
+      case AMQP_FIELD_KIND_I32: out[key] = std::to_string(v.value.i32); break;
+      case AMQP_FIELD_KIND_U32: out[key] = std::to_string(v.value.u32); break;
+      case AMQP_FIELD_KIND_I64: out[key] = std::to_string(v.value.i64); break;
+      case AMQP_FIELD_KIND_U64: out[key] = std::to_string(v.value.u64); break;
+      default: break;
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 connection::connection(const std::string& url, std::chrono::milliseconds timeout)
@@ -129,10 +176,28 @@ std::string connection::declare(const topology& t) {
   if (auto err = check_rpc("exchange.declare"); !err.empty()) {
     return err;
   }
+  for (auto& x : t.exchanges) {
+    amqp_exchange_declare(conn_, channel, bytes(x.name), bytes(x.type), 0, 1, 0, 0,
+                          amqp_empty_table);
+    if (auto err = check_rpc("exchange.declare"); !err.empty()) {
+      return err;
+    }
+  }
+  std::vector<amqp_table_entry_t> entries;
   for (auto& q : t.queues) {
-    amqp_queue_declare(conn_, channel, bytes(q.name), 0, 1, 0, 0, amqp_empty_table);
+    amqp_queue_declare(conn_, channel, bytes(q.name), 0, 1, 0, 0,
+                       make_table(q.string_args, q.int_args, entries));
     if (auto err = check_rpc("queue.declare"); !err.empty()) {
       return err;
+    }
+    if (!q.headers_exchange.empty()) {
+      auto match = q.match_headers;
+      match.emplace("x-match", "all");
+      amqp_queue_bind(conn_, channel, bytes(q.name), bytes(q.headers_exchange),
+                      amqp_empty_bytes, make_table(match, {}, entries));
+      if (auto err = check_rpc("queue.bind"); !err.empty()) {
+        return err;
+      }
     }
     for (auto& key : q.bindings) {
       amqp_queue_bind(conn_, channel, bytes(q.name), bytes(t.exchange), bytes(key),
@@ -172,6 +237,15 @@ std::string connection::publish(const message& m) {
   props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
   props.message_id = bytes(m.message_id);
   props.correlation_id = bytes(m.correlation_id);
+  std::vector<amqp_table_entry_t> entries;
+  if (!m.headers.empty() || !m.int_headers.empty()) {
+    props._flags |= AMQP_BASIC_HEADERS_FLAG;
+    props.headers = make_table(m.headers, m.int_headers, entries);
+  }
+  if (!m.expiration.empty()) {
+    props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+    props.expiration = bytes(m.expiration);
+  }
   int rc = amqp_basic_publish(conn_, channel, bytes(m.exchange), bytes(m.routing_key), 0, 0,
                               &props, bytes(m.body));
   if (rc != AMQP_STATUS_OK) {
@@ -240,6 +314,9 @@ std::optional<delivery> connection::next_delivery(std::chrono::milliseconds time
     }
     if (env.message.properties._flags & AMQP_BASIC_CORRELATION_ID_FLAG) {
       d.correlation_id = to_string(env.message.properties.correlation_id);
+    }
+    if (env.message.properties._flags & AMQP_BASIC_HEADERS_FLAG) {
+      d.headers = read_table(env.message.properties.headers);
     }
     amqp_destroy_envelope(&env);
     return d;

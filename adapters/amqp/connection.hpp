@@ -8,15 +8,33 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace herald::amqp {
 
+/// Table values of AMQP arguments and headers: text or integers.
+using string_table = std::map<std::string, std::string>;
+using int_table = std::map<std::string, std::int64_t>;
+
 struct queue_spec {
   std::string name;
   std::vector<std::string> bindings; ///< routing keys bound from the exchange
+  /// Queue arguments (x-message-ttl, x-dead-letter-exchange, ...). A queue that exists
+  /// with other arguments is refused by the broker, so these never change for one name.
+  string_table string_args{};
+  int_table int_args{};
+  /// Instead of `bindings`: bound to this (headers) exchange, matching all these headers.
+  std::string headers_exchange{};
+  string_table match_headers{};
+};
+
+/// Another durable exchange of the topology, e.g. a headers exchange.
+struct exchange_spec {
+  std::string name;
+  std::string type; ///< direct, headers, ...
 };
 
 /// Durable exchange and queues, declared on every connect (idempotent), so a broker that
@@ -24,6 +42,7 @@ struct queue_spec {
 struct topology {
   std::string exchange; ///< a durable direct exchange
   std::vector<queue_spec> queues;
+  std::vector<exchange_spec> exchanges{}; ///< declared before the queues
 };
 
 struct message {
@@ -33,6 +52,9 @@ struct message {
   std::string message_id;
   std::string correlation_id;
   std::string content_type = "application/json";
+  string_table headers{};     ///< text headers
+  int_table int_headers{};    ///< integer headers
+  std::string expiration{};   ///< per-message TTL in ms, as text ("" : none)
 };
 
 struct delivery {
@@ -42,6 +64,9 @@ struct delivery {
   std::string body;
   std::string message_id;
   std::string correlation_id;
+  /// The message's headers of text or integer value (integers as decimal text); others
+  /// (tables, arrays such as x-death) are left out.
+  string_table headers;
 };
 
 /// A confirm or a negative confirm for delivery tags up to `tag` (or exactly `tag`).

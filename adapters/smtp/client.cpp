@@ -234,8 +234,10 @@ struct client::impl {
       code / 100 == 5 && !refuses_the_session(code) && s.state.in_transaction;
     retry_on_fresh_connection =
       new_connections == 0 && s.state.offset == 0 && (code == 0 || code == 421);
+    bool own = !message_refused && s.state.in_transaction
+               && ((code / 100 == 4 && code != 421) || rc == CURLE_OPERATION_TIMEDOUT);
     return {message_refused ? send_status::permanent_failure : send_status::transient_failure,
-            code, s.describe(rc)};
+            code, s.describe(rc), own};
   }
 };
 

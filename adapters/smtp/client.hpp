@@ -23,6 +23,11 @@ struct send_outcome {
   send_status status = send_status::transient_failure;
   long smtp_code = 0;
   std::string detail;
+  /// For a transient failure: it concerns this mail itself — the relay answered one of
+  /// its commands with a 4xx (other than 421, which closes the session), or stopped
+  /// answering (a timeout) during its transaction. False when the relay could not be
+  /// reached, refused the session, or the mail was not attempted.
+  bool message_specific = false;
 };
 
 /// Settings from HERALD_SMTP_URL:

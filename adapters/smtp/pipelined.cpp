@@ -472,7 +472,8 @@ std::vector<send_outcome> pipelined_session::send_all(const std::vector<mail>& m
         settle(next, {classify(refusal->code) == send_status::permanent_failure
                         ? send_status::permanent_failure
                         : send_status::transient_failure,
-                      refusal->code, std::string{refused_step} + " refused: " + describe(*refusal)});
+                      refusal->code, std::string{refused_step} + " refused: " + describe(*refusal),
+                      refusal->code / 100 == 4 && refusal->code != 421});
         c.transaction_open = mail_accepted;
       }
       ++next;
@@ -485,13 +486,16 @@ std::vector<send_outcome> pipelined_session::send_all(const std::vector<mail>& m
         replaced = true;
         continue;
       }
-      // What was under way has an unknown fate: a transient failure, retried later.
+      // What was under way has an unknown fate: a transient failure, retried later. A
+      // relay that went silent during a mail's transaction (a timeout, the connection
+      // still up) failed that mail; a lost connection is the relay's failure.
+      bool timed_out = error.rfind("timed out", 0) == 0;
       if (body_of != none) {
-        settle(body_of, {send_status::transient_failure, 0, error});
+        settle(body_of, {send_status::transient_failure, 0, error, timed_out});
         body_of = none;
       }
       if (start && next < n && !settled[next]) {
-        settle(next, {send_status::transient_failure, 0, error});
+        settle(next, {send_status::transient_failure, 0, error, timed_out});
         ++next;
       }
       stop = error;

@@ -33,6 +33,12 @@ option file(std::string key, std::string env, std::string def, std::string doc) 
           value_kind::file, 0, 0, {}};
 }
 
+option ms_list(std::string key, std::string env, std::string def, std::string doc,
+               std::int64_t min, std::int64_t max) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::ms_list, min, max, {}};
+}
+
 option port(std::string key, std::string env, std::string def, std::string doc) {
   return {std::move(key), std::move(env), std::move(def), std::move(doc),
           value_kind::port, 1, 65535, {}};
@@ -132,6 +138,20 @@ std::string validate(const option& opt, const std::string& value) {
         return {};
       }
       return "cannot read the file '" + value + "'";
+    case value_kind::ms_list: {
+      auto items = split_list(value);
+      if (items.empty() || items.size() > 20) {
+        return "expected 1 to 20 comma-separated milliseconds, got '" + value + "'";
+      }
+      for (auto& item : items) {
+        auto v = to_int(item);
+        if (!v || *v < opt.min || *v > opt.max) {
+          return "each step must be an integer between " + std::to_string(opt.min) + " and "
+                 + std::to_string(opt.max) + ", got '" + item + "'";
+        }
+      }
+      return {};
+    }
     case value_kind::level:
       if (value == "debug" || value == "info" || value == "warn" || value == "error") {
         return {};
@@ -233,6 +253,11 @@ const std::vector<option>& declared_options() {
               "How long a message whose dependency is down (users, templates, status "
               "database, SMTP relay) waits before it goes back to the queue",
               0, 600000),
+      ms_list("retry.steps_ms", "HERALD_RETRY_STEPS_MS", "2000,4000,8000,16000,32000",
+              "Delays before the 2nd, 3rd, ... attempt of a message that failed transiently "
+              "(each jittered by 10 % per message; one delay queue per step); after the "
+              "last, the message is dead-lettered",
+              10, 86400000),
       integer("status.batch_max", "HERALD_STATUS_BATCH_MAX", "500",
               "Most status events written in one transaction", 1, 100000),
       integer("users.max_push_tokens", "HERALD_USERS_MAX_PUSH_TOKENS", "50",
@@ -290,6 +315,18 @@ std::chrono::milliseconds settings::get_ms(std::string_view key) const {
 
 bool settings::get_bool(std::string_view key) const {
   return get(key) == "true";
+}
+
+std::vector<std::chrono::milliseconds> settings::get_ms_list(std::string_view key) const {
+  std::vector<std::chrono::milliseconds> out;
+  for (auto& item : split_list(get(key))) {
+    auto v = to_int(item);
+    if (!v) {
+      throw std::logic_error("configuration key is not a list of integers: " + std::string{key});
+    }
+    out.emplace_back(*v);
+  }
+  return out;
 }
 
 std::vector<std::string> settings::roles() const {

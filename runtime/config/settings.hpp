@@ -17,7 +17,8 @@
 namespace herald::config {
 
 /// `file`: empty, or the path of a file this process can read.
-enum class value_kind { string, integer, port, url, roles, level, boolean, file };
+/// `ms_list`: comma-separated milliseconds, each within [min, max], at most 20 of them.
+enum class value_kind { string, integer, port, url, roles, level, boolean, file, ms_list };
 
 /// One declared option.
 struct option {
@@ -44,6 +45,8 @@ public:
   std::int64_t get_int(std::string_view key) const;
   std::chrono::milliseconds get_ms(std::string_view key) const;
   bool get_bool(std::string_view key) const; ///< for boolean options: "true" or "false"
+  /// For ms_list options: the durations in the order given.
+  std::vector<std::chrono::milliseconds> get_ms_list(std::string_view key) const;
   /// The roles list with "all" expanded.
   std::vector<std::string> roles() const;
   bool has_role(std::string_view role) const;

@@ -1,0 +1,113 @@
+#include "actors/dead_letter/dead_letter.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "actors/common/ids.hpp"
+#include "actors/dead_letter/dead_letter_store.hpp"
+#include "actors/messaging/messages.hpp"
+#include "actors/messaging/queue_consumer.hpp"
+#include "actors/messaging/topology.hpp"
+#include "runtime/logging/log.hpp"
+
+namespace herald {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string header(const queued_message& m, const char* name) {
+  auto i = m.headers.find(name);
+  return i == m.headers.end() ? std::string{} : i->second;
+}
+
+/// A delivery from failed.queue as a dead letter to store.
+dead_letter_in letter_of(const queued_message& m) {
+  dead_letter_in d;
+  d.id = make_uuid();
+  d.message = m.body;
+  d.correlation_id = m.correlation_id;
+  d.reason = header(m, messaging::reason_header);
+  if (d.reason.empty()) {
+    d.reason = "unknown";
+  }
+  d.detail = header(m, messaging::detail_header);
+  d.attempts = std::atoi(header(m, messaging::attempts_header).c_str());
+  d.channel = header(m, messaging::channel_header);
+  auto body = json::parse(m.body, nullptr, false);
+  if (body.is_object()) {
+    auto id = body.value("notification_id", "");
+    if (is_uuid(id)) {
+      d.notification_id = id;
+    }
+    if (d.channel.empty()) {
+      d.channel = body.value("notification_type", "");
+    }
+    if (d.correlation_id.empty()) {
+      d.correlation_id = body.value("correlation_id", "");
+    }
+  }
+  return d;
+}
+
+caf::behavior dead_letter_intake(caf::event_based_actor* self, caf::actor store,
+                                 std::chrono::milliseconds requeue_delay,
+                                 runtime::entry_ptr entry) {
+  entry->set_state("running");
+  auto& stored = entry->counter("stored");
+  auto& requeued = entry->counter("requeued");
+  return {
+    [=, &stored, &requeued](deliver_atom, std::vector<queued_message>& messages) {
+      auto consumer = caf::actor_cast<caf::actor>(self->current_sender());
+      std::vector<dead_letter_in> letters;
+      std::vector<std::uint64_t> tags;
+      for (auto& m : messages) {
+        letters.push_back(letter_of(m));
+        tags.push_back(m.tag);
+      }
+      entry->in_flight += static_cast<std::int64_t>(tags.size());
+      auto n = tags.size();
+      auto settle = [=, &stored, &requeued](const outcome& o) {
+        entry->in_flight -= static_cast<std::int64_t>(n);
+        entry->processed += n;
+        if (o.ok()) {
+          stored += n;
+          self->send(consumer, ack_atom::value, tags);
+          for (auto& d : letters) {
+            log::warn({"dlq", "dead_letter", d.correlation_id}, "notification dead",
+                      {{"notification_id", d.notification_id}, {"reason", d.reason},
+                       {"detail", d.detail}, {"attempts", d.attempts}});
+          }
+        } else {
+          requeued += n;
+          entry->failed += n;
+          log::warn({"dlq", "dead_letter", {}}, "dead letters not stored, requeueing",
+                    {{"messages", n}, {"error", o.error}});
+          self->delayed_send(consumer, requeue_delay, requeue_atom::value, tags);
+        }
+      };
+      self->request(store, service_timeout, dl_store_atom::value, std::move(letters))
+        .then([=](outcome& o) { settle(o); },
+              [=](caf::error& e) { settle({503, self->system().render(e)}); });
+    },
+  };
+}
+
+} // namespace
+
+dead_letter_service spawn_dead_letter_service(node_context& ctx, caf::actor store) {
+  auto intake = ctx.system.spawn(dead_letter_intake, store,
+                                 ctx.settings.get_ms("email.requeue_delay_ms"),
+                                 ctx.registry.enlist("dead_letter", "dlq", "event_based"));
+  messaging::consumer_settings cs{ctx.settings.get("amqp.url"), messaging::failed_queue,
+                                  static_cast<std::uint16_t>(ctx.settings.get_int("amqp.prefetch"))};
+  runtime::pool_spec spec;
+  spec.name = "dead_letter_consumer";
+  spec.role = "dlq";
+  spec.size = 1;
+  spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
+    return sys.spawn(messaging::queue_consumer, cs, intake, entry);
+  };
+  return {intake, runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec))};
+}
+
+} // namespace herald

@@ -1,0 +1,289 @@
+// The dead-letter REST routes on the gateway's port (see dead_letter.hpp). Credentials are
+// checked as gateway.cpp checks them today (a presented bearer token is verified;
+// auth.required makes one mandatory); the routes move into the authorization table when
+// that lands.
+
+#include "actors/dead_letter/dead_letter.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <mutex>
+
+#include "actors/common/ask.hpp"
+#include "actors/common/rest.hpp"
+#include "actors/dead_letter/dead_letter_store.hpp"
+#include "actors/messaging/publisher.hpp"
+#include "actors/messaging/topology.hpp"
+#include "actors/template_cache/template_request.hpp"
+#include "runtime/auth/jwt.hpp"
+#include "runtime/logging/log.hpp"
+
+namespace herald {
+
+using json = nlohmann::json;
+
+namespace {
+
+struct routes_core {
+  caf::actor_system& system;
+  caf::actor store;
+  caf::actor publisher;
+  std::string jwt_secret;
+  auth::jwt::expectations jwt_expect;
+  bool auth_required = false;
+
+  /// "" when the request may proceed, else why not (as the gateway decides).
+  std::string unauthorized(const http::request& req) const {
+    auto header = req.header("Authorization");
+    if (header.empty()) {
+      return auth_required ? "missing Authorization: Bearer token" : std::string{};
+    }
+    constexpr std::string_view scheme = "Bearer ";
+    if (header.size() <= scheme.size()
+        || !std::equal(scheme.begin(), scheme.end(), header.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a))
+                    == std::tolower(static_cast<unsigned char>(b));
+           })) {
+      return "Authorization must be 'Bearer <token>'";
+    }
+    if (jwt_secret.empty()) {
+      return "bearer tokens cannot be checked: jwt.secret is not configured";
+    }
+    auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret,
+                               std::chrono::system_clock::now(), std::chrono::seconds{30},
+                               jwt_expect);
+    return v.ok() ? std::string{} : "invalid bearer token: " + v.error;
+  }
+
+  bool authorized(const http::request& req, const http::reply_fn& reply) const {
+    auto why = unauthorized(req);
+    if (!why.empty()) {
+      auto r = rest::fail(401, why);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+      reply(r);
+    }
+    return why.empty();
+  }
+};
+
+using core_ptr = std::shared_ptr<routes_core>;
+
+/// The replay message of a claimed dead letter: the original message to its channel's
+/// queue, as its first attempt.
+amqp::message replay_message(const replay_item& item) {
+  amqp::message m;
+  m.exchange = messaging::exchange;
+  m.routing_key = item.channel;
+  m.body = item.message;
+  m.message_id = item.notification_id;
+  m.correlation_id = item.correlation_id;
+  m.int_headers = {{messaging::attempt_header, 1}};
+  return m;
+}
+
+constexpr std::chrono::milliseconds publish_wait{10000};
+
+/// Tallies a bulk replay; answers once every item is settled.
+struct bulk_replay {
+  std::vector<replay_item> items;
+  std::vector<std::string> replayed;
+  std::vector<replay_item> not_published;
+  std::string error;
+  std::size_t awaiting = 0;
+};
+
+void finish_bulk(const core_ptr& core, const std::shared_ptr<bulk_replay>& b,
+                 const http::reply_fn& reply) {
+  auto answer = [b, reply] {
+    json data = {{"replayed", b->replayed.size()},
+                 {"not_replayed", b->not_published.size()},
+                 {"ids", b->replayed}};
+    if (!b->not_published.empty()) {
+      data["error"] = b->error;
+    }
+    reply(rest::ok(200, data, std::to_string(b->replayed.size()) + " dead letters replayed"));
+  };
+  if (b->not_published.empty()) {
+    answer();
+    return;
+  }
+  ask(core->system, core->store, service_timeout, [answer](outcome&) { answer(); },
+      [answer](const std::string&) { answer(); }, dl_unclaim_atom::value, b->not_published,
+      b->error);
+}
+
+} // namespace
+
+void add_dead_letter_routes(http::server& server, node_context& ctx, caf::actor store,
+                            caf::actor publisher) {
+  auto core = std::make_shared<routes_core>(routes_core{
+    ctx.system, std::move(store), std::move(publisher), ctx.settings.get("jwt.secret"),
+    auth::jwt::expectations{auth::jwt::herald_issuer,
+                            std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")}},
+    ctx.settings.get_bool("auth.required")});
+
+  server.route("GET", "/api/v1/dead-letters", [core](http::request&& req, http::reply_fn reply) {
+    if (!core->authorized(req, reply)) {
+      return;
+    }
+    auto page = parse_page(req.query);
+    if (!page.error.empty()) {
+      reply(rest::fail(400, page.error));
+      return;
+    }
+    auto param = [&](const char* name) {
+      auto i = req.query.find(name);
+      return i == req.query.end() ? std::string{} : i->second;
+    };
+    ask(core->system, core->store, service_timeout,
+        [reply, page](outcome& o, std::string& listing) {
+          if (!o.ok()) {
+            reply(rest::fail(o.status, o.error));
+            return;
+          }
+          auto j = json::parse(listing);
+          reply(rest::ok(200, j["items"], "dead letters",
+                         page_meta(j["total"].get<long long>(), page)));
+        },
+        rest::unavailable(reply, "dead-letter store"), dl_list_atom::value, param("reason"),
+        param("channel"), page.page, page.limit);
+  });
+
+  server.route("GET", "/api/v1/dead-letters/{id}", [core](http::request&& req,
+                                                          http::reply_fn reply) {
+    if (!core->authorized(req, reply)) {
+      return;
+    }
+    ask(core->system, core->store, service_timeout,
+        [reply](outcome& o, std::string& record) {
+          reply(o.ok() ? rest::ok(200, json::parse(record), "dead letter found")
+                       : rest::fail(o.status, o.error));
+        },
+        rest::unavailable(reply, "dead-letter store"), dl_get_atom::value, req.params["id"]);
+  });
+
+  server.route("POST", "/api/v1/dead-letters/{id}/replay", [core](http::request&& req,
+                                                                  http::reply_fn reply) {
+    if (!core->authorized(req, reply)) {
+      return;
+    }
+    auto id = req.params["id"];
+    ask(core->system, core->store, service_timeout,
+        [core, reply, id](outcome& o, replay_item& item) {
+          if (!o.ok()) {
+            reply(rest::fail(o.status, o.error));
+            return;
+          }
+          ask(core->system, core->publisher, publish_wait,
+              [core, reply, item](outcome& p) {
+                if (p.ok()) {
+                  log::info({"gateway", "dead_letters", item.correlation_id}, "replayed",
+                            {{"dead_letter", item.id}, {"notification_id", item.notification_id}});
+                  reply(rest::ok(200,
+                                 {{"id", item.id},
+                                  {"notification_id", item.notification_id},
+                                  {"channel", item.channel},
+                                  {"status", "queued"}},
+                                 "dead letter replayed"));
+                  return;
+                }
+                auto why = p.error;
+                auto fail = [reply, why](auto&&...) {
+                  reply(rest::fail(503, "replay not published: " + why));
+                };
+                ask(core->system, core->store, service_timeout, [fail](outcome&) { fail(); },
+                    [fail](const std::string&) { fail(); }, dl_unclaim_atom::value,
+                    std::vector<replay_item>{item}, why);
+              },
+              [core, reply, item](const std::string& e) {
+                auto fail = [reply, e](auto&&...) {
+                  reply(rest::fail(503, "replay not published: " + e));
+                };
+                ask(core->system, core->store, service_timeout, [fail](outcome&) { fail(); },
+                    [fail](const std::string&) { fail(); }, dl_unclaim_atom::value,
+                    std::vector<replay_item>{item}, e);
+              },
+              messaging::publish_atom::value, replay_message(item));
+        },
+        rest::unavailable(reply, "dead-letter store"), dl_claim_atom::value, id);
+  });
+
+  server.route("POST", "/api/v1/dead-letters/replay", [core](http::request&& req,
+                                                             http::reply_fn reply) {
+    if (!core->authorized(req, reply)) {
+      return;
+    }
+    auto body = rest::parse_object(req.body, reply);
+    if (!body) {
+      return;
+    }
+    std::string reason;
+    std::string channel;
+    int limit = 100;
+    for (auto& [key, value] : body->items()) {
+      if (key == "reason" || key == "channel") {
+        if (!value.is_string()) {
+          reply(rest::fail(400, "'" + key + "' must be a string"));
+          return;
+        }
+        (key == "reason" ? reason : channel) = value.get<std::string>();
+      } else if (key == "limit") {
+        if (!value.is_number_integer() || value.get<long long>() < 1
+            || value.get<long long>() > 1000) {
+          reply(rest::fail(400, "'limit' must be an integer from 1 to 1000"));
+          return;
+        }
+        limit = value.get<int>();
+      } else {
+        reply(rest::fail(400, "unknown field '" + http::excerpt(key, 64) + "'"));
+        return;
+      }
+    }
+    ask(core->system, core->store, service_timeout,
+        [core, reply](outcome& o, std::vector<replay_item>& items) {
+          if (!o.ok()) {
+            reply(rest::fail(o.status, o.error));
+            return;
+          }
+          auto b = std::make_shared<bulk_replay>();
+          b->items = std::move(items);
+          b->awaiting = b->items.size();
+          if (b->awaiting == 0) {
+            finish_bulk(core, b, reply);
+            return;
+          }
+          // Settled one by one as their confirms come, each on its own asking actor (any
+          // thread): the tally is guarded by a mutex.
+          auto guard = std::make_shared<std::mutex>();
+          for (auto& item : b->items) {
+            auto settle = [core, b, reply, guard, item](const std::string& error) {
+              bool last = false;
+              {
+                std::lock_guard<std::mutex> lock{*guard};
+                if (error.empty()) {
+                  b->replayed.push_back(item.id);
+                } else {
+                  b->not_published.push_back(item);
+                  b->error = error;
+                }
+                last = --b->awaiting == 0;
+              }
+              if (last) {
+                finish_bulk(core, b, reply);
+              }
+            };
+            ask(core->system, core->publisher, publish_wait,
+                [settle](outcome& p) { settle(p.ok() ? std::string{} : p.error); },
+                [settle](const std::string& e) { settle(e); }, messaging::publish_atom::value,
+                replay_message(item));
+          }
+        },
+        rest::unavailable(reply, "dead-letter store"), dl_claim_many_atom::value, reason,
+        channel, limit);
+  });
+}
+
+} // namespace herald

@@ -1,0 +1,71 @@
+#include "actors/messaging/publisher.hpp"
+
+#include <unordered_map>
+
+#include "adapters/amqp/confirmed_publisher.hpp"
+
+namespace herald::messaging {
+
+namespace {
+
+using published_atom = caf::atom_constant<caf::atom("published")>;
+
+struct publisher_state {
+  std::shared_ptr<amqp::confirmed_publisher> io;
+  std::unordered_map<std::uint64_t, caf::response_promise> waiting;
+  std::uint64_t next = 0;
+  static inline const char* name = "confirmed_publisher";
+};
+
+caf::behavior publisher(caf::stateful_actor<publisher_state>* self,
+                        amqp::publisher_settings settings, runtime::entry_ptr entry) {
+  self->state.io = std::make_shared<amqp::confirmed_publisher>(std::move(settings));
+  // The I/O thread is joined when the last reference goes: never on a scheduler thread
+  // while it could block for long (it fails what is pending and stops within a timeout).
+  self->attach_functor([io = self->state.io]() mutable { io.reset(); });
+  entry->set_state("running");
+  return {
+    [=](publish_atom, amqp::message& m) -> caf::result<outcome> {
+      auto& st = self->state;
+      auto id = st.next++;
+      auto rp = self->make_response_promise<outcome>();
+      st.waiting.emplace(id, rp);
+      entry->in_flight += 1;
+      auto me = caf::actor_cast<caf::actor>(self);
+      st.io->publish(std::move(m), [me, id](const amqp::publish_outcome& o) {
+        auto ok = o.status == amqp::publish_status::confirmed;
+        caf::anon_send(me, published_atom::value, id,
+                       outcome{ok ? 200 : 503, ok ? std::string{} : o.detail});
+      });
+      return rp;
+    },
+    [=](published_atom, std::uint64_t id, outcome& o) {
+      auto& st = self->state;
+      auto i = st.waiting.find(id);
+      if (i == st.waiting.end()) {
+        return;
+      }
+      entry->in_flight -= 1;
+      entry->processed += 1;
+      if (!o.ok()) {
+        entry->failed += 1;
+      }
+      entry->set_state(st.io->stats().connected ? "connected" : "disconnected");
+      i->second.deliver(std::move(o));
+      st.waiting.erase(i);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_publisher(node_context& ctx, const std::string& name, const std::string& role,
+                           amqp::topology declare) {
+  amqp::publisher_settings ps;
+  ps.url = ctx.settings.get("amqp.url");
+  ps.declare = std::move(declare);
+  ps.confirm_timeout = ctx.settings.get_ms("amqp.confirm_timeout_ms");
+  return ctx.system.spawn(publisher, std::move(ps), ctx.registry.enlist(name, role, "io_thread"));
+}
+
+} // namespace herald::messaging
