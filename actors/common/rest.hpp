@@ -21,6 +21,9 @@ http::response ok_text(int status, std::string_view data_json, std::string_view 
 /// The same, with a correlation id header.
 http::response with_correlation(http::response r, const std::string& correlation_id);
 
+/// A list's meta: total, limit, page, total_pages, has_next, has_previous.
+nlohmann::json page_meta(std::int64_t total, std::int64_t page, std::int64_t limit);
+
 /// For http::server's own errors (404, 405, 413, ...).
 http::response server_error(int status, const std::string& message);
 

@@ -16,8 +16,9 @@
 
 namespace herald::config {
 
-/// `file`: empty, or the path of a file this process can read.
-enum class value_kind { string, integer, port, url, roles, level, boolean, file };
+/// `file`: empty, or the path of a file this process can read. `secret`: empty, or at
+/// least `min` characters; `herald config` never prints it.
+enum class value_kind { string, integer, port, url, roles, level, boolean, file, secret };
 
 /// One declared option.
 struct option {
@@ -26,7 +27,7 @@ struct option {
   std::string default_value; ///< as text; "" means empty
   std::string doc;           ///< one line for `herald config` and the README
   value_kind kind = value_kind::string;
-  std::int64_t min = 0;      ///< integer bounds (inclusive)
+  std::int64_t min = 0;      ///< integer bounds (inclusive); a secret's shortest length
   std::int64_t max = 0;
   std::vector<std::string> schemes; ///< accepted URL schemes
 };
