@@ -43,4 +43,22 @@ bool nested_deeper_than(std::string_view text, int limit);
 /// body nested deeper than max_json_depth is refused before it is parsed).
 std::optional<nlohmann::json> parse_object(const std::string& body, const http::reply_fn& reply);
 
+/// A request read from a JSON object body by `read(body, error)` (a reader such as
+/// parse_login, answering an optional); when either step fails, answers `reply` with the
+/// 400 naming the problem and returns nothing.
+template <class Read>
+auto read_body(const std::string& body, const http::reply_fn& reply, Read read)
+  -> decltype(read(std::declval<const nlohmann::json&>(), std::declval<std::string&>())) {
+  auto object = parse_object(body, reply);
+  if (!object) {
+    return std::nullopt;
+  }
+  std::string error;
+  auto request = read(*object, error);
+  if (!request) {
+    reply(fail(400, error));
+  }
+  return request;
+}
+
 } // namespace herald::rest

@@ -165,14 +165,8 @@ struct api_keys_api {
   caf::actor store;
 
   void create(access::call&& c, http::reply_fn reply) {
-    auto body = rest::parse_object(c.req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto request = parse_api_key_request(*body, error);
+    auto request = rest::read_body(c.req.body, reply, parse_api_key_request);
     if (!request) {
-      reply(rest::fail(400, error));
       return;
     }
     ask(sys, store, service_timeout,

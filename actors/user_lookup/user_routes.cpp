@@ -144,14 +144,8 @@ struct users_api {
   }
 
   void login(access::call&& c, http::reply_fn reply) {
-    auto body = rest::parse_object(c.req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto login = parse_login(*body, error);
+    auto login = rest::read_body(c.req.body, reply, parse_login);
     if (!login) {
-      reply(rest::fail(400, error));
       return;
     }
     if (secret.empty()) {
@@ -219,14 +213,8 @@ struct users_api {
   }
 
   void create(access::call&& c, http::reply_fn reply) {
-    auto body = rest::parse_object(c.req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto user = parse_new_user(*body, error);
+    auto user = rest::read_body(c.req.body, reply, parse_new_user);
     if (!user) {
-      reply(rest::fail(400, error));
       return;
     }
     hash_then(sys, hashers, user->password, reply,
@@ -271,31 +259,23 @@ struct users_api {
         unavailable(reply), profile_atom::value, c.req.params["id"]);
   }
 
-  /// The user id of the path, and the body, for a change; nothing (answered) when either
-  /// is not one.
-  static std::optional<std::pair<std::string, json>> change_of(access::call& c,
-                                                               const http::reply_fn& reply) {
+  /// The user id of the path, or "" after answering 404 when it cannot be one.
+  static std::string user_id_of(access::call& c, const http::reply_fn& reply) {
     auto id = c.req.params["id"];
     if (!is_uuid(id)) {
       reply(rest::fail(404, "no user with id " + id));
-      return std::nullopt;
+      return {};
     }
-    auto body = rest::parse_object(c.req.body, reply);
-    if (!body) {
-      return std::nullopt;
-    }
-    return std::pair{std::move(id), std::move(*body)};
+    return id;
   }
 
   void change(access::call&& c, http::reply_fn reply) {
-    auto asked = change_of(c, reply);
-    if (!asked) {
-      return;
-    }
-    std::string error;
-    auto patch = parse_user_patch(asked->first, asked->second, error);
+    auto id = user_id_of(c, reply);
+    auto patch = id.empty() ? std::nullopt
+                            : rest::read_body(c.req.body, reply, [&](auto& body, auto& error) {
+                                return parse_user_patch(id, body, error);
+                              });
     if (!patch) {
-      reply(rest::fail(400, error));
       return;
     }
     hash_then(sys, hashers, patch->password, reply,
@@ -326,14 +306,12 @@ struct users_api {
   }
 
   void set_preferences(access::call&& c, http::reply_fn reply) {
-    auto asked = change_of(c, reply);
-    if (!asked) {
-      return;
-    }
-    std::string error;
-    auto change = parse_preferences(asked->first, asked->second, error);
+    auto id = user_id_of(c, reply);
+    auto change = id.empty() ? std::nullopt
+                             : rest::read_body(c.req.body, reply, [&](auto& body, auto& error) {
+                                 return parse_preferences(id, body, error);
+                               });
     if (!change) {
-      reply(rest::fail(400, error));
       return;
     }
     ask(sys, users, service_timeout,
@@ -363,14 +341,9 @@ struct users_api {
   }
 
   void add_token(access::call&& c, http::reply_fn reply) {
-    auto asked = change_of(c, reply);
-    if (!asked) {
-      return;
-    }
-    std::string error;
-    auto token = parse_push_token(asked->second, error);
+    auto id = user_id_of(c, reply);
+    auto token = id.empty() ? std::nullopt : rest::read_body(c.req.body, reply, parse_push_token);
     if (!token) {
-      reply(rest::fail(400, error));
       return;
     }
     ask(sys, users, service_timeout,
@@ -380,7 +353,7 @@ struct users_api {
                                                   : "push token already registered")
                        : rest::fail(o.status, o.error));
         },
-        unavailable(reply), add_token_atom::value, asked->first, *token);
+        unavailable(reply), add_token_atom::value, id, *token);
   }
 
   /// The answer to a removed push token.
@@ -403,14 +376,8 @@ struct users_api {
   }
 
   void remove_token_by_value(access::call&& c, http::reply_fn reply) {
-    auto body = rest::parse_object(c.req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto which = parse_token_selector(*body, error);
+    auto which = rest::read_body(c.req.body, reply, parse_token_selector);
     if (!which) {
-      reply(rest::fail(400, error));
       return;
     }
     ask(sys, users, service_timeout, removed(reply), unavailable(reply),
