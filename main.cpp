@@ -3,6 +3,7 @@
 //   herald serve [--config=FILE] [--key=value ...]   run the configured roles
 //   herald config [--config=FILE] [--key=value ...]  print the effective configuration
 //   herald options                                   print every option as Markdown
+//   herald routes                                    print every route's credential as Markdown
 
 #include <algorithm>
 #include <atomic>
@@ -35,7 +36,7 @@ std::string command_of(pid_t pid) {
 
 int usage() {
   std::cerr << "usage: herald serve|config [--config=FILE] [--key=value ...]\n"
-               "       herald options\n";
+               "       herald options|routes\n";
   return 2;
 }
 
@@ -92,6 +93,10 @@ int main(int argc, char** argv) {
     std::cout << herald::config::options_markdown();
     return 0;
   }
+  if (command == "routes") {
+    std::cout << herald::access::markdown(herald::route_rules());
+    return 0;
+  }
   if (command != "serve" && command != "config") {
     return usage();
   }
@@ -115,7 +120,9 @@ int main(int argc, char** argv) {
   }
   if (command == "config") {
     for (auto& o : herald::config::declared_options()) {
-      std::cout << o.key << " = " << loaded.value->get(o.key) << "    # "
+      auto& value = loaded.value->get(o.key);
+      bool hidden = o.kind == herald::config::value_kind::secret && !value.empty();
+      std::cout << o.key << " = " << (hidden ? "(set, not shown)" : value) << "    # "
                 << loaded.value->source(o.key) << "\n";
     }
     return 0;

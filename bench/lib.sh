@@ -33,6 +33,9 @@ BENCH_HERALD_LOG="" # the running Herald's log
 BENCH_PG_PORT=""
 BENCH_SMTP_PORT=""
 BENCH_HTTP_BASE=""
+# The admin token of every Herald the bench starts (random per run): bench/run makes the
+# bench's user, template and API key with it.
+BENCH_ADMIN_TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 BENCH_REDIS_URL=""
 BENCH_PG_URL=""
 
@@ -214,6 +217,7 @@ bench_start_herald() {
       HERALD_AMQP_URL="$BENCH_AMQP_URL" HERALD_PG_URL="$BENCH_PG_URL" \
       HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
       HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
+      HERALD_ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" \
       HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
       "$ROOT/build/herald" serve --roles="$roles")
     echo "$pid" >"$BENCH_STATE/herald.pid"

@@ -69,6 +69,16 @@ http::response with_correlation(http::response r, const std::string& correlation
   return r;
 }
 
+nlohmann::json page_meta(std::int64_t total, std::int64_t page, std::int64_t limit) {
+  auto pages = (total + limit - 1) / limit;
+  return {{"total", total},
+          {"limit", limit},
+          {"page", page},
+          {"total_pages", pages},
+          {"has_next", page < pages},
+          {"has_previous", page > 1}};
+}
+
 http::response server_error(int status, const std::string& message) {
   return fail(status, message);
 }

@@ -21,6 +21,9 @@ http::response ok_text(int status, std::string_view data_json, std::string_view 
 /// The same, with a correlation id header.
 http::response with_correlation(http::response r, const std::string& correlation_id);
 
+/// A list's meta: total, limit, page, total_pages, has_next, has_previous.
+nlohmann::json page_meta(std::int64_t total, std::int64_t page, std::int64_t limit);
+
 /// For http::server's own errors (404, 405, 413, ...).
 http::response server_error(int status, const std::string& message);
 
@@ -39,5 +42,23 @@ bool nested_deeper_than(std::string_view text, int limit);
 /// Parses a JSON object body; on failure answers `reply` with a 400 naming the issue (a
 /// body nested deeper than max_json_depth is refused before it is parsed).
 std::optional<nlohmann::json> parse_object(const std::string& body, const http::reply_fn& reply);
+
+/// A request read from a JSON object body by `read(body, error)` (a reader such as
+/// parse_login, answering an optional); when either step fails, answers `reply` with the
+/// 400 naming the problem and returns nothing.
+template <class Read>
+auto read_body(const std::string& body, const http::reply_fn& reply, Read read)
+  -> decltype(read(std::declval<const nlohmann::json&>(), std::declval<std::string&>())) {
+  auto object = parse_object(body, reply);
+  if (!object) {
+    return std::nullopt;
+  }
+  std::string error;
+  auto request = read(*object, error);
+  if (!request) {
+    reply(fail(400, error));
+  }
+  return request;
+}
 
 } // namespace herald::rest

@@ -28,6 +28,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/common/access.hpp"
 #include "actors/node/node_context.hpp"
 #include "adapters/http/server.hpp"
 #include "runtime/supervision/supervised_pool.hpp"
@@ -44,7 +45,13 @@ dead_letter_service spawn_dead_letter_service(node_context& ctx, caf::actor stor
 
 /// The REST routes above on `server`; replays are published through `publisher`
 /// (messaging::spawn_publisher).
-void add_dead_letter_routes(http::server& server, node_context& ctx, caf::actor store,
+/// Each route admitted by `gate` (reading: notifications:read; replaying:
+/// notifications:write).
+void add_dead_letter_routes(http::server& server, node_context& ctx,
+                            std::shared_ptr<const access::gate> gate, caf::actor store,
                             caf::actor publisher);
+
+/// The routes with their credentials, for the README's table.
+std::vector<access::route_row> dead_letter_route_rules();
 
 } // namespace herald

@@ -1,24 +1,21 @@
-// The dead-letter REST routes on the gateway's port (see dead_letter.hpp). Credentials are
-// checked as gateway.cpp checks them today (a presented bearer token is verified;
-// auth.required makes one mandatory); the routes move into the authorization table when
-// that lands.
+// The dead-letter REST routes on the gateway's port (see dead_letter.hpp), with their
+// credentials in one table (actors/common/access.hpp): reading takes an API key with
+// notifications:read, replaying one with notifications:write.
 
 #include "actors/dead_letter/dead_letter.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cctype>
 #include <memory>
 #include <mutex>
 
+#include "actors/common/access.hpp"
 #include "actors/common/ask.hpp"
 #include "actors/common/rest.hpp"
 #include "actors/dead_letter/dead_letter_store.hpp"
 #include "actors/messaging/publisher.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/template_cache/template_request.hpp"
-#include "runtime/auth/jwt.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald {
@@ -31,42 +28,6 @@ struct routes_core {
   caf::actor_system& system;
   caf::actor store;
   caf::actor publisher;
-  std::string jwt_secret;
-  auth::jwt::expectations jwt_expect;
-  bool auth_required = false;
-
-  /// "" when the request may proceed, else why not (as the gateway decides).
-  std::string unauthorized(const http::request& req) const {
-    auto header = req.header("Authorization");
-    if (header.empty()) {
-      return auth_required ? "missing Authorization: Bearer token" : std::string{};
-    }
-    constexpr std::string_view scheme = "Bearer ";
-    if (header.size() <= scheme.size()
-        || !std::equal(scheme.begin(), scheme.end(), header.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a))
-                    == std::tolower(static_cast<unsigned char>(b));
-           })) {
-      return "Authorization must be 'Bearer <token>'";
-    }
-    if (jwt_secret.empty()) {
-      return "bearer tokens cannot be checked: jwt.secret is not configured";
-    }
-    auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret,
-                               std::chrono::system_clock::now(), std::chrono::seconds{30},
-                               jwt_expect);
-    return v.ok() ? std::string{} : "invalid bearer token: " + v.error;
-  }
-
-  bool authorized(const http::request& req, const http::reply_fn& reply) const {
-    auto why = unauthorized(req);
-    if (!why.empty()) {
-      auto r = rest::fail(401, why);
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
-      reply(r);
-    }
-    return why.empty();
-  }
 };
 
 using core_ptr = std::shared_ptr<routes_core>;
@@ -115,20 +76,13 @@ void finish_bulk(const core_ptr& core, const std::shared_ptr<bulk_replay>& b,
       b->error);
 }
 
-} // namespace
+/// The routes' handlers (members, for the route table).
+struct dead_letters_api : routes_core, std::enable_shared_from_this<dead_letters_api> {
+  explicit dead_letters_api(routes_core c) : routes_core(std::move(c)) {}
 
-void add_dead_letter_routes(http::server& server, node_context& ctx, caf::actor store,
-                            caf::actor publisher) {
-  auto core = std::make_shared<routes_core>(routes_core{
-    ctx.system, std::move(store), std::move(publisher), ctx.settings.get("jwt.secret"),
-    auth::jwt::expectations{auth::jwt::herald_issuer,
-                            std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")}},
-    ctx.settings.get_bool("auth.required")});
-
-  server.route("GET", "/api/v1/dead-letters", [core](http::request&& req, http::reply_fn reply) {
-    if (!core->authorized(req, reply)) {
-      return;
-    }
+  void list(access::call&& c, http::reply_fn reply) {
+    auto core = shared_from_this();
+    auto& req = c.req;
     auto page = parse_page(req.query);
     if (!page.error.empty()) {
       reply(rest::fail(400, page.error));
@@ -150,26 +104,22 @@ void add_dead_letter_routes(http::server& server, node_context& ctx, caf::actor 
         },
         rest::unavailable(reply, "dead-letter store"), dl_list_atom::value, param("reason"),
         param("channel"), page.page, page.limit);
-  });
+  }
 
-  server.route("GET", "/api/v1/dead-letters/{id}", [core](http::request&& req,
-                                                          http::reply_fn reply) {
-    if (!core->authorized(req, reply)) {
-      return;
-    }
+  void get(access::call&& c, http::reply_fn reply) {
+    auto core = shared_from_this();
+    auto& req = c.req;
     ask(core->system, core->store, service_timeout,
         [reply](outcome& o, std::string& record) {
           reply(o.ok() ? rest::ok(200, json::parse(record), "dead letter found")
                        : rest::fail(o.status, o.error));
         },
         rest::unavailable(reply, "dead-letter store"), dl_get_atom::value, req.params["id"]);
-  });
+  }
 
-  server.route("POST", "/api/v1/dead-letters/{id}/replay", [core](http::request&& req,
-                                                                  http::reply_fn reply) {
-    if (!core->authorized(req, reply)) {
-      return;
-    }
+  void replay(access::call&& c, http::reply_fn reply) {
+    auto core = shared_from_this();
+    auto& req = c.req;
     auto id = req.params["id"];
     ask(core->system, core->store, service_timeout,
         [core, reply, id](outcome& o, replay_item& item) {
@@ -209,13 +159,11 @@ void add_dead_letter_routes(http::server& server, node_context& ctx, caf::actor 
               messaging::publish_atom::value, replay_message(item));
         },
         rest::unavailable(reply, "dead-letter store"), dl_claim_atom::value, id);
-  });
+  }
 
-  server.route("POST", "/api/v1/dead-letters/replay", [core](http::request&& req,
-                                                             http::reply_fn reply) {
-    if (!core->authorized(req, reply)) {
-      return;
-    }
+  void replay_many(access::call&& c, http::reply_fn reply) {
+    auto core = shared_from_this();
+    auto& req = c.req;
     auto body = rest::parse_object(req.body, reply);
     if (!body) {
       return;
@@ -283,7 +231,36 @@ void add_dead_letter_routes(http::server& server, node_context& ctx, caf::actor 
         },
         rest::unavailable(reply, "dead-letter store"), dl_claim_many_atom::value, reason,
         channel, limit);
-  });
+  }
+
+  static const std::vector<access::route<dead_letters_api>>& routes() {
+    static const std::vector<access::route<dead_letters_api>> table{
+      {"GET", "/api/v1/dead-letters", auth::key(auth::scope::notifications_read),
+       &dead_letters_api::list},
+      {"GET", "/api/v1/dead-letters/{id}", auth::key(auth::scope::notifications_read),
+       &dead_letters_api::get},
+      {"POST", "/api/v1/dead-letters/{id}/replay", auth::key(auth::scope::notifications_write),
+       &dead_letters_api::replay},
+      {"POST", "/api/v1/dead-letters/replay", auth::key(auth::scope::notifications_write),
+       &dead_letters_api::replay_many},
+    };
+    return table;
+  }
+};
+
+} // namespace
+
+void add_dead_letter_routes(http::server& server, node_context& ctx,
+                            std::shared_ptr<const access::gate> gate, caf::actor store,
+                            caf::actor publisher) {
+  access::mount(server, std::move(gate),
+                std::make_shared<dead_letters_api>(
+                  routes_core{ctx.system, std::move(store), std::move(publisher)}),
+                dead_letters_api::routes());
+}
+
+std::vector<access::route_row> dead_letter_route_rules() {
+  return access::rows("gateway", dead_letters_api::routes());
 }
 
 } // namespace herald

@@ -9,7 +9,6 @@
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
-#include "runtime/auth/jwt.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald {
@@ -28,36 +27,32 @@ std::string correlation_id_of(const http::request& req) {
   return sane ? given : make_uuid();
 }
 
-/// A 401 in the envelope, with the challenge RFC 6750 asks for.
-http::response unauthorized_answer(const std::string& why) {
-  auto r = rest::fail(401, why);
-  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
-  return r;
-}
-
 } // namespace
 
-struct gateway::core {
+struct gateway::core : std::enable_shared_from_this<gateway::core> {
   core(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
        caf::actor users, caf::actor templates)
     : system(ctx.system), registry(ctx.registry), status_writer(std::move(status_writer)),
       reader(std::move(notification_reader)),
-      dir(ctx, std::move(users), std::move(templates)),
-      jwt_secret(ctx.settings.get("jwt.secret")),
-      jwt_expect{auth::jwt::herald_issuer, std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")}},
-      auth_required(ctx.settings.get_bool("auth.required")) {}
+      dir(ctx, std::move(users), std::move(templates)) {}
 
-  /// "" when the request may proceed, else why not (answered with 401).
-  std::string unauthorized(const http::request& req) const;
+  // -- the routes (table below) -------------------------------------------------------
 
-  /// False, after answering 401 through `reply`, when the request may not proceed.
-  template <class Reply>
-  bool authorized(const http::request& req, Reply& reply) const {
-    auto why = unauthorized(req);
-    if (!why.empty()) {
-      reply(unauthorized_answer(why));
-    }
-    return why.empty();
+  void notify(access::call&& c, http::reply_fn reply);
+  void read_notification(access::call&& c, http::reply_fn reply);
+  void introspect(access::call&& c, http::reply_fn reply);
+
+  static const std::vector<access::route<core>>& routes() {
+    using auth::scope;
+    static const std::vector<access::route<core>> table{
+      {"POST", "/api/v1/notifications", auth::key_or_user(scope::notifications_write),
+       &core::notify},
+      {"GET", "/api/v1/notifications/{id}", auth::key_or_user(scope::notifications_read),
+       &core::read_notification},
+      {"GET", "/api/v1/introspection/actors", auth::key(scope::introspection_read),
+       &core::introspect},
+    };
+    return table;
   }
 
   amqp::confirmed_publisher& next_publisher() {
@@ -76,32 +71,7 @@ struct gateway::core {
   std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers;
   std::vector<runtime::entry_ptr> entries;
   std::atomic<std::size_t> next{0};
-  std::string jwt_secret;
-  auth::jwt::expectations jwt_expect; ///< Herald's issuer; exp at most jwt.ttl_s ahead
-  bool auth_required = false;
 };
-
-std::string gateway::core::unauthorized(const http::request& req) const {
-  auto header = req.header("Authorization");
-  if (header.empty()) {
-    return auth_required ? "missing Authorization: Bearer token" : std::string{};
-  }
-  constexpr std::string_view scheme = "Bearer ";
-  if (header.size() <= scheme.size()
-      || !std::equal(scheme.begin(), scheme.end(), header.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a))
-                  == std::tolower(static_cast<unsigned char>(b));
-         })) {
-    return "Authorization must be 'Bearer <token>'";
-  }
-  if (jwt_secret.empty()) {
-    return "bearer tokens cannot be checked: jwt.secret is not configured";
-  }
-  auto v = auth::jwt::verify(std::string_view{header}.substr(scheme.size()), jwt_secret,
-                             std::chrono::system_clock::now(), std::chrono::seconds{30},
-                             jwt_expect);
-  return v.ok() ? std::string{} : "invalid bearer token: " + v.error;
-}
 
 gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
                  caf::actor users, caf::actor templates)
@@ -158,85 +128,92 @@ void gateway::core::publish(const notification_request& r, const template_record
   next_publisher().publish(std::move(msg), std::move(on_outcome));
 }
 
-void gateway::add_routes(http::server& server) {
-  server.route("POST", "/api/v1/notifications", [core = core_](http::request&& req,
-                                                               http::reply_fn reply) {
-    auto correlation_id = correlation_id_of(req);
-    auto answer = [reply, correlation_id](http::response r) {
-      reply(rest::with_correlation(std::move(r), correlation_id));
-    };
-    if (!core->authorized(req, answer)) {
+void gateway::core::notify(access::call&& c, http::reply_fn reply) {
+  auto correlation_id = correlation_id_of(c.req);
+  auto answer = [reply, correlation_id](http::response r) {
+    reply(rest::with_correlation(std::move(r), correlation_id));
+  };
+  auto body = rest::parse_object(c.req.body, answer);
+  if (!body) {
+    return;
+  }
+  auto v = parse_notification_request(*body);
+  if (!v.value) {
+    answer(rest::fail(v.status, v.error));
+    return;
+  }
+  if (c.who.is_user() && v.value->user_id != c.who.id) {
+    answer(rest::fail(403, "a login token may send only to its own user"));
+    return;
+  }
+  auto r = std::make_shared<const notification_request>(std::move(*v.value));
+  auto self = shared_from_this();
+  dir.user(r->user_id, [self, r, correlation_id, answer](const outcome& uo,
+                                                         const user_record& user) {
+    if (!uo.ok()) {
+      answer(uo.status == 404 ? rest::fail(404, "unknown user_id '" + r->user_id + "'")
+                              : rest::fail(503, uo.error));
       return;
     }
-    auto body = rest::parse_object(req.body, answer);
-    if (!body) {
-      return;
-    }
-    auto v = parse_notification_request(*body);
-    if (!v.value) {
-      answer(rest::fail(v.status, v.error));
-      return;
-    }
-    auto r = std::make_shared<const notification_request>(std::move(*v.value));
-    core->dir.user(r->user_id, [core, r, correlation_id, answer](const outcome& uo,
-                                                                const user_record& user) {
-      if (!uo.ok()) {
-        answer(uo.status == 404 ? rest::fail(404, "unknown user_id '" + r->user_id + "'")
-                                : rest::fail(503, uo.error));
-        return;
-      }
-      core->dir.find_template(
-        r->template_code, {user.language, r->language}, r->template_version,
-        [core, r, correlation_id, answer](const outcome& to, const template_record& tpl) {
-          if (!to.ok()) {
-            answer(to.status == 404 ? rest::fail(404, "unknown template_code '"
-                                                        + r->template_code + "': " + to.error)
-                                    : rest::fail(503, to.error));
-            return;
-          }
-          if (tpl.channel != r->notification_type) {
-            answer(rest::fail(422, "template " + tpl.template_code + " is for " + tpl.channel
-                                     + ", not for notification_type "
-                                     + r->notification_type));
-            return;
-          }
-          if (auto e = missing_variables_error(tpl, r->variables); !e.empty()) {
-            answer(rest::fail(422, e));
-            return;
-          }
-          core->publish(*r, tpl, correlation_id, answer);
-        });
-    });
+    self->dir.find_template(
+      r->template_code, {user.language, r->language}, r->template_version,
+      [self, r, correlation_id, answer](const outcome& to, const template_record& tpl) {
+        if (!to.ok()) {
+          answer(to.status == 404 ? rest::fail(404, "unknown template_code '"
+                                                      + r->template_code + "': " + to.error)
+                                  : rest::fail(503, to.error));
+          return;
+        }
+        if (tpl.channel != r->notification_type) {
+          answer(rest::fail(422, "template " + tpl.template_code + " is for " + tpl.channel
+                                   + ", not for notification_type " + r->notification_type));
+          return;
+        }
+        if (auto e = missing_variables_error(tpl, r->variables); !e.empty()) {
+          answer(rest::fail(422, e));
+          return;
+        }
+        self->publish(*r, tpl, correlation_id, answer);
+      });
   });
-  server.route("GET", "/api/v1/notifications/{id}", [core = core_](http::request&& req,
-                                                                   http::reply_fn reply) {
-    if (!core->authorized(req, reply)) {
-      return;
-    }
-    ask(core->system, core->reader, service_timeout,
-        [reply](outcome& o, std::string& record) {
-          reply(o.ok() ? rest::ok(200, json::parse(record), "notification found")
-                       : rest::fail(o.status, o.error));
-        },
-        rest::unavailable(reply, "notification store"),
-        read_atom::value, req.params["id"]);
-  });
-  server.route("GET", "/api/v1/introspection/actors", [core = core_](http::request&& req,
-                                                                     http::reply_fn reply) {
-    if (!core->authorized(req, reply)) {
-      return;
-    }
-    for (std::size_t i = 0; i < core->publishers.size(); ++i) {
-      auto& s = core->publishers[i]->stats();
-      auto& e = core->entries[i];
-      e->processed = s.confirmed.load();
-      e->failed = s.failed.load();
-      e->mailbox = s.queued.load();
-      e->in_flight = s.in_flight.load();
-      e->set_state(s.connected ? "connected" : "disconnected");
-    }
-    reply(rest::ok(200, core->registry.snapshot(), "actors of this node"));
-  });
+}
+
+void gateway::core::read_notification(access::call&& c, http::reply_fn reply) {
+  ask(system, reader, service_timeout,
+      [reply, who = std::move(c.who)](outcome& o, std::string& record) {
+        if (!o.ok()) {
+          reply(rest::fail(o.status, o.error));
+          return;
+        }
+        auto j = json::parse(record);
+        if (who.is_user() && j.value("user_id", "") != who.id) {
+          reply(rest::fail(403, "a login token reads only its own user's notifications"));
+          return;
+        }
+        reply(rest::ok(200, std::move(j), "notification found"));
+      },
+      rest::unavailable(reply, "notification store"), read_atom::value, c.req.params["id"]);
+}
+
+void gateway::core::introspect(access::call&&, http::reply_fn reply) {
+  for (std::size_t i = 0; i < publishers.size(); ++i) {
+    auto& s = publishers[i]->stats();
+    auto& e = entries[i];
+    e->processed = s.confirmed.load();
+    e->failed = s.failed.load();
+    e->mailbox = s.queued.load();
+    e->in_flight = s.in_flight.load();
+    e->set_state(s.connected ? "connected" : "disconnected");
+  }
+  reply(rest::ok(200, registry.snapshot(), "actors of this node"));
+}
+
+void gateway::add_routes(http::server& server, std::shared_ptr<const access::gate> gate) {
+  access::mount(server, std::move(gate), core_, core::routes());
+}
+
+std::vector<access::route_row> gateway::route_rules() {
+  return access::rows("gateway", core::routes());
 }
 
 } // namespace herald

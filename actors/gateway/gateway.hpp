@@ -10,17 +10,19 @@
 // over `amqp.publishers` connections: many requests' messages are in flight at once and
 // each answer waits for its own confirm only.
 //
-// Authentication: `Authorization: Bearer <JWT>` (HS256 with jwt.secret, as the users
-// service's login issues). A token that is presented is always verified (alg other than
-// HS256, a bad signature, expiry: 401 naming the reason). Whether a request without one is
-// refused is `auth.required` (default false until API keys land; /health and /metrics
-// never need one).
+// Credentials (actors/common/access.hpp; the route table is in gateway.cpp): sending
+// needs an API key with notifications:write, or a user's login token for a notification
+// to that very user; reading a notification needs notifications:read, or the login token
+// of the user it was sent to (403 for another user's). Introspection needs
+// introspection:read.
 //
 // The `queued` status record is written asynchronously after the confirm, in a batch; a
 // GET right after the 202 may briefly answer 404.
 
 #include <memory>
+#include <vector>
 
+#include "actors/common/access.hpp"
 #include "actors/node/node_context.hpp"
 #include "adapters/http/server.hpp"
 
@@ -32,7 +34,10 @@ public:
   gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
           caf::actor users, caf::actor templates);
 
-  void add_routes(http::server& server);
+  void add_routes(http::server& server, std::shared_ptr<const access::gate> gate);
+
+  /// The routes with their credentials, for the README's table.
+  static std::vector<access::route_row> route_rules();
 
 private:
   /// Everything the handlers use. Shared with the lookups in flight: their answers come

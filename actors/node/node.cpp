@@ -2,12 +2,14 @@
 
 #include <functional>
 
+#include "actors/common/key_refresher.hpp"
 #include "actors/common/rest.hpp"
 #include "actors/dead_letter/dead_letter.hpp"
 #include "actors/dead_letter/dead_letter_store.hpp"
 #include "actors/messaging/publisher.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/email_sender/email_sender.hpp"
+#include "actors/gateway/api_keys.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/notification_store/notification_store.hpp"
 #include "actors/template_cache/template_cache.hpp"
@@ -95,6 +97,7 @@ void add_health_routes(http::server& server, std::string role, std::string node_
 struct node::impl {
   std::vector<std::unique_ptr<http::server>> servers;
   std::unique_ptr<gateway> gw;
+  std::shared_ptr<key_refresher> key_refresh; ///< shared with the readiness checks
   std::vector<caf::actor> roots; ///< stopped on shutdown
   caf::actor watcher;            ///< monitors the roots for escalation
   std::shared_ptr<std::function<void(const std::string&)>> escalate =
@@ -123,6 +126,15 @@ caf::behavior root_watcher(caf::event_based_actor* self, std::vector<caf::actor>
 }
 
 } // namespace
+
+std::vector<access::route_row> route_rules() {
+  std::vector<access::route_row> rows;
+  for (auto&& service : {gateway::route_rules(), api_key_route_rules(), dead_letter_route_rules(),
+                         user_route_rules(), template_route_rules()}) {
+    rows.insert(rows.end(), service.begin(), service.end());
+  }
+  return rows;
+}
 
 void node::on_escalation(std::function<void(const std::string&)> fn) {
   *impl_->escalate = std::move(fn);
@@ -178,6 +190,17 @@ std::string node::start() {
   }
   caf::actor templates = template_svc.cache;
 
+  // Every REST API checks credentials against the node's copy of the API keys.
+  std::shared_ptr<const access::gate> gate;
+  std::shared_ptr<auth::key_set> keys;
+  check keys_loaded;
+  if (gateway_role || users_role || templates_role) {
+    keys = std::make_shared<auth::key_set>();
+    impl_->key_refresh = std::make_shared<key_refresher>(s, registry_, keys);
+    gate = std::make_shared<const access::gate>(s, keys);
+    keys_loaded = [refresh = impl_->key_refresh] { return refresh->not_ready(); };
+  }
+
   bool dlq_role = s.has_role("dlq");
   caf::actor dead_letters;
   if (gateway_role || dlq_role) {
@@ -188,28 +211,35 @@ std::string node::start() {
   if (gateway_role) {
     impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader, users, templates);
     auto* server = make_server(base);
-    impl_->gw->add_routes(*server);
+    impl_->gw->add_routes(*server, gate);
+    auto key_store = spawn_api_key_store(ctx_, keys);
+    impl_->roots.push_back(key_store.supervisor);
+    add_api_key_routes(*server, ctx_.system, gate, key_store.pool);
     auto replays = messaging::spawn_publisher(ctx_, "replay_publisher", "gateway",
                                               messaging::topology());
     impl_->roots.push_back(replays);
-    add_dead_letter_routes(*server, ctx_, dead_letters, replays);
+    add_dead_letter_routes(*server, ctx_, gate, dead_letters, replays);
     add_health_routes(*server, "gateway", node_name,
                       {{"rabbitmq", amqp_check(s)},
-                       {"postgres", postgres_check(s, "pg.notification_db")}});
+                       {"postgres", postgres_check(s, "pg.notification_db")},
+                       {"api_keys", keys_loaded}});
   }
   if (users_role) {
     auto hashers = spawn_password_hashers(ctx_);
     impl_->roots.push_back(hashers.supervisor);
     auto* server = make_server(base + 1);
-    add_user_routes(*server, ctx_, users, hashers.pool);
+    add_user_routes(*server, ctx_, gate, users, hashers.pool);
     add_health_routes(*server, "users", node_name,
-                      {{"postgres", postgres_check(s, "pg.user_db")}, {"redis", redis_check(s)}});
+                      {{"postgres", postgres_check(s, "pg.user_db")},
+                       {"redis", redis_check(s)},
+                       {"api_keys", keys_loaded}});
   }
   if (templates_role) {
     auto* server = make_server(base + 2);
-    add_template_routes(*server, ctx_.system, template_svc);
+    add_template_routes(*server, ctx_.system, gate, template_svc);
     add_health_routes(*server, "templates", node_name,
-                      {{"postgres", postgres_check(s, "pg.template_db")}});
+                      {{"postgres", postgres_check(s, "pg.template_db")},
+                       {"api_keys", keys_loaded}});
   }
   if (email_role) {
     auto email = spawn_email_sender(ctx_, users, templates, status_writer);
@@ -264,6 +294,7 @@ void node::stop() {
   }
   impl_->roots.clear();
   impl_->gw.reset();
+  impl_->key_refresh.reset();
 }
 
 } // namespace herald

@@ -9,9 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "actors/common/access.hpp"
 #include "actors/node/node_context.hpp"
 
 namespace herald {
+
+/// Every route of every service with the credential it needs (README, "Access"): the
+/// gateway's, the API keys', the users' and the templates'. /health and /health/ready
+/// (every port) need none.
+std::vector<access::route_row> route_rules();
 
 class node {
 public:

@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/common/access.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/node/node_context.hpp"
 #include "actors/template_cache/template_store.hpp"
@@ -69,8 +70,13 @@ template_service spawn_template_cache(node_context& ctx);
 ///   PUT  /api/v1/templates/{code}                a new version (old ones kept)
 ///   GET  /api/v1/templates/{code}/versions?language=&page=&limit=
 ///   POST /api/v1/templates/{code}/render         preview with variables
+/// Each route behind `gate` (the table is in template_routes.cpp).
 void add_template_routes(http::server& server, caf::actor_system& sys,
+                         std::shared_ptr<const access::gate> gate,
                          const template_service& templates);
+
+/// The routes with their credentials, for the README's table.
+std::vector<access::route_row> template_route_rules();
 
 /// The language a lookup serves: the first of `languages` the code has (each tried as
 /// given, in lower case, then by its primary subtag), else the code's default language;

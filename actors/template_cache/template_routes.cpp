@@ -1,6 +1,7 @@
 // The templates REST API (see template_cache.hpp for the endpoints and
 // template_request.hpp for the validation rules).
 
+#include "actors/common/access.hpp"
 #include "actors/common/ask.hpp"
 #include "actors/common/json_fields.hpp"
 #include "actors/common/rest.hpp"
@@ -54,16 +55,31 @@ http::response from_outcome(const outcome& o) {
   return rest::fail(o.status, o.error);
 }
 
-} // namespace
+/// The templates REST API: one handler per route, the routes and their credentials in
+/// `routes()`.
+struct templates_api {
+  caf::actor_system& sys;
+  caf::actor cache;
+  caf::actor store;
 
-void add_template_routes(http::server& server, caf::actor_system& sys,
-                         const template_service& templates) {
-  auto cache = templates.cache;
-  auto store = templates.store.pool;
+  static const std::vector<access::route<templates_api>>& routes() {
+    using auth::scope;
+    static const std::vector<access::route<templates_api>> table{
+      {"POST", "/api/v1/templates", auth::key(scope::templates_write), &templates_api::create},
+      {"GET", "/api/v1/templates", auth::key(scope::templates_read), &templates_api::list},
+      {"GET", "/api/v1/templates/{code}", auth::key(scope::templates_read), &templates_api::read},
+      {"PUT", "/api/v1/templates/{code}", auth::key(scope::templates_write),
+       &templates_api::add_version},
+      {"GET", "/api/v1/templates/{code}/versions", auth::key(scope::templates_read),
+       &templates_api::versions},
+      {"POST", "/api/v1/templates/{code}/render", auth::key(scope::templates_read),
+       &templates_api::render},
+    };
+    return table;
+  }
 
-  server.route("POST", "/api/v1/templates", [&sys, cache](http::request&& req,
-                                                          http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
+  void create(access::call&& c, http::reply_fn reply) {
+    auto body = rest::parse_object(c.req.body, reply);
     if (!body) {
       return;
     }
@@ -77,17 +93,16 @@ void add_template_routes(http::server& server, caf::actor_system& sys,
           reply(o.ok() ? rest::ok(201, to_json(created), "template created") : from_outcome(o));
         },
         rest::unavailable(reply, "templates service"), create_atom::value, *v.value);
-  });
+  }
 
-  server.route("GET", "/api/v1/templates", [&sys, store](http::request&& req,
-                                                         http::reply_fn reply) {
-    auto page = parse_page(req.query);
+  void list(access::call&& c, http::reply_fn reply) {
+    auto page = parse_page(c.req.query);
     if (!page.error.empty()) {
       reply(rest::fail(400, page.error));
       return;
     }
     std::string channel;
-    if (auto i = req.query.find("channel"); i != req.query.end() && !i->second.empty()) {
+    if (auto i = c.req.query.find("channel"); i != c.req.query.end() && !i->second.empty()) {
       channel = i->second;
       if (channel != "email" && channel != "push") {
         reply(rest::fail(400, "query parameter 'channel' must be \"email\" or \"push\""));
@@ -105,13 +120,12 @@ void add_template_routes(http::server& server, caf::actor_system& sys,
         },
         rest::unavailable(reply, "templates service"), list_atom::value, channel, page.page,
         page.limit);
-  });
+  }
 
-  server.route("GET", "/api/v1/templates/{code}", [&sys, cache](http::request&& req,
-                                                                 http::reply_fn reply) {
+  void read(access::call&& c, http::reply_fn reply) {
     std::string error;
-    auto language = language_param(req, error);
-    auto version = parse_version_param(req.query);
+    auto language = language_param(c.req, error);
+    auto version = parse_version_param(c.req.query);
     if (error.empty()) {
       error = version.error;
     }
@@ -132,16 +146,15 @@ void add_template_routes(http::server& server, caf::actor_system& sys,
           reply(rest::ok(200, to_json(t), message));
         },
         rest::unavailable(reply, "templates service"), lookup_atom::value,
-        req.params["code"], std::vector<std::string>{language}, version.version);
-  });
+        c.req.params["code"], std::vector<std::string>{language}, version.version);
+  }
 
-  server.route("PUT", "/api/v1/templates/{code}", [&sys, cache](http::request&& req,
-                                                                 http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
+  void add_version(access::call&& c, http::reply_fn reply) {
+    auto body = rest::parse_object(c.req.body, reply);
     if (!body) {
       return;
     }
-    auto code = req.params["code"];
+    auto code = c.req.params["code"];
     auto patch = parse_template_patch(*body, code);
     if (!patch.value) {
       reply(rest::fail(patch.status, patch.error));
@@ -163,13 +176,12 @@ void add_template_routes(http::server& server, caf::actor_system& sys,
         },
         rest::unavailable(reply, "templates service"), update_atom::value, code,
         patch.value->dump());
-  });
+  }
 
-  server.route("GET", "/api/v1/templates/{code}/versions", [&sys, store](http::request&& req,
-                                                                        http::reply_fn reply) {
+  void versions(access::call&& c, http::reply_fn reply) {
     std::string error;
-    auto language = language_param(req, error);
-    auto page = parse_page(req.query);
+    auto language = language_param(c.req, error);
+    auto page = parse_page(c.req.query);
     if (error.empty()) {
       error = page.error;
     }
@@ -190,12 +202,11 @@ void add_template_routes(http::server& server, caf::actor_system& sys,
           reply(rest::ok(200, j["items"], "versions, newest first", meta));
         },
         rest::unavailable(reply, "templates service"), versions_atom::value,
-        req.params["code"], language, page.page, page.limit);
-  });
+        c.req.params["code"], language, page.page, page.limit);
+  }
 
-  server.route("POST", "/api/v1/templates/{code}/render", [&sys, cache](http::request&& req,
-                                                                       http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
+  void render(access::call&& c, http::reply_fn reply) {
+    auto body = rest::parse_object(c.req.body, reply);
     if (!body) {
       return;
     }
@@ -242,9 +253,24 @@ void add_template_routes(http::server& server, caf::actor_system& sys,
                            ? "rendered"
                            : "rendered; some declared variables are missing"));
         },
-        rest::unavailable(reply, "templates service"), render_atom::value, req.params["code"],
+        rest::unavailable(reply, "templates service"), render_atom::value, c.req.params["code"],
         std::vector<std::string>{language}, version.version, variables.dump());
-  });
+  }
+};
+
+} // namespace
+
+void add_template_routes(http::server& server, caf::actor_system& sys,
+                         std::shared_ptr<const access::gate> gate,
+                         const template_service& templates) {
+  access::mount(server, std::move(gate),
+                std::make_shared<templates_api>(
+                  templates_api{sys, templates.cache, templates.store.pool}),
+                templates_api::routes());
+}
+
+std::vector<access::route_row> template_route_rules() {
+  return access::rows("templates", templates_api::routes());
 }
 
 } // namespace herald

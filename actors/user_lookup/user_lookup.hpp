@@ -67,6 +67,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/common/access.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/node/node_context.hpp"
 #include "adapters/http/server.hpp"
@@ -153,10 +154,14 @@ typename Inspector::result_type inspect(Inspector& f, user_change& x) {
 runtime::supervised_pool spawn_user_lookup(node_context& ctx);
 
 /// The users REST API on `server` (see README, "Users service"): CRUD, list, login,
-/// preferences, push tokens, stats. `users` is spawn_user_lookup's pool, `hashers`
-/// spawn_password_hashers' pool.
-void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
+/// preferences, push tokens, stats, each route behind `gate`. `users` is
+/// spawn_user_lookup's pool, `hashers` spawn_password_hashers' pool.
+void add_user_routes(http::server& server, node_context& ctx,
+                     std::shared_ptr<const access::gate> gate, caf::actor users,
                      caf::actor hashers);
+
+/// The routes with their credentials, for the README's table.
+std::vector<access::route_row> user_route_rules();
 
 /// The API's JSON form of a user (also the cached form).
 nlohmann::json to_json(const user_profile& p);

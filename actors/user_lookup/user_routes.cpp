@@ -1,11 +1,12 @@
 // The users REST API (port base + 1): HTTP in, messages to the store workers and the
-// password hashers out. Handlers never block: each answer comes from a continuation.
+// password hashers out; who may call which route is in users_api::routes().
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <memory>
 
+#include "actors/common/access.hpp"
 #include "actors/common/ask.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/rest.hpp"
@@ -66,16 +67,6 @@ json preferences_json(const user_profile& p) {
   return to_json(p)["preferences"];
 }
 
-json page_meta(std::int64_t total, std::int64_t page, std::int64_t limit) {
-  auto pages = (total + limit - 1) / limit;
-  return {{"total", total},
-          {"limit", limit},
-          {"page", page},
-          {"total_pages", pages},
-          {"has_next", page < pages},
-          {"has_previous", page > 1}};
-}
-
 /// The answer to a call that yields a profile.
 http::response profile_answer(const outcome& o, const user_profile& p, const char* message) {
   return o.ok() ? rest::ok(o.status, to_json(p), message) : rest::fail(o.status, o.error);
@@ -101,47 +92,60 @@ json pool_stats(const runtime::registry& registry, const std::string& pool) {
   return {{"totals", totals}, {"workers", workers}};
 }
 
-} // namespace
 
-void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
-                     caf::actor hashers) {
-  auto& sys = ctx.system;
-  auto& registry = ctx.registry;
-  auto secret = ctx.settings.get("jwt.secret");
-  auto token_ttl = std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")};
-  // Every login attempt costs a slow hash: a burst from one client, or against one
-  // account, is refused before it reaches the hasher (runtime/auth/attempt_limiter.hpp).
-  struct login_limits {
-    login_limits(std::size_t client, std::size_t address) : per_client(client), per_address(address) {}
-    runtime::attempt_limiter per_client;
-    runtime::attempt_limiter per_address;
-  };
-  auto limits = std::make_shared<login_limits>(
-    static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_client")),
-    static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_address")));
-  auto unavailable = [](const http::reply_fn& reply) {
+/// The users REST API: one handler per route, the routes and their credentials in
+/// `routes()`. Handlers never block: each answer comes from a continuation.
+struct users_api {
+  users_api(node_context& ctx, caf::actor users, caf::actor hashers)
+    : sys(ctx.system), registry(ctx.registry), users(std::move(users)),
+      hashers(std::move(hashers)), secret(ctx.settings.get("jwt.secret")),
+      token_ttl(ctx.settings.get_int("jwt.ttl_s")),
+      per_client(static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_client"))),
+      per_address(
+        static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_address"))) {}
+
+  static const std::vector<access::route<users_api>>& routes() {
+    using auth::scope;
+    static const std::vector<access::route<users_api>> table{
+      // Fixed paths first: they would otherwise match /api/v1/users/{id}.
+      {"GET", "/api/v1/users/stats", auth::key(scope::introspection_read), &users_api::stats},
+      {"POST", "/api/v1/users/login", auth::open(), &users_api::login},
+      {"POST", "/api/v1/users", auth::registration(scope::users_write), &users_api::create},
+      {"GET", "/api/v1/users", auth::key(scope::users_read), &users_api::list},
+      {"GET", "/api/v1/users/{id}", auth::key_or_self(scope::users_read, "id"),
+       &users_api::read},
+      {"PATCH", "/api/v1/users/{id}", auth::key_or_self(scope::users_write, "id"),
+       &users_api::change},
+      {"DELETE", "/api/v1/users/{id}", auth::key_or_self(scope::users_write, "id"),
+       &users_api::remove},
+      {"PUT", "/api/v1/users/{id}/preferences", auth::key_or_self(scope::users_write, "id"),
+       &users_api::set_preferences},
+      {"GET", "/api/v1/users/{id}/push_tokens", auth::key_or_self(scope::users_read, "id"),
+       &users_api::list_tokens},
+      {"POST", "/api/v1/users/{id}/push_tokens", auth::key_or_self(scope::users_write, "id"),
+       &users_api::add_token},
+      {"DELETE", "/api/v1/users/{id}/push_tokens/{token_id}",
+       auth::key_or_self(scope::users_write, "id"), &users_api::remove_token_by_id},
+      {"DELETE", "/api/v1/users/{id}/push_tokens", auth::key_or_self(scope::users_write, "id"),
+       &users_api::remove_token_by_value},
+    };
+    return table;
+  }
+
+  std::function<void(const std::string&)> unavailable(const http::reply_fn& reply) const {
     return rest::unavailable(reply, "users service");
-  };
+  }
 
-  // -- fixed paths first: they would otherwise match /api/v1/users/{id} ---------------
-
-  server.route("GET", "/api/v1/users/stats", [&registry](http::request&&, http::reply_fn reply) {
+  void stats(access::call&&, http::reply_fn reply) {
     reply(rest::ok(200,
                    {{"user_lookup", pool_stats(registry, "user_lookup")},
                     {"password_hasher", pool_stats(registry, "password_hasher")}},
                    "users service counters"));
-  });
+  }
 
-  server.route("POST", "/api/v1/users/login", [&sys, users, hashers, secret, token_ttl, limits](
-                                                 http::request&& req, http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto login = parse_login(*body, error);
+  void login(access::call&& c, http::reply_fn reply) {
+    auto login = rest::read_body(c.req.body, reply, parse_login);
     if (!login) {
-      reply(rest::fail(400, error));
       return;
     }
     if (secret.empty()) {
@@ -150,12 +154,12 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
     }
     auto address = login->email;
     std::transform(address.begin(), address.end(), address.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     std::string limited;
-    auto wait = limits->per_client.admit(req.client);
+    auto wait = per_client.admit(c.req.client);
     if (wait.count() > 0) {
       limited = "too many login attempts from this client";
-    } else if (wait = limits->per_address.admit(address); wait.count() > 0) {
+    } else if (wait = per_address.admit(address); wait.count() > 0) {
       limited = "too many login attempts for this email address";
     }
     if (!limited.empty()) {
@@ -164,7 +168,8 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
       reply(r);
       return;
     }
-    run_in_actor(sys, [=](caf::event_based_actor* self) {
+    run_in_actor(sys, [=, users = users, hashers = hashers, secret = secret,
+                       token_ttl = token_ttl](caf::event_based_actor* self) {
       self->request(users, service_timeout, credentials_atom::value, login->email)
         .then(
           [=](outcome& found, std::string& id, std::string& email, std::string& hash) {
@@ -189,13 +194,13 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                     auto token = auth::jwt::sign({{"sub", id},
                                                   {"email", email},
                                                   {"iat", now},
-                                                  {"exp", now + token_ttl.count()},
+                                                  {"exp", now + token_ttl},
                                                   {"iss", auth::jwt::herald_issuer}},
                                                  secret);
                     reply(rest::ok(200,
                                    {{"token", token},
                                     {"token_type", "Bearer"},
-                                    {"expires_in", token_ttl.count()},
+                                    {"expires_in", token_ttl},
                                     {"user_id", id}},
                                    "logged in"));
                   }
@@ -205,25 +210,16 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
           },
           unavailable_in(self, reply));
     });
-  });
+  }
 
-  // -- the collection ---------------------------------------------------------------------
-
-  server.route("POST", "/api/v1/users", [&sys, users, hashers](http::request&& req,
-                                                               http::reply_fn reply) {
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto user = parse_new_user(*body, error);
+  void create(access::call&& c, http::reply_fn reply) {
+    auto user = rest::read_body(c.req.body, reply, parse_new_user);
     if (!user) {
-      reply(rest::fail(400, error));
       return;
     }
-    auto profile = user->profile;
     hash_then(sys, hashers, user->password, reply,
-              [=](caf::event_based_actor* self, const std::string& hash) {
+              [users = users, profile = user->profile, reply](caf::event_based_actor* self,
+                                                             const std::string& hash) {
                 self->request(users, service_timeout, create_atom::value, profile, hash)
                   .then(
                     [=](outcome& o, user_profile& p) {
@@ -232,12 +228,11 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                     },
                     unavailable_in(self, reply));
               });
-  });
+  }
 
-  server.route("GET", "/api/v1/users", [&sys, users, unavailable](http::request&& req,
-                                                                  http::reply_fn reply) {
+  void list(access::call&& c, http::reply_fn reply) {
     std::string error;
-    auto page = parse_page(req.query, error);
+    auto page = parse_page(c.req.query, error);
     if (!page) {
       reply(rest::fail(400, error));
       return;
@@ -253,40 +248,39 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
             data.push_back(to_json(p));
           }
           reply(rest::ok(200, std::move(data), "users",
-                         page_meta(total, asked.page, asked.limit)));
+                         rest::page_meta(total, asked.page, asked.limit)));
         },
         unavailable(reply), list_atom::value, page->page, page->limit);
-  });
+  }
 
-  // -- one user ---------------------------------------------------------------------------
-
-  server.route("GET", "/api/v1/users/{id}", [&sys, users, unavailable](http::request&& req,
-                                                                       http::reply_fn reply) {
+  void read(access::call&& c, http::reply_fn reply) {
     ask(sys, users, service_timeout,
         [reply](outcome& o, user_profile& p) { reply(profile_answer(o, p, "user found")); },
-        unavailable(reply), profile_atom::value, req.params["id"]);
-  });
+        unavailable(reply), profile_atom::value, c.req.params["id"]);
+  }
 
-  server.route("PATCH", "/api/v1/users/{id}", [&sys, users, hashers](http::request&& req,
-                                                                     http::reply_fn reply) {
-    auto id = req.params["id"];
+  /// The user id of the path, or "" after answering 404 when it cannot be one.
+  static std::string user_id_of(access::call& c, const http::reply_fn& reply) {
+    auto id = c.req.params["id"];
     if (!is_uuid(id)) {
       reply(rest::fail(404, "no user with id " + id));
-      return;
+      return {};
     }
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto patch = parse_user_patch(id, *body, error);
+    return id;
+  }
+
+  void change(access::call&& c, http::reply_fn reply) {
+    auto id = user_id_of(c, reply);
+    auto patch = id.empty() ? std::nullopt
+                            : rest::read_body(c.req.body, reply, [&](auto& body, auto& error) {
+                                return parse_user_patch(id, body, error);
+                              });
     if (!patch) {
-      reply(rest::fail(400, error));
       return;
     }
-    auto change = patch->change;
     hash_then(sys, hashers, patch->password, reply,
-              [=](caf::event_based_actor* self, const std::string& hash) {
+              [users = users, change = patch->change, reply](caf::event_based_actor* self,
+                                                            const std::string& hash) {
                 auto hashed = change;
                 if (!hash.empty()) {
                   hashed.password_hash = hash;
@@ -299,35 +293,25 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                     },
                     unavailable_in(self, reply));
               });
-  });
+  }
 
-  server.route("DELETE", "/api/v1/users/{id}", [&sys, users, unavailable](http::request&& req,
-                                                                          http::reply_fn reply) {
-    auto id = req.params["id"];
+  void remove(access::call&& c, http::reply_fn reply) {
+    auto id = c.req.params["id"];
     ask(sys, users, service_timeout,
         [reply, id](outcome& o) {
           reply(o.ok() ? rest::ok(200, {{"id", id}, {"deleted", true}}, "user deleted")
                        : rest::fail(o.status, o.error));
         },
         unavailable(reply), delete_atom::value, id);
-  });
+  }
 
-  server.route("PUT", "/api/v1/users/{id}/preferences", [&sys, users, unavailable](
-                                                          http::request&& req,
-                                                          http::reply_fn reply) {
-    auto id = req.params["id"];
-    if (!is_uuid(id)) {
-      reply(rest::fail(404, "no user with id " + id));
-      return;
-    }
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto change = parse_preferences(id, *body, error);
+  void set_preferences(access::call&& c, http::reply_fn reply) {
+    auto id = user_id_of(c, reply);
+    auto change = id.empty() ? std::nullopt
+                             : rest::read_body(c.req.body, reply, [&](auto& body, auto& error) {
+                                 return parse_preferences(id, body, error);
+                               });
     if (!change) {
-      reply(rest::fail(400, error));
       return;
     }
     ask(sys, users, service_timeout,
@@ -336,13 +320,9 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                        : rest::fail(o.status, o.error));
         },
         unavailable(reply), update_atom::value, *change);
-  });
+  }
 
-  // -- push tokens ------------------------------------------------------------------------
-
-  server.route("GET", "/api/v1/users/{id}/push_tokens", [&sys, users, unavailable](
-                                                          http::request&& req,
-                                                          http::reply_fn reply) {
+  void list_tokens(access::call&& c, http::reply_fn reply) {
     ask(sys, users, service_timeout,
         [reply](outcome& o, user_profile& p) {
           if (!o.ok()) {
@@ -355,27 +335,15 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
           }
           auto total = static_cast<std::int64_t>(data.size());
           reply(rest::ok(200, std::move(data), "push tokens",
-                         page_meta(total, 1, std::max<std::int64_t>(total, 1))));
+                         rest::page_meta(total, 1, std::max<std::int64_t>(total, 1))));
         },
-        unavailable(reply), profile_atom::value, req.params["id"]);
-  });
+        unavailable(reply), profile_atom::value, c.req.params["id"]);
+  }
 
-  server.route("POST", "/api/v1/users/{id}/push_tokens", [&sys, users, unavailable](
-                                                           http::request&& req,
-                                                           http::reply_fn reply) {
-    auto id = req.params["id"];
-    if (!is_uuid(id)) {
-      reply(rest::fail(404, "no user with id " + id));
-      return;
-    }
-    auto body = rest::parse_object(req.body, reply);
-    if (!body) {
-      return;
-    }
-    std::string error;
-    auto token = parse_push_token(*body, error);
+  void add_token(access::call&& c, http::reply_fn reply) {
+    auto id = user_id_of(c, reply);
+    auto token = id.empty() ? std::nullopt : rest::read_body(c.req.body, reply, parse_push_token);
     if (!token) {
-      reply(rest::fail(400, error));
       return;
     }
     ask(sys, users, service_timeout,
@@ -386,9 +354,10 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
                        : rest::fail(o.status, o.error));
         },
         unavailable(reply), add_token_atom::value, id, *token);
-  });
+  }
 
-  auto removed = [](http::reply_fn reply) {
+  /// The answer to a removed push token.
+  static auto removed(http::reply_fn reply) {
     return [reply](outcome& o, push_token& t) {
       if (!o.ok()) {
         reply(rest::fail(o.status, o.error));
@@ -398,31 +367,48 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
       data["deleted"] = true;
       reply(rest::ok(200, std::move(data), "push token deleted"));
     };
-  };
+  }
 
-  server.route("DELETE", "/api/v1/users/{id}/push_tokens/{token_id}",
-               [&sys, users, unavailable, removed](http::request&& req, http::reply_fn reply) {
-                 ask(sys, users, service_timeout, removed(reply), unavailable(reply),
-                     remove_token_atom::value, req.params["id"], req.params["token_id"],
-                     std::string{}, std::string{});
-               });
+  void remove_token_by_id(access::call&& c, http::reply_fn reply) {
+    ask(sys, users, service_timeout, removed(reply), unavailable(reply),
+        remove_token_atom::value, c.req.params["id"], c.req.params["token_id"], std::string{},
+        std::string{});
+  }
 
-  server.route("DELETE", "/api/v1/users/{id}/push_tokens",
-               [&sys, users, unavailable, removed](http::request&& req, http::reply_fn reply) {
-                 auto body = rest::parse_object(req.body, reply);
-                 if (!body) {
-                   return;
-                 }
-                 std::string error;
-                 auto which = parse_token_selector(*body, error);
-                 if (!which) {
-                   reply(rest::fail(400, error));
-                   return;
-                 }
-                 ask(sys, users, service_timeout, removed(reply), unavailable(reply),
-                     remove_token_atom::value, req.params["id"], std::string{}, which->first,
-                     which->second);
-               });
+  void remove_token_by_value(access::call&& c, http::reply_fn reply) {
+    auto which = rest::read_body(c.req.body, reply, parse_token_selector);
+    if (!which) {
+      return;
+    }
+    ask(sys, users, service_timeout, removed(reply), unavailable(reply),
+        remove_token_atom::value, c.req.params["id"], std::string{}, which->first,
+        which->second);
+  }
+
+  caf::actor_system& sys;
+  runtime::registry& registry;
+  caf::actor users;
+  caf::actor hashers;
+  std::string secret;
+  std::int64_t token_ttl; ///< seconds
+  // Every login attempt costs a slow hash: a burst from one client, or against one
+  // account, is refused before it reaches the hasher (runtime/auth/attempt_limiter.hpp).
+  runtime::attempt_limiter per_client;
+  runtime::attempt_limiter per_address;
+};
+
+} // namespace
+
+void add_user_routes(http::server& server, node_context& ctx,
+                     std::shared_ptr<const access::gate> gate, caf::actor users,
+                     caf::actor hashers) {
+  access::mount(server, std::move(gate),
+                std::make_shared<users_api>(ctx, std::move(users), std::move(hashers)),
+                users_api::routes());
+}
+
+std::vector<access::route_row> user_route_rules() {
+  return access::rows("users", users_api::routes());
 }
 
 } // namespace herald

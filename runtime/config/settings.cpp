@@ -39,6 +39,11 @@ option ms_list(std::string key, std::string env, std::string def, std::string do
           value_kind::ms_list, min, max, {}};
 }
 
+option secret(std::string key, std::string env, std::string doc, std::int64_t min_length) {
+  return {std::move(key), std::move(env), "", std::move(doc), value_kind::secret, min_length,
+          0, {}};
+}
+
 option port(std::string key, std::string env, std::string def, std::string doc) {
   return {std::move(key), std::move(env), std::move(def), std::move(doc),
           value_kind::port, 1, 65535, {}};
@@ -133,6 +138,12 @@ std::string validate(const option& opt, const std::string& value) {
         return {};
       }
       return "expected true or false, got '" + value + "'";
+    case value_kind::secret:
+      if (value.empty() || static_cast<std::int64_t>(value.size()) >= opt.min) {
+        return {};
+      }
+      return "must be at least " + std::to_string(opt.min) + " characters, got "
+             + std::to_string(value.size());
     case value_kind::file:
       if (value.empty() || ::access(value.c_str(), R_OK) == 0) {
         return {};
@@ -271,6 +282,9 @@ const std::vector<option>& declared_options() {
               "Login attempts per client IP address per minute on one node; past it a 429 with "
               "Retry-After (0: no limit)",
               0, 100000),
+      boolean("users.open_registration", "HERALD_USERS_OPEN_REGISTRATION", "false",
+              "Whether anyone may create a user (POST /api/v1/users) without an API key "
+              "(sign-up); login is always open"),
       integer("auth.password_iterations", "HERALD_AUTH_PASSWORD_ITERATIONS", "600000",
               "PBKDF2-HMAC-SHA256 iterations for new password hashes (stored hashes keep "
               "their own)",
@@ -280,9 +294,18 @@ const std::vector<option>& declared_options() {
               1, 64),
       text("jwt.secret", "HERALD_JWT_SECRET", "",
            "HS256 secret for bearer tokens; while empty, login answers 503"),
-      boolean("auth.required", "HERALD_AUTH_REQUIRED", "false",
-              "Whether the gateway refuses requests without a bearer token (a token that is "
-              "presented is always checked)"),
+      secret("auth.admin_token", "HERALD_ADMIN_TOKEN",
+             "Admin token (at least 16 characters): manages API keys and passes every route; "
+             "empty: /api/v1/api-keys answers 403",
+             16),
+      boolean("auth.required", "HERALD_AUTH_REQUIRED", "true",
+              "Whether every route but health and login refuses requests without a credential "
+              "(401); false only for local development (a credential that is given is still "
+              "checked)"),
+      integer("auth.keys_refresh_ms", "HERALD_AUTH_KEYS_REFRESH_MS", "250",
+              "How often each node reloads the active API keys from PostgreSQL: a key revoked "
+              "on another node is refused here within this time",
+              50, 60000),
       integer("jwt.ttl_s", "HERALD_JWT_TTL_S", "3600", "Seconds a login token stays valid", 60,
               2592000),
       level,

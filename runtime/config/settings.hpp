@@ -18,7 +18,8 @@ namespace herald::config {
 
 /// `file`: empty, or the path of a file this process can read.
 /// `ms_list`: comma-separated milliseconds, each within [min, max], at most 20 of them.
-enum class value_kind { string, integer, port, url, roles, level, boolean, file, ms_list };
+/// `secret`: empty, or at least `min` characters; `herald config` never prints it.
+enum class value_kind { string, integer, port, url, roles, level, boolean, file, ms_list, secret };
 
 /// One declared option.
 struct option {
@@ -27,7 +28,7 @@ struct option {
   std::string default_value; ///< as text; "" means empty
   std::string doc;           ///< one line for `herald config` and the README
   value_kind kind = value_kind::string;
-  std::int64_t min = 0;      ///< integer bounds (inclusive)
+  std::int64_t min = 0;      ///< integer bounds (inclusive); a secret's shortest length
   std::int64_t max = 0;
   std::vector<std::string> schemes; ///< accepted URL schemes
 };

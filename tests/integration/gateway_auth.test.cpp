@@ -1,4 +1,5 @@
-// The gateway accepts the users service's login tokens and refuses bad ones with a 401.
+// The gateway accepts the users service's login tokens and refuses bad ones with a 401
+// (API keys, scopes and every other route: authorization.test.cpp).
 
 #include <boost/test/unit_test.hpp>
 
@@ -56,11 +57,6 @@ void check_401(const http_reply& r, const std::string& mentions) {
   BOOST_CHECK_NE(r.headers.count("WWW-Authenticate"), 0u);
 }
 
-struct required_fixture : auth_fixture {
-  required_fixture()
-    : auth_fixture(std::map<std::string, std::string>{{"HERALD_AUTH_REQUIRED", "true"}}) {}
-};
-
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(gateway_auth, auth_fixture)
@@ -112,10 +108,10 @@ BOOST_AUTO_TEST_CASE(reading_a_notification_checks_the_token_too) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_FIXTURE_TEST_SUITE(gateway_auth_required, required_fixture)
+BOOST_FIXTURE_TEST_SUITE(gateway_auth_required, auth_fixture)
 
 BOOST_AUTO_TEST_CASE(a_request_without_a_token_is_a_401_but_health_needs_none) {
-  check_401(notify({}), "missing Authorization");
+  check_401(notify(no_credential), "missing credential");
   BOOST_CHECK_EQUAL(notify({{"Authorization", "Bearer " + token}}).status, 202);
   BOOST_CHECK_EQUAL(http_call("GET", node.url() + "/health").status, 200);
   BOOST_CHECK_EQUAL(http_call("GET", node.url() + "/health/ready").status, 200);

@@ -29,6 +29,10 @@ std::string env(const std::string& name) {
   return v;
 }
 
+std::map<std::string, std::string> bearer(const std::string& credential) {
+  return {{"Authorization", "Bearer " + credential}};
+}
+
 config::settings node_settings(const std::map<std::string, std::string>& overrides) {
   config::sources in;
   in.environment = {
@@ -41,6 +45,7 @@ config::settings node_settings(const std::map<std::string, std::string>& overrid
     {"HERALD_NODE_NAME", "test-node"},
     // Login needs a secret; a small work factor keeps password tests fast.
     {"HERALD_JWT_SECRET", "integration-test-secret"},
+    {"HERALD_ADMIN_TOKEN", admin_token},
     {"HERALD_AUTH_PASSWORD_ITERATIONS", "1000"},
     {"HERALD_LOG_LEVEL", std::getenv("HERALD_TEST_LOG_LEVEL") ? std::getenv("HERALD_TEST_LOG_LEVEL")
                                                                : "warn"},
@@ -117,12 +122,18 @@ http_reply http_call(const std::string& method, const std::string& url, const st
   web::http::client::http_client client{url, cfg};
   web::http::http_request req{method};
   std::string content_type = "application/json";
+  bool credential_named = false;
   for (auto& [k, v] : headers) {
-    if (lower(k) == "content-type") {
+    auto name = lower(k);
+    credential_named = credential_named || name == "authorization" || name == "x-api-key";
+    if (name == "content-type") {
       content_type = v; // set with the body: a test may send another type, or none ("")
-    } else {
+    } else if (!v.empty()) {
       req.headers().add(k, v);
     }
+  }
+  if (!credential_named) {
+    req.headers().add("Authorization", "Bearer " + admin_token);
   }
   if (!body.empty() || method == "POST") {
     req.set_body(body, content_type);

@@ -22,6 +22,17 @@ namespace herald::test {
 /// The value of a HERALD_TEST_* variable; throws when scripts/test did not set it.
 std::string env(const std::string& name);
 
+/// The admin token of every test node (HERALD_ADMIN_TOKEN): http_call sends it unless the
+/// caller names a credential, so every suite runs with auth.required on.
+inline const std::string admin_token = "integration-test-admin-token";
+
+/// Headers for http_call: no credential at all.
+inline const std::map<std::string, std::string> no_credential{{"Authorization", ""}};
+
+/// Headers for http_call: `Authorization: Bearer <credential>` (an API key, a login token,
+/// the admin token).
+std::map<std::string, std::string> bearer(const std::string& credential);
+
 /// Settings for a node using the test servers, with `overrides` as extra environment.
 config::settings node_settings(const std::map<std::string, std::string>& overrides = {});
 
@@ -53,7 +64,8 @@ struct http_reply {
 };
 
 /// One HTTP request; a body goes as application/json unless `headers` names another
-/// Content-Type.
+/// Content-Type. It carries the admin token unless `headers` names Authorization or
+/// X-API-Key (an empty value sends neither: see no_credential).
 http_reply http_call(const std::string& method, const std::string& url,
                      const std::string& body = {},
                      const std::map<std::string, std::string>& headers = {},
