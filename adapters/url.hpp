@@ -25,4 +25,8 @@ struct url {
 /// an unencoded '@' (the last '@' ends the user information). '+' is kept as is.
 std::optional<url> parse_url(std::string_view text, std::string* error = nullptr);
 
+/// `text` with its %XX sequences decoded ('+' stays a plus sign); std::nullopt when a '%'
+/// is not followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view text);
+
 } // namespace herald

@@ -154,10 +154,24 @@ std::string node::start() {
   log::context who{"", "node", {}};
   auto base = static_cast<int>(s.get_int("http.port_base"));
   auto host = s.get("http.host");
-  auto max_body = static_cast<std::size_t>(s.get_int("http.max_body_bytes"));
+  auto size = [&](std::string_view key) { return static_cast<std::size_t>(s.get_int(key)); };
+  http::limits limits;
+  limits.max_body_bytes = size("http.max_body_bytes");
+  limits.max_header_bytes = size("http.max_header_bytes");
+  limits.max_headers = size("http.max_headers");
+  limits.max_request_line_bytes = size("http.max_request_line_bytes");
+  limits.read_timeout = s.get_ms("http.read_timeout_ms");
+  limits.idle_timeout = s.get_ms("http.idle_timeout_ms");
+  limits.threads = size("http.threads");
+  auto max_connections = http::connection_cap(size("http.max_connections"));
+  if (max_connections < size("http.max_connections")) {
+    log::warn(who, "http.max_connections lowered to what RLIMIT_NOFILE allows",
+              {{"max_connections", max_connections}});
+  }
+  // One budget for every port: the cap is the process's.
+  limits.connections = std::make_shared<http::connection_budget>(max_connections);
   auto make_server = [&](int port) {
-    impl_->servers.push_back(
-      std::make_unique<http::server>(host, port, max_body, rest::server_error));
+    impl_->servers.push_back(std::make_unique<http::server>(host, port, limits, rest::server_error));
     return impl_->servers.back().get();
   };
   bool gateway_role = s.has_role("gateway");

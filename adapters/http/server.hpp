@@ -1,9 +1,21 @@
 #pragma once
 
-// An HTTP server on cpprestsdk's listener with a small router. Handlers run on
-// cpprestsdk's I/O threads, never on CAF's scheduler; they must not block for long and
-// answer through the reply function, exactly once, from any thread.
+// An HTTP/1.1 server on Boost.Beast with a small router. Handlers run on the server's own
+// I/O threads, never on CAF's scheduler; they must not block for long and answer through
+// the reply function, exactly once, from any thread.
+//
+// What it promises clients: keep-alive and pipelining (answers in request order; a
+// connection stops reading while `limits::max_pipelined` answers are pending), HEAD for
+// every GET route, `Connection: close` and HTTP/1.0 honoured. Every limit below is checked
+// before any handler sees the request: an oversized header section or too many fields is
+// a 431, an oversized request line a 414, an oversized body a 413, a malformed request a
+// 400, each in the envelope of `error_fn` and followed by closing the connection. A
+// request that is not complete within `read_timeout` of its first byte, and a connection
+// with nothing in progress for `idle_timeout`, are closed. Past the connection budget the
+// longest-idle connection is closed to make room, or, when none is idle, the newcomer is
+// answered 503 at once and closed.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,6 +23,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "adapters/http/connection_budget.hpp"
 
 namespace herald::http {
 
@@ -43,8 +57,30 @@ using handler = std::function<void(request&&, reply_fn)>;
 /// Builds the answer for errors the server detects itself (404, 405, 413, 400).
 using error_fn = std::function<response(int status, const std::string& message)>;
 
+/// What a server accepts (defaults: the http.* settings' defaults).
+struct limits {
+  std::size_t max_body_bytes = 1 << 20;          ///< larger: 413
+  std::size_t max_header_bytes = 16 * 1024;      ///< request line and fields: 431
+  std::size_t max_headers = 100;                 ///< header fields: 431
+  std::size_t max_request_line_bytes = 8 * 1024; ///< method, target, version: 414
+  /// From a request's first byte to its last; also bounds each write of answers.
+  std::chrono::milliseconds read_timeout{10000};
+  /// A connection with nothing in progress (no request, no answer pending) is closed.
+  std::chrono::milliseconds idle_timeout{30000};
+  std::size_t max_pipelined = 16; ///< answers pending on one connection before it stops reading
+  std::size_t threads = 2;        ///< I/O threads; handlers run on them
+  /// Open connections; every server given the same budget shares it.
+  std::shared_ptr<connection_budget> connections = std::make_shared<connection_budget>(10000);
+};
+
+namespace detail {
+struct server_core;
+} // namespace detail
+
 class server {
 public:
+  server(std::string host, int port, limits lim, error_fn on_error);
+  /// Default limits but the body's.
   server(std::string host, int port, std::size_t max_body_bytes, error_fn on_error);
   ~server();
   server(const server&) = delete;
@@ -56,14 +92,15 @@ public:
   /// Starts listening. Returns "" or the reason (naming the port).
   std::string open();
   /// Stops listening and returns once no handler runs; none is called afterwards (a
-  /// request whose body arrives later is answered 503), so handlers may use objects that
-  /// die after close(). Replies made later, from continuations, are dropped.
+  /// request completed meanwhile is answered 503), so handlers may use objects that die
+  /// after close(). Open connections are closed; replies made later, from continuations,
+  /// are dropped. Not to be called from a handler.
   void close();
   int port() const { return port_; }
 
 private:
-  struct impl;
-  std::unique_ptr<impl> impl_;
+  /// Shared with connections and reply functions, which may outlive the server.
+  std::shared_ptr<detail::server_core> core_;
   int port_;
 };
 
