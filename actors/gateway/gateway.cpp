@@ -45,7 +45,8 @@ struct gateway::core {
       dir(ctx, std::move(users), std::move(templates)),
       jwt_secret(ctx.settings.get("jwt.secret")),
       jwt_expect{auth::jwt::herald_issuer, std::chrono::seconds{ctx.settings.get_int("jwt.ttl_s")}},
-      auth_required(ctx.settings.get_bool("auth.required")) {}
+      auth_required(ctx.settings.get_bool("auth.required")),
+      limits(render_limits_from(ctx.settings)) {}
 
   /// "" when the request may proceed, else why not (answered with 401).
   std::string unauthorized(const http::request& req) const;
@@ -79,6 +80,7 @@ struct gateway::core {
   std::string jwt_secret;
   auth::jwt::expectations jwt_expect; ///< Herald's issuer; exp at most jwt.ttl_s ahead
   bool auth_required = false;
+  render_limits limits; ///< what a request's variables may make its template cost
 };
 
 std::string gateway::core::unauthorized(const http::request& req) const {
@@ -200,8 +202,8 @@ void gateway::add_routes(http::server& server) {
                                      + r->notification_type));
             return;
           }
-          if (auto e = missing_variables_error(tpl, r->variables); !e.empty()) {
-            answer(rest::fail(422, e));
+          if (auto o = check_against_template(tpl, r->variables, core->limits); !o.ok()) {
+            answer(rest::fail(o.status, o.error));
             return;
           }
           core->publish(*r, tpl, correlation_id, answer);
