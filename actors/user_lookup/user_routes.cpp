@@ -122,6 +122,7 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
   auto unavailable = [](const http::reply_fn& reply) {
     return rest::unavailable(reply, "users service");
   };
+  net::outbound_policy endpoints{ctx.settings.get_bool("push.allow_insecure_endpoints")};
 
   // -- fixed paths first: they would otherwise match /api/v1/users/{id} ---------------
 
@@ -360,7 +361,7 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
         unavailable(reply), profile_atom::value, req.params["id"]);
   });
 
-  server.route("POST", "/api/v1/users/{id}/push_tokens", [&sys, users, unavailable](
+  server.route("POST", "/api/v1/users/{id}/push_tokens", [&sys, users, unavailable, endpoints](
                                                            http::request&& req,
                                                            http::reply_fn reply) {
     auto id = req.params["id"];
@@ -373,7 +374,7 @@ void add_user_routes(http::server& server, node_context& ctx, caf::actor users,
       return;
     }
     std::string error;
-    auto token = parse_push_token(*body, error);
+    auto token = parse_push_token(*body, endpoints, error);
     if (!token) {
       reply(rest::fail(400, error));
       return;

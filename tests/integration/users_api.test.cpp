@@ -142,6 +142,25 @@ BOOST_AUTO_TEST_CASE(an_email_taken_in_any_letter_case_is_a_409_on_create_and_pa
               "already exists");
 }
 
+BOOST_AUTO_TEST_CASE(nfc_and_nfd_spellings_of_an_address_are_one_account) {
+  auto local = unique("jos");
+  auto nfc = local + "\xC3\xA9@caf\xC3\xA9.example";   // é precomposed (U+00E9)
+  auto nfd = local + "e\xCC\x81@cafe\xCC\x81.example"; // e + combining U+0301
+  auto user = create({{"email", nfc}, {"password", "correct horse"}});
+  check_error(call("POST", "", {{"email", nfd}, {"name", "Twin"}}), 409, "already exists");
+  auto other = create();
+  check_error(call("PATCH", "/" + other["id"].get<std::string>(), {{"email", nfd}}), 409,
+              "already exists");
+  for (const auto& spelling : {nfc, nfd}) {
+    auto r = login(spelling, "correct horse");
+    BOOST_TEST_REQUIRE(r.status == 200, r.raw);
+    BOOST_TEST(r.body["data"]["user_id"] == user["id"]);
+  }
+  // Created with the NFD spelling, an address is stored in NFC.
+  auto second = create({{"email", unique("zo") + "e\xCC\x88@example.com"}});
+  BOOST_TEST(second["email"].get<std::string>().find("\xC3\xAB") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_and_malformed_ids_are_a_404_naming_the_id) {
   auto missing = herald::make_uuid();
   for (auto id : {missing, std::string{"not-a-uuid"}}) {
@@ -352,7 +371,14 @@ BOOST_AUTO_TEST_CASE(malformed_push_tokens_are_a_400_naming_the_problem) {
   check_error(call("POST", tokens, fcm("too-short")), 400, "'token'");
   check_error(call("POST", tokens, {{"type", "apns"}, {"token", fcm_token()}}), 400, "'type'");
   check_error(call("POST", tokens, webpush("http://push.example.com/insecure")), 400,
-              "'subscription.endpoint'");
+              "field 'subscription.endpoint' must be an https:// URL");
+  check_error(call("POST", tokens, webpush("https://127.1/push")), 400,
+              "field 'subscription.endpoint' points at 127.0.0.1, a loopback address");
+  check_error(call("POST", tokens, webpush("https://[::ffff:192.168.0.1]/push")), 400,
+              "a private address");
+  check_error(call("POST", tokens, webpush("https://169.254.169.254/latest/meta-data")), 400,
+              "a link-local address");
+  check_error(call("POST", tokens, webpush("https://localhost/push")), 400, "a loopback name");
   auto bad_key = webpush("https://push.example.com/" + unique("k"));
   bad_key["subscription"]["keys"]["p256dh"] = herald::auth::base64url_encode(std::string(33, '\x02'));
   check_error(call("POST", tokens, bad_key), 400, "'subscription.keys.p256dh'");
@@ -470,6 +496,17 @@ int login_from(const std::string& from, int port, const json& body) {
 }
 
 } // namespace
+
+BOOST_AUTO_TEST_CASE(development_mode_accepts_http_and_loopback_web_push_endpoints_only) {
+  running_node node{{{"HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "true"}}};
+  auto users = node.url(1) + "/api/v1/users";
+  auto user = post_json(users, {{"email", unique("dev-") + "@example.com"}, {"name", "Dev"}});
+  BOOST_TEST_REQUIRE(user.status == 201, user.raw);
+  auto tokens = users + "/" + user.body["data"]["id"].get<std::string>() + "/push_tokens";
+  auto local = post_json(tokens, webpush("http://127.0.0.1:9/push/" + unique("dev")));
+  BOOST_TEST(local.status == 201, local.raw);
+  check_error(post_json(tokens, webpush("http://10.0.0.5/push")), 400, "a private address");
+}
 
 BOOST_AUTO_TEST_CASE(logins_past_the_limit_for_one_address_are_429s_with_retry_after) {
   running_node node{{{"HERALD_USERS_LOGIN_ATTEMPTS_PER_ADDRESS", "3"},
