@@ -3,11 +3,10 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <fstream>
-
 #include "actors/common/ids.hpp"
 #include "adapters/postgres/session.hpp"
 #include "support/herald_api.hpp"
+#include "support/process_memory.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -574,18 +573,6 @@ BOOST_AUTO_TEST_SUITE_END()
 // -- limits: template bombs, variables, outbound URLs, the cache's bytes -------------------
 
 namespace {
-
-/// Peak resident memory of this process (VmHWM), where the node runs: in bytes.
-std::size_t peak_rss() {
-  std::ifstream status{"/proc/self/status"};
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      return std::stoull(line.substr(6)) * 1024;
-    }
-  }
-  return 0;
-}
 
 /// Six sections around `inner`, each over the list `a`: 40 items make 40^6 repeats.
 json bomb_template(const std::string& code, const std::string& inner) {

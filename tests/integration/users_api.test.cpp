@@ -49,6 +49,14 @@ std::string fcm_token() {
   return unique("fcm-") + ":APA91b" + std::string(40, 'k');
 }
 
+/// The push_tokens URL of a user created on `node` for the purpose.
+std::string tokens_of_new_user(const running_node& node) {
+  auto users = node.url(1) + "/api/v1/users";
+  auto created = post_json(users, {{"email", unique("devices-") + "@example.com"}, {"name", "D"}});
+  BOOST_TEST_REQUIRE(created.status == 201, created.raw);
+  return users + "/" + created.body["data"]["id"].get<std::string>() + "/push_tokens";
+}
+
 
 struct users_fixture {
   running_node node;
@@ -499,10 +507,7 @@ int login_from(const std::string& from, int port, const json& body) {
 
 BOOST_AUTO_TEST_CASE(development_mode_accepts_http_and_loopback_web_push_endpoints_only) {
   running_node node{{{"HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "true"}}};
-  auto users = node.url(1) + "/api/v1/users";
-  auto user = post_json(users, {{"email", unique("dev-") + "@example.com"}, {"name", "Dev"}});
-  BOOST_TEST_REQUIRE(user.status == 201, user.raw);
-  auto tokens = users + "/" + user.body["data"]["id"].get<std::string>() + "/push_tokens";
+  auto tokens = tokens_of_new_user(node);
   auto local = post_json(tokens, webpush("http://127.0.0.1:9/push/" + unique("dev")));
   BOOST_TEST(local.status == 201, local.raw);
   check_error(post_json(tokens, webpush("http://10.0.0.5/push")), 400, "a private address");
@@ -553,10 +558,7 @@ BOOST_AUTO_TEST_CASE(a_burst_from_one_client_is_refused_and_other_clients_still_
 
 BOOST_AUTO_TEST_CASE(a_user_past_the_push_token_cap_gets_a_409) {
   running_node node{{{"HERALD_USERS_MAX_PUSH_TOKENS", "2"}}};
-  auto users = node.url(1) + "/api/v1/users";
-  auto created = post_json(users, {{"email", unique("cap-") + "@example.com"}, {"name", "Cap"}});
-  BOOST_TEST_REQUIRE(created.status == 201, created.raw);
-  auto tokens = users + "/" + created.body["data"]["id"].get<std::string>() + "/push_tokens";
+  auto tokens = tokens_of_new_user(node);
   BOOST_TEST(post_json(tokens, fcm(fcm_token())).status == 201);
   BOOST_TEST(post_json(tokens, fcm(fcm_token())).status == 201);
   check_error(post_json(tokens, fcm(fcm_token())), 409, "maximum of 2 push tokens");

@@ -1,13 +1,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/template_cache/render.hpp"
+#include "tests/support/process_memory.hpp"
 
 #include <kainjow/mustache.hpp>
 
 #include <chrono>
-#include <fstream>
 
 using namespace herald;
+using herald::test::peak_rss;
 using json = nlohmann::json;
 
 namespace {
@@ -268,18 +269,6 @@ BOOST_AUTO_TEST_CASE(a_null_value_counts_as_missing_and_a_non_object_provides_no
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
-
-/// Peak resident memory of this process (VmHWM), in bytes.
-std::size_t peak_rss() {
-  std::ifstream status{"/proc/self/status"};
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      return std::stoull(line.substr(6)) * 1024;
-    }
-  }
-  return 0;
-}
 
 /// Six sections around `inner`, each over the list `a`.
 std::string six_deep(const std::string& inner) {
