@@ -51,8 +51,13 @@ struct cache_state {
   std::uint64_t epoch = 0;
   compiled_cache versions{0, 0}; ///< code \n language \n version; sized at start
   std::unordered_map<std::string, std::shared_ptr<std::vector<version_waiter>>> version_loads;
+  std::size_t previews_rendering = 0;
   static inline const char* name = "template_cache";
 };
+
+/// Previews rendering at once; more are a 503. Each has a thread of its own for up to
+/// templates.render_budget_ms, so this bounds what a burst of slow previews can take.
+constexpr std::size_t max_previews_rendering = 4;
 
 /// The languages to try, in order: each given one (lower case) and then its primary
 /// subtag ("pt-br", "pt"); empty ones skipped.
@@ -89,6 +94,22 @@ json rendered_json(const template_record& t, const render_result& r) {
     out["html_body"] = r.email.html_body.empty() ? json(nullptr) : json(r.email.html_body);
   }
   return out;
+}
+
+/// One preview, rendered on a thread of its own (spawned detached): a render may take up to
+/// the time budget, and the cache's lookups must never wait behind it.
+caf::behavior render_preview(caf::event_based_actor* self, compiled_ptr c, json variables,
+                             render_limits limits, template_record t) {
+  return {
+    [=](render_atom) -> caf::result<outcome, std::string> {
+      self->quit();
+      auto r = c->render(variables, limits);
+      if (!r.ok) {
+        return {outcome{422, r.error}, std::string{}};
+      }
+      return {outcome{200, {}}, rendered_json(t, r).dump()};
+    },
+  };
 }
 
 caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor store,
@@ -260,16 +281,29 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
                   rp.deliver(o, template_record{}, std::string{});
                   return;
                 }
-                *renders += 1;
-                auto r = c->render(variables, cfg.limits);
                 auto t = c->record();
                 t.default_language = dl;
-                if (!r.ok) {
-                  rp.deliver(outcome{422, r.error}, std::move(t), std::string{});
+                auto& st = self->state;
+                if (st.previews_rendering >= max_previews_rendering) {
+                  rp.deliver(outcome{503, "too many previews rendering at once ("
+                                            + std::to_string(max_previews_rendering)
+                                            + "); try again"},
+                             std::move(t), std::string{});
                   return;
                 }
-                auto out = rendered_json(t, r).dump();
-                rp.deliver(outcome{200, {}}, std::move(t), std::move(out));
+                *renders += 1;
+                st.previews_rendering += 1;
+                auto renderer = self->system().spawn<caf::detached>(render_preview, c, variables,
+                                                                    cfg.limits, t);
+                auto done = [=](outcome o, std::string out) mutable {
+                  self->state.previews_rendering -= 1;
+                  rp.deliver(std::move(o), t, std::move(out));
+                };
+                self->request(renderer, caf::infinite, render_atom::value)
+                  .then([=](outcome& o, std::string& out) mutable { done(o, out); },
+                        [=](caf::error& e) mutable {
+                          done(outcome{503, "preview renderer: " + self->system().render(e)}, {});
+                        });
               });
       return rp;
     },

@@ -15,8 +15,8 @@
 // latest for up to that interval. Lookups of unknown codes are not cached.
 //
 // Blocking work (libpqxx) runs in a supervised pool of detached store workers (see
-// template_store.hpp); the cache is an event-based actor that only does memory work and
-// renders previews. Concurrent misses for one index or one version share one query.
+// template_store.hpp); the cache is an event-based actor that only does memory work;
+// previews render on detached actors. Concurrent misses for one index or one version share one query.
 //
 // Messages (the cache's contract with other services):
 //   (lookup_atom, std::string code, std::vector<std::string> languages, int version)
@@ -32,7 +32,9 @@
 //     variables: {"subject","body","html_body"} or {"title","body","image_url","link",
 //     "data"}, plus "missing_variables". 413 for variables over
 //     templates.max_variables_bytes; 422 when it does not render, or not within the render
-//     limits (render.hpp), which stop the render itself.
+//     limits (render.hpp), which stop the render itself. The render runs on a detached
+//     actor of its own, so lookups never wait behind one; at most 4 at once, more are a
+//     503.
 //   (create_atom, template_record) -> (outcome, template_record)
 //   (update_atom, std::string code, std::string patch_json)
 //       -> (outcome, template_record, bool created)

@@ -3,6 +3,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <future>
+
 #include "actors/common/ids.hpp"
 #include "adapters/postgres/session.hpp"
 #include "support/herald_api.hpp"
@@ -717,6 +719,64 @@ BOOST_AUTO_TEST_CASE(development_mode_accepts_http_and_loopback_but_not_private_
   body["template_code"] = unique("devurl-");
   body["link"] = "http://192.168.1.10/orders";
   check_error(create(body), 400, "a private address");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Renders may take two seconds: long enough to see whether anything waits behind one.
+struct slow_render_fixture : templates_fixture {
+  slow_render_fixture()
+    : templates_fixture(std::map<std::string, std::string>{
+        {"HERALD_TEMPLATES_RENDER_BUDGET_MS", "2000"}}) {}
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(templates_render_off_the_cache, slow_render_fixture)
+
+BOOST_AUTO_TEST_CASE(lookups_never_wait_behind_a_long_preview) {
+  auto plain = unique("plain-");
+  BOOST_REQUIRE_EQUAL(create(email_template(plain)).status, 201);
+  BOOST_REQUIRE_EQUAL(get("/" + plain).status, 200); // compiled and cached
+  auto bomb = unique("longbomb-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(bomb, "")).status, 201);
+  BOOST_REQUIRE_EQUAL(get("/" + bomb).status, 200);
+  auto renders = cache_counter("renders");
+  auto preview = std::async(std::launch::async, [&] {
+    return render(bomb, {{"variables", forty_items}}).status;
+  });
+  BOOST_REQUIRE(eventually([&] { return cache_counter("renders") > renders; },
+                           std::chrono::seconds{5}));
+  auto start = std::chrono::steady_clock::now();
+  BOOST_CHECK_EQUAL(get("/" + plain).status, 200);
+  auto took = since(start);
+  BOOST_TEST_MESSAGE("a lookup during a 2 s preview answered in " << took.count() << " ms");
+  BOOST_CHECK_LT(took.count(), 500);
+  BOOST_CHECK_EQUAL(preview.get(), 422);
+}
+
+BOOST_AUTO_TEST_CASE(past_four_previews_rendering_at_once_more_are_a_503) {
+  auto bomb = unique("manybombs-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(bomb, "")).status, 201);
+  std::vector<std::future<http_reply>> previews;
+  for (int i = 0; i < 6; ++i) {
+    previews.push_back(std::async(std::launch::async, [&] {
+      return render(bomb, {{"variables", forty_items}});
+    }));
+  }
+  int refused = 0;
+  for (auto& p : previews) {
+    auto r = p.get();
+    if (r.status == 503) {
+      check_error(r, 503, "too many previews rendering at once (4)");
+      ++refused;
+    } else {
+      BOOST_CHECK_EQUAL(r.status, 422);
+    }
+  }
+  BOOST_CHECK_GE(refused, 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
