@@ -3,6 +3,7 @@
 #include <kainjow/mustache.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <optional>
@@ -47,10 +48,15 @@ std::string with_line_and_column(const std::string& message, const std::string& 
          + std::to_string(column);
 }
 
-/// What a part's text says about its cost, read from its tags without parsing.
+/// What a part's text says about its cost, read from its tags without parsing: per depth
+/// of section nesting, the literal bytes, the tags, and the sections that open there.
 struct part_shape {
-  int depth = 0;           ///< deepest section nesting
-  std::size_t tags = 0;    ///< every tag, whatever its kind
+  static constexpr std::size_t levels = max_section_depth + 2; ///< the last: any deeper
+  int depth = 0; ///< deepest section nesting
+  std::array<std::size_t, levels> bytes{};
+  std::array<std::size_t, levels> tags{};
+  std::array<std::size_t, levels> sections{};
+  std::size_t tag_count = 0;
   std::size_t too_deep_at = std::string::npos; ///< byte offset of the first section past the limit
 };
 
@@ -60,16 +66,20 @@ part_shape shape_of(const std::string& text, int depth_limit) {
   std::string open = "{{";
   std::string close = "}}";
   int depth = 0;
+  auto level = [&] { return std::min<std::size_t>(depth < 0 ? 0 : depth, part_shape::levels - 1); };
   std::size_t pos = 0;
+  std::size_t literal_from = 0;
   while ((pos = text.find(open, pos)) != std::string::npos) {
-    ++shape.tags;
+    shape.bytes[level()] += pos - literal_from;
+    shape.tags[level()] += 1;
+    shape.tag_count += 1;
     auto start = pos + open.size();
     if (open == "{{" && start < text.size() && text[start] == '{') {
       auto end = text.find("}}}", start);
       if (end == std::string::npos) {
         break;
       }
-      pos = end + 3;
+      pos = literal_from = end + 3;
       continue;
     }
     auto end = text.find(close, start);
@@ -80,6 +90,7 @@ part_shape shape_of(const std::string& text, int depth_limit) {
     auto first = tag.find_first_not_of(" \t\r\n");
     char kind = first == std::string::npos ? ' ' : tag[first];
     if (kind == '#' || kind == '^') {
+      shape.sections[level()] += 1;
       shape.depth = std::max(shape.depth, ++depth);
       if (depth > depth_limit && shape.too_deep_at == std::string::npos) {
         shape.too_deep_at = pos;
@@ -96,8 +107,9 @@ part_shape shape_of(const std::string& text, int depth_limit) {
         close = inner.substr(c, inner.find_last_not_of(" \t") + 1 - c);
       }
     }
-    pos = end + close.size();
+    pos = literal_from = end + close.size();
   }
+  shape.bytes[level()] += text.size() - std::min(literal_from, text.size());
   return shape;
 }
 
@@ -139,7 +151,7 @@ std::optional<component> parse(const std::string& text, std::string& error) {
   auto nodes = static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
                  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
                }))
-               + 2 * shape.tags + 1;
+               + 2 * shape.tag_count + 1;
   if (nodes * sizeof(component) > max_parsed_bytes) {
     error = "Too many separate pieces: " + std::to_string(nodes)
             + " spaces, tabs, line breaks, tags and words between them would take "
@@ -598,20 +610,26 @@ std::string render_limit_problem(const template_record& t, const json& variables
   std::size_t longest_string = 0;
   std::size_t longest_list = 1;
   measure(variables, longest_string, longest_list);
-  // Every component of a part is at most one byte of its text and is visited at most
-  // once per iteration of each section around it; a value is at most 6 bytes a byte
-  // once HTML-escaped ('"' is &quot;).
+  // What sits at section depth d renders at most longest_list^d times (a list repeats a
+  // section, anything else renders it once); a tag outputs at most one value, 6 bytes a
+  // byte once HTML-escaped ('"' is &quot;); a section's own iterations are steps too.
   constexpr double steps_without_rendering = 1e6; // well inside any sensible time budget
+  const auto n = static_cast<double>(longest_list);
+  const auto value = 6.0 * static_cast<double>(longest_string);
   bool fits = true;
   double steps = 0;
   auto bound = [&](const std::string& text) {
     auto shape = shape_of(text, max_section_depth);
-    double repeats = std::pow(static_cast<double>(longest_list), shape.depth);
-    double bytes = (static_cast<double>(text.size())
-                    + 6.0 * static_cast<double>(shape.tags) * static_cast<double>(longest_string))
-                   * repeats;
+    double bytes = 0;
+    for (std::size_t d = 0; d < part_shape::levels; ++d) {
+      auto repeats = std::pow(n, static_cast<double>(d));
+      bytes += (static_cast<double>(shape.bytes[d]) + value * static_cast<double>(shape.tags[d]))
+               * repeats;
+      steps += (static_cast<double>(shape.bytes[d] + shape.tags[d])
+                + n * static_cast<double>(shape.sections[d]))
+               * repeats;
+    }
     fits = fits && bytes <= static_cast<double>(limits.max_part_bytes);
-    steps += (static_cast<double>(text.size()) + 1) * repeats;
   };
   for (const auto* part : {&t.subject, &t.body, &t.html_body, &t.title, &t.image_url, &t.link,
                            &t.data}) {
