@@ -14,6 +14,7 @@
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/template_cache/compiled_cache.hpp"
 #include "actors/template_cache/render.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
 #include "adapters/smtp/client.hpp"
@@ -96,7 +97,7 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
 
 // -- email_sender ----------------------------------------------------------------
 
-using compiled_ptr = std::shared_ptr<compiled_template>;
+using compiled_ptr = compiled_cache::compiled_ptr;
 
 /// One message of a batch and what is known about it so far.
 struct batch_item {
@@ -125,7 +126,9 @@ struct sender_config {
   std::size_t smtp_connections;
   std::chrono::milliseconds requeue_delay;
   std::size_t max_batches;  ///< batches in flight at once; deliveries wait meanwhile
-  std::size_t compiled_max; ///< compiled template versions kept by the sender
+  std::size_t compiled_max;   ///< compiled template versions kept by the sender
+  std::size_t compiled_bytes; ///< and the memory they may take (templates.cache_bytes)
+  render_limits limits;
   runtime::retry_schedule retries;
   std::chrono::milliseconds publish_timeout; ///< waiting for the publisher's answer
 };
@@ -158,8 +161,8 @@ struct sender_state {
   /// Notifications of the batches in flight here: a redelivery of one of them (its
   /// consumer lost the connection meanwhile) waits until the first attempt has ended.
   std::unordered_set<std::string> in_flight;
-  /// Template versions compiled once: immutable, so never stale.
-  std::unordered_map<std::string, compiled_ptr> compiled;
+  /// Template versions compiled once: immutable, so never stale. Sized at start.
+  compiled_cache compiled{0, 0};
   /// Deliveries that came while cfg.max_batches batches were in flight: the next batch.
   batch_ptr forming;
   /// The last status write or query failed: the status database may be down. Until a
@@ -319,14 +322,11 @@ void lookup_users(sender_actor* self, batch_ptr b) {
 compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
   auto& cache = self->state.compiled;
   auto key = template_key{t.template_code, {t.language}, t.version}.text();
-  if (auto i = cache.find(key); i != cache.end()) {
-    return i->second;
+  if (auto c = cache.find(key)) {
+    return c;
   }
-  if (cache.size() >= self->state.cfg.compiled_max) {
-    cache.erase(cache.begin()); // any one: recompiling is cheap
-  }
-  auto c = std::make_shared<compiled_template>(t);
-  cache.emplace(std::move(key), c);
+  auto c = std::make_shared<const compiled_template>(t);
+  cache.put(key, c);
   return c;
 }
 
@@ -344,8 +344,8 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
       auto local = template_key{item.job.template_code, {item.job.template_language},
                                 item.job.template_version}
                      .text();
-      if (auto c = self->state.compiled.find(local); c != self->state.compiled.end()) {
-        item.tpl = c->second;
+      if (auto c = self->state.compiled.find(local)) {
+        item.tpl = c;
         continue;
       }
     }
@@ -416,7 +416,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     if (item.result != verdict::pending) {
       continue;
     }
-    auto r = item.tpl->render(item.job.variables);
+    auto r = item.tpl->render(item.job.variables, self->state.cfg.limits);
     if (!r.ok) {
       fail(item, messaging::reason::render_error, r.error);
       continue;
@@ -687,6 +687,7 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
   st.smtp_pool = std::move(smtp_pool);
   st.writer = std::move(writer);
   st.cfg = cfg;
+  st.compiled = compiled_cache{cfg.compiled_max, cfg.compiled_bytes};
   st.entry = entry;
   st.count = {&entry->counter("sent"),           &entry->counter("skipped"),
               &entry->counter("failed"),         &entry->counter("requeued"),
@@ -780,7 +781,8 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
   sender_config cfg{smtp_settings.timeout, smtp_connections,
                     ctx.settings.get_ms("email.requeue_delay_ms"),
                     static_cast<std::size_t>(ctx.settings.get_int("email.batches_in_flight")),
-                    1024, retries,
+                    1024, static_cast<std::size_t>(ctx.settings.get_int("templates.cache_bytes")),
+                    render_limits_from(ctx.settings), retries,
                     ctx.settings.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2}};
   auto sender = ctx.system.spawn(email_sender, user_lookup, template_cache, smtp.pool,
                                  status_writer, publisher, cfg,

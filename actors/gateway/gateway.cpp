@@ -34,7 +34,8 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
        caf::actor users, caf::actor templates)
     : system(ctx.system), registry(ctx.registry), status_writer(std::move(status_writer)),
       reader(std::move(notification_reader)),
-      dir(ctx, std::move(users), std::move(templates)) {}
+      dir(ctx, std::move(users), std::move(templates)),
+      limits(render_limits_from(ctx.settings)) {}
 
   // -- the routes (table below) -------------------------------------------------------
 
@@ -71,6 +72,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers;
   std::vector<runtime::entry_ptr> entries;
   std::atomic<std::size_t> next{0};
+  render_limits limits; ///< what a request's variables may make its template cost
 };
 
 gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
@@ -169,8 +171,8 @@ void gateway::core::notify(access::call&& c, http::reply_fn reply) {
                                    + ", not for notification_type " + r->notification_type));
           return;
         }
-        if (auto e = missing_variables_error(tpl, r->variables); !e.empty()) {
-          answer(rest::fail(422, e));
+        if (auto o = check_against_template(tpl, r->variables, self->limits); !o.ok()) {
+          answer(rest::fail(o.status, o.error));
           return;
         }
         self->publish(*r, tpl, correlation_id, answer);

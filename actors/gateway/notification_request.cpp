@@ -143,6 +143,20 @@ std::string missing_variables_error(const template_record& t, const json& variab
          + std::to_string(t.version) + ") needs variables that 'variables' lacks: " + names;
 }
 
+outcome check_against_template(const template_record& t, const json& variables,
+                               const render_limits& limits) {
+  if (auto e = variables_size_problem(variables.dump().size(), limits); !e.empty()) {
+    return {413, e};
+  }
+  if (auto e = missing_variables_error(t, variables); !e.empty()) {
+    return {422, e};
+  }
+  if (auto e = render_limit_problem(t, variables, limits); !e.empty()) {
+    return {422, e};
+  }
+  return {200, {}};
+}
+
 std::string notification_message(const notification_request& r, const template_record& tpl,
                                  const std::string& notification_id,
                                  const std::string& correlation_id) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "actors/messaging/messages.hpp"
+#include "actors/template_cache/render.hpp"
 
 namespace herald {
 
@@ -33,6 +34,14 @@ validation parse_notification_request(const nlohmann::json& body);
 /// "" when `variables` has every variable the template declares, else an error naming the
 /// missing ones (a 422 at request time).
 std::string missing_variables_error(const template_record& t, const nlohmann::json& variables);
+
+/// What the template makes of a request's variables, checked at request time so that the
+/// worker never meets it: {200, ""}, or 413 for variables past `limits`' size, 422 for
+/// declared variables missing, 422 for a template that does not render within `limits`
+/// with these variables (too large, too slow; see render_limit_problem, cheap unless the
+/// variables could make it large).
+outcome check_against_template(const template_record& t, const nlohmann::json& variables,
+                               const render_limits& limits);
 
 /// The message published to RabbitMQ for a validated request (JSON text), rendered later
 /// with exactly `tpl` (its code, language and version).

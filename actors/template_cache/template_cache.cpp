@@ -5,6 +5,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "actors/template_cache/compiled_cache.hpp"
 #include "actors/template_cache/render.hpp"
 #include "actors/template_cache/template_request.hpp"
 #include "adapters/postgres/session.hpp"
@@ -16,7 +17,7 @@ using json = nlohmann::json;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-using compiled_ptr = std::shared_ptr<compiled_template>;
+using compiled_ptr = compiled_cache::compiled_ptr;
 using index_waiter = std::function<void(const outcome&, const code_index&)>;
 using version_waiter = std::function<void(const outcome&, const compiled_ptr&)>;
 /// A resolved lookup: the compiled version (null on failure) and the code's default.
@@ -26,6 +27,8 @@ using resolved_fn =
 struct cache_settings {
   std::chrono::milliseconds index_ttl;
   std::size_t max_versions;
+  std::size_t max_bytes;
+  render_limits limits;
   std::shared_ptr<runtime::change_feed> changes; ///< told of every write
 };
 
@@ -46,10 +49,15 @@ struct cache_state {
   /// Bumped by every write through this node: an index query sent before a write may
   /// miss it, so its answer is handed to its waiters but not kept.
   std::uint64_t epoch = 0;
-  std::unordered_map<std::string, compiled_ptr> versions; ///< code \n language \n version
+  compiled_cache versions{0, 0}; ///< code \n language \n version; sized at start
   std::unordered_map<std::string, std::shared_ptr<std::vector<version_waiter>>> version_loads;
+  std::size_t previews_rendering = 0;
   static inline const char* name = "template_cache";
 };
+
+/// Previews rendering at once; more are a 503. Each has a thread of its own for up to
+/// templates.render_budget_ms, so this bounds what a burst of slow previews can take.
+constexpr std::size_t max_previews_rendering = 4;
 
 /// The languages to try, in order: each given one (lower case) and then its primary
 /// subtag ("pt-br", "pt"); empty ones skipped.
@@ -88,6 +96,22 @@ json rendered_json(const template_record& t, const render_result& r) {
   return out;
 }
 
+/// One preview, rendered on a thread of its own (spawned detached): a render may take up to
+/// the time budget, and the cache's lookups must never wait behind it.
+caf::behavior render_preview(caf::event_based_actor* self, compiled_ptr c, json variables,
+                             render_limits limits, template_record t) {
+  return {
+    [=](render_atom) -> caf::result<outcome, std::string> {
+      self->quit();
+      auto r = c->render(variables, limits);
+      if (!r.ok) {
+        return {outcome{422, r.error}, std::string{}};
+      }
+      return {outcome{200, {}}, rendered_json(t, r).dump()};
+    },
+  };
+}
+
 caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor store,
                              cache_settings cfg, runtime::entry_ptr entry) {
   entry->set_state("running");
@@ -98,6 +122,9 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
   auto* index_reloads = &entry->counter("index_reloads");
   auto* store_queries = &entry->counter("store_queries");
   auto* renders = &entry->counter("renders");
+  auto* cached_versions = &entry->counter("cached_versions");
+  auto* cached_bytes = &entry->counter("cached_bytes");
+  self->state.versions = compiled_cache{cfg.max_versions, cfg.max_bytes};
   auto store_error = [=](const caf::error& e) {
     return outcome{503, "template store: " + self->system().render(e)};
   };
@@ -152,9 +179,9 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
                           version_waiter done) {
     auto& st = self->state;
     auto key = code + '\n' + language + '\n' + std::to_string(version);
-    if (auto i = st.versions.find(key); i != st.versions.end()) {
+    if (auto c = st.versions.find(key)) {
       *hits += 1;
-      done(outcome{200, {}}, i->second);
+      done(outcome{200, {}}, c);
       return;
     }
     if (auto l = st.version_loads.find(key); l != st.version_loads.end()) {
@@ -170,10 +197,9 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
       auto& st = self->state;
       st.version_loads.erase(key);
       if (c) {
-        if (st.versions.size() >= cfg.max_versions) {
-          st.versions.erase(st.versions.begin()); // any one: they are all cheap to reload
-        }
-        st.versions[key] = c;
+        st.versions.put(key, c);
+        *cached_versions = st.versions.size();
+        *cached_bytes = st.versions.bytes();
       }
       for (auto& w : *waiters) {
         w(o, c);
@@ -238,6 +264,10 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
         int version,
         const std::string& variables_json) -> caf::result<outcome, template_record, std::string> {
       entry->processed += 1;
+      if (auto p = variables_size_problem(variables_json.size(), cfg.limits); !p.empty()) {
+        entry->failed += 1;
+        return {outcome{413, p}, template_record{}, std::string{}};
+      }
       auto variables = json::parse(variables_json, nullptr, false);
       if (!variables.is_object()) {
         entry->failed += 1;
@@ -251,20 +281,38 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
                   rp.deliver(o, template_record{}, std::string{});
                   return;
                 }
-                *renders += 1;
-                auto r = c->render(variables);
                 auto t = c->record();
                 t.default_language = dl;
-                if (!r.ok) {
-                  rp.deliver(outcome{422, r.error}, std::move(t), std::string{});
+                auto& st = self->state;
+                if (st.previews_rendering >= max_previews_rendering) {
+                  rp.deliver(outcome{503, "too many previews rendering at once ("
+                                            + std::to_string(max_previews_rendering)
+                                            + "); try again"},
+                             std::move(t), std::string{});
                   return;
                 }
-                auto out = rendered_json(t, r).dump();
-                rp.deliver(outcome{200, {}}, std::move(t), std::move(out));
+                *renders += 1;
+                st.previews_rendering += 1;
+                auto renderer = self->system().spawn<caf::detached>(render_preview, c, variables,
+                                                                    cfg.limits, t);
+                auto done = [=](outcome o, std::string out) mutable {
+                  self->state.previews_rendering -= 1;
+                  rp.deliver(std::move(o), t, std::move(out));
+                };
+                self->request(renderer, caf::infinite, render_atom::value)
+                  .then([=](outcome& o, std::string& out) mutable { done(o, out); },
+                        [=](caf::error& e) mutable {
+                          done(outcome{503, "preview renderer: " + self->system().render(e)}, {});
+                        });
               });
       return rp;
     },
     [=](create_atom, template_record t) -> caf::result<outcome, template_record> {
+      for (auto [field, value] : {std::pair{"image_url", &t.image_url}, {"link", &t.link}}) {
+        if (auto p = push_url_problem(field, *value, cfg.limits.urls); !p.empty()) {
+          return {outcome{400, p}, template_record{}};
+        }
+      }
       auto rp = self->make_response_promise<outcome, template_record>();
       auto code = t.template_code;
       *store_queries += 1;
@@ -281,6 +329,15 @@ caf::behavior template_cache(caf::stateful_actor<cache_state>* self, caf::actor 
     },
     [=](update_atom, const std::string& code,
         const std::string& patch) -> caf::result<outcome, template_record, bool> {
+      auto fields = json::parse(patch, nullptr, false);
+      for (auto field : {"image_url", "link"}) {
+        auto value = fields.is_object() ? fields.value(field, json{}) : json{};
+        if (auto p = push_url_problem(field, value.is_string() ? value.get<std::string>() : "",
+                                      cfg.limits.urls);
+            !p.empty()) {
+          return {outcome{400, p}, template_record{}, false};
+        }
+      }
       auto rp = self->make_response_promise<outcome, template_record, bool>();
       *store_queries += 1;
       self->request(store, service_timeout, update_atom::value, code, patch)
@@ -321,7 +378,8 @@ template_service spawn_template_cache(node_context& ctx) {
   auto store = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
   cache_settings cfg{ctx.settings.get_ms("templates.index_ttl_ms"),
                      static_cast<std::size_t>(ctx.settings.get_int("templates.cache_versions")),
-                     ctx.changes};
+                     static_cast<std::size_t>(ctx.settings.get_int("templates.cache_bytes")),
+                     render_limits_from(ctx.settings), ctx.changes};
   auto entry = ctx.registry.enlist("template_cache", "templates", "event_based");
   auto cache = ctx.system.spawn(template_cache, store.pool, cfg, entry);
   return {cache, store};

@@ -15,8 +15,8 @@
 // latest for up to that interval. Lookups of unknown codes are not cached.
 //
 // Blocking work (libpqxx) runs in a supervised pool of detached store workers (see
-// template_store.hpp); the cache is an event-based actor that only does memory work and
-// renders previews. Concurrent misses for one index or one version share one query.
+// template_store.hpp); the cache is an event-based actor that only does memory work;
+// previews render on detached actors. Concurrent misses for one index or one version share one query.
 //
 // Messages (the cache's contract with other services):
 //   (lookup_atom, std::string code, std::vector<std::string> languages, int version)
@@ -30,15 +30,24 @@
 //    std::string variables_json) -> (outcome, template_record, std::string rendered_json)
 //     Resolves like lookup, then renders the compiled template (no parsing) with the
 //     variables: {"subject","body","html_body"} or {"title","body","image_url","link",
-//     "data"}, plus "missing_variables". 422 when it does not render.
+//     "data"}, plus "missing_variables". 413 for variables over
+//     templates.max_variables_bytes; 422 when it does not render, or not within the render
+//     limits (render.hpp), which stop the render itself. The render runs on a detached
+//     actor of its own, so lookups never wait behind one; at most 4 at once, more are a
+//     503.
 //   (create_atom, template_record) -> (outcome, template_record)
 //   (update_atom, std::string code, std::string patch_json)
 //       -> (outcome, template_record, bool created)
-//     Writes (see template_store.hpp), then drops the code's index on this node.
+//     Writes (see template_store.hpp), then drops the code's index on this node. A push
+//     image_url or link that is not one Herald may send to is a 400 first
+//     (push_url_problem, under push.allow_insecure_endpoints).
+//
+// Compiled versions are kept under templates.cache_versions and templates.cache_bytes,
+// least recently used first out (compiled_cache.hpp).
 //
 // Counters on the registry entry "template_cache" prove the cache works: hits / misses
 // (compiled versions), index_hits / index_reloads, store_queries (every query it sent to
-// PostgreSQL), renders.
+// PostgreSQL), renders, and cached_versions / cached_bytes (what it holds now).
 
 #include <nlohmann/json.hpp>
 

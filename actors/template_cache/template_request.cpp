@@ -263,6 +263,31 @@ outcome check_template(const template_record& t) {
   return {200, {}};
 }
 
+std::string push_url_problem(const std::string& field, const std::string& value,
+                             const net::outbound_policy& policy) {
+  if (value.empty()) {
+    return {}; // optional: no URL
+  }
+  auto tag = value.find("{{");
+  auto literal = value.substr(0, tag);
+  auto scheme_end = literal.find("://");
+  if (tag != std::string::npos) {
+    if (scheme_end == std::string::npos) {
+      return {}; // the variables make the scheme: checked when it renders
+    }
+    // The host is whole when a path, query, fragment or port follows it literally.
+    auto host_start = scheme_end + 3;
+    auto bracket = literal.find(']', host_start);
+    auto host_end = literal.find_first_of("/?#:", bracket == std::string::npos ? host_start
+                                                                               : bracket);
+    literal = host_end == std::string::npos
+                ? literal.substr(0, host_start) + "host.example" // judge the scheme alone
+                : literal.substr(0, host_end);
+  }
+  auto why = net::check_url(literal, policy);
+  return why.empty() ? why : "field '" + field + "' " + why;
+}
+
 template_validation parse_new_template(const json& body) {
   static const std::regex code_shape{R"([A-Za-z0-9_.\-]{1,100})"};
   template_validation v;

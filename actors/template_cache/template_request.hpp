@@ -7,8 +7,9 @@
 //   required), `html_body` (optional);
 // - push: `title` (required, one line), `body` (required, at most 4096 characters),
 //   `image_url` and `link` (optional; http(s) URLs, or Mustache that makes one: a literal
-//   value must start with http:// or https://, or contain "{{"), `data` (optional: an
-//   object of string values, each Mustache; stored as JSON text).
+//   value must start with http:// or https://, or contain "{{"; push_url_problem() adds
+//   the outbound rule: https and a public host), `data` (optional: an object of string
+//   values, each Mustache; stored as JSON text).
 // A field of the other channel, or one the API does not know, is a 400 naming it.
 // Languages are case-insensitive tags like "en" or "pt-br", kept in lower case.
 
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "actors/messaging/messages.hpp"
+#include "adapters/net/outbound.hpp"
 
 namespace herald {
 
@@ -57,6 +59,15 @@ template_validation apply_template_patch(const template_record& latest,
 
 /// The channel rules and Mustache syntax of a complete record: {200, ""} when fine.
 outcome check_template(const template_record& t);
+
+/// "" when the push URL field `field` (image_url or link: a URL, or Mustache that makes
+/// one) is one Herald may send to under `policy` (adapters/net/outbound.hpp), as far as
+/// its literal text tells: all of a literal URL; the scheme, and the host when the text
+/// names it before its first tag, of a Mustache one; "" (no URL) is fine. Else the problem
+/// naming the field.
+/// What variables bring is checked when the template renders.
+std::string push_url_problem(const std::string& field, const std::string& value,
+                             const net::outbound_policy& policy);
 
 /// Lower case; "" stays "".
 std::string normalize_language(const std::string& language);

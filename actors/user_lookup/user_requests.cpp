@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <initializer_list>
 #include <regex>
 #include <string_view>
+
+#include <utf8proc.h>
 
 #include "actors/common/ids.hpp"
 #include "actors/common/json_fields.hpp"
@@ -122,7 +125,14 @@ std::string mailbox_problem(std::string_view email) {
   return {};
 }
 
-std::string check_email(const std::string& email) {
+/// Reads the `email` field in NFC and checks it: "" when fine, else the error.
+std::string read_email(const json& body, std::string& email) {
+  if (auto e = read_string_field(body, "email", true, max_email, email); !e.empty()) {
+    return e;
+  }
+  if (auto nfc = to_nfc(email)) {
+    email = std::move(*nfc);
+  }
   if (auto problem = mailbox_problem(email); !problem.empty()) {
     return "field 'email' is not a valid email address: it " + problem;
   }
@@ -234,7 +244,8 @@ std::optional<std::string> decode_key(const json& keys, const char* name, std::s
   return decoded;
 }
 
-std::optional<push_token> parse_webpush(const json& body, std::string& error) {
+std::optional<push_token> parse_webpush(const json& body, const net::outbound_policy& endpoints,
+                                        std::string& error) {
   auto s = body.find("subscription");
   if (s == body.end() || !s->is_object()) {
     error = "field 'subscription' must be an object {\"endpoint\", \"keys\": {\"p256dh\", "
@@ -256,9 +267,8 @@ std::optional<push_token> parse_webpush(const json& body, std::string& error) {
             + std::to_string(max_endpoint) + " characters";
     return std::nullopt;
   }
-  static const std::regex endpoint_shape{R"(https://[^/?#:@\s]+(:[0-9]{1,5})?([/?#]\S*)?)"};
-  if (!std::regex_match(t.token, endpoint_shape)) {
-    error = "field 'subscription.endpoint' must be an https:// URL with a host";
+  if (auto why = net::check_url(t.token, endpoints); !why.empty()) {
+    error = "field 'subscription.endpoint' " + why;
     return std::nullopt;
   }
   auto keys = s->find("keys");
@@ -290,6 +300,19 @@ std::optional<push_token> parse_webpush(const json& body, std::string& error) {
 } // namespace
 
 // -- single values ---------------------------------------------------------------------
+
+std::optional<std::string> to_nfc(std::string_view s) {
+  utf8proc_uint8_t* out = nullptr;
+  auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                        static_cast<utf8proc_ssize_t>(s.size()), &out,
+                        static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (n < 0) {
+    return std::nullopt;
+  }
+  std::string nfc{reinterpret_cast<const char*>(out), static_cast<std::size_t>(n)};
+  std::free(out);
+  return nfc;
+}
 
 bool is_language_tag(std::string_view s) {
   static const std::regex shape{"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*"};
@@ -335,10 +358,7 @@ std::optional<new_user> parse_new_user(const json& body, std::string& error) {
   new_user out;
   auto& u = out.profile.user;
   u.id = make_uuid();
-  if (error = read_string_field(body, "email", true, max_email, u.email); !error.empty()) {
-    return std::nullopt;
-  }
-  if (error = check_email(u.email); !error.empty()) {
+  if (error = read_email(body, u.email); !error.empty()) {
     return std::nullopt;
   }
   if (error = read_string_field(body, "name", true, max_name, u.name); !error.empty()) {
@@ -397,10 +417,7 @@ std::optional<user_patch> parse_user_patch(const std::string& id, const json& bo
   out.change.id = id;
   std::string value;
   if (body.contains("email")) {
-    if (error = read_string_field(body, "email", true, max_email, value); !error.empty()) {
-      return std::nullopt;
-    }
-    if (error = check_email(value); !error.empty()) {
+    if (error = read_email(body, value); !error.empty()) {
       return std::nullopt;
     }
     out.change.email = value;
@@ -463,7 +480,9 @@ std::optional<user_change> parse_preferences(const std::string& id, const json& 
   return change;
 }
 
-std::optional<push_token> parse_push_token(const json& body, std::string& error) {
+std::optional<push_token> parse_push_token(const json& body,
+                                           const net::outbound_policy& endpoints,
+                                           std::string& error) {
   if (error = unknown_field(body, {"type", "token", "subscription"}); !error.empty()) {
     return std::nullopt;
   }
@@ -472,7 +491,7 @@ std::optional<push_token> parse_push_token(const json& body, std::string& error)
     return std::nullopt;
   }
   if (type == "webpush") {
-    return parse_webpush(body, error);
+    return parse_webpush(body, endpoints, error);
   }
   if (type != "fcm") {
     error = "field 'type' must be \"fcm\" or \"webpush\", got \"" + type + "\"";
@@ -519,6 +538,9 @@ std::optional<login_request> parse_login(const json& body, std::string& error) {
   login_request r;
   if (error = read_string_field(body, "email", true, max_email, r.email); !error.empty()) {
     return std::nullopt;
+  }
+  if (auto nfc = to_nfc(r.email)) {
+    r.email = std::move(*nfc);
   }
   if (error = read_string_field(body, "password", true, max_password_bytes, r.password);
       !error.empty()) {

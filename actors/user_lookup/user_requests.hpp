@@ -4,12 +4,15 @@
 // refuses unknown fields and returns nullopt with `error` naming the field and what was
 // wrong with it (the route answers 400 with it). Pure functions, no I/O.
 //
-// Limits: email 254 characters and name@domain.tld-shaped; name 1-200; password 8-1024
+// Limits: email 254 characters and name@domain.tld-shaped, taken in Unicode NFC (so an
+// address typed precomposed and one typed with combining marks are one address, for
+// uniqueness and login alike); name 1-200; password 8-1024
 // (at least 8 characters, at most 1024 bytes); language a BCP-47-like tag
 // ([a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*, at most 16); quiet hours HH:MM to HH:MM (different)
 // in a time zone name of 1-64 characters [A-Za-z0-9/_+-] (not checked against the time
 // zone database yet); FCM tokens 32-4096 characters of [A-Za-z0-9_:-]; Web Push
-// subscriptions an https:// endpoint with a host (at most 2048 characters), a p256dh key
+// subscriptions an endpoint Herald may send to (adapters/net/outbound.hpp: https, a public
+// host; at most 2048 characters; the name is not resolved here, see README), a p256dh key
 // that is an uncompressed P-256 point (65 bytes, first 0x04) and a 16-byte auth secret,
 // both base64url.
 
@@ -22,6 +25,7 @@
 #include <string_view>
 
 #include "actors/user_lookup/user_lookup.hpp"
+#include "adapters/net/outbound.hpp"
 
 namespace herald {
 
@@ -50,8 +54,11 @@ std::optional<user_change> parse_preferences(const std::string& id, const nlohma
 /// POST /api/v1/users/{id}/push_tokens: {"type": "fcm", "token"} or
 /// {"type": "webpush", "subscription": {"endpoint", "keys": {"p256dh", "auth"}}}
 /// (a browser's PushSubscription.toJSON(), whose expirationTime is accepted and ignored).
-/// The token has no id yet; Web Push keys come back re-encoded without padding.
-std::optional<push_token> parse_push_token(const nlohmann::json& body, std::string& error);
+/// The token has no id yet; Web Push keys come back re-encoded without padding. The
+/// endpoint must pass `endpoints` (push.allow_insecure_endpoints).
+std::optional<push_token> parse_push_token(const nlohmann::json& body,
+                                           const net::outbound_policy& endpoints,
+                                           std::string& error);
 
 /// DELETE /api/v1/users/{id}/push_tokens: {"token": "<fcm token>"} or
 /// {"endpoint": "<web push endpoint>"}; returns {kind, value}.
@@ -76,6 +83,8 @@ std::optional<page_request> parse_page(const std::map<std::string, std::string>&
 
 // -- single values (exposed for tests) ---------------------------------------------------
 
+/// `s` in Unicode NFC; nullopt when it is not valid UTF-8.
+std::optional<std::string> to_nfc(std::string_view s);
 bool is_language_tag(std::string_view s);
 bool is_clock_time(std::string_view s); ///< HH:MM, 00:00 to 23:59
 bool is_fcm_token(std::string_view s);

@@ -102,7 +102,8 @@ struct users_api {
       token_ttl(ctx.settings.get_int("jwt.ttl_s")),
       per_client(static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_client"))),
       per_address(
-        static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_address"))) {}
+        static_cast<std::size_t>(ctx.settings.get_int("users.login_attempts_per_address"))),
+      endpoints{ctx.settings.get_bool("push.allow_insecure_endpoints")} {}
 
   static const std::vector<access::route<users_api>>& routes() {
     using auth::scope;
@@ -342,7 +343,10 @@ struct users_api {
 
   void add_token(access::call&& c, http::reply_fn reply) {
     auto id = user_id_of(c, reply);
-    auto token = id.empty() ? std::nullopt : rest::read_body(c.req.body, reply, parse_push_token);
+    auto read = [this](const json& body, std::string& error) {
+      return parse_push_token(body, endpoints, error);
+    };
+    auto token = id.empty() ? std::nullopt : rest::read_body(c.req.body, reply, read);
     if (!token) {
       return;
     }
@@ -395,6 +399,7 @@ struct users_api {
   // account, is refused before it reaches the hasher (runtime/auth/attempt_limiter.hpp).
   runtime::attempt_limiter per_client;
   runtime::attempt_limiter per_address;
+  net::outbound_policy endpoints; ///< what a Web Push endpoint may be
 };
 
 } // namespace

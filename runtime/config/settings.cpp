@@ -264,6 +264,23 @@ const std::vector<option>& declared_options() {
               "versions before reading it again (0: every lookup reads it)", 0, 3600000),
       integer("templates.cache_versions", "HERALD_TEMPLATES_CACHE_VERSIONS", "10000",
               "Most compiled template versions a node keeps in memory", 1, 1000000),
+      integer("templates.cache_bytes", "HERALD_TEMPLATES_CACHE_BYTES", "67108864",
+              "Most memory the compiled template versions of the template cache, and those of "
+              "the email sender, each take (estimated); the least recently used go first",
+              1 << 20, std::int64_t{1} << 40),
+      integer("templates.max_rendered_bytes", "HERALD_TEMPLATES_MAX_RENDERED_BYTES", "1048576",
+              "Largest rendered part (subject, text body, HTML body, push title...); a render "
+              "that outgrows it stops there and is a 422",
+              1024, 64 << 20),
+      integer("templates.render_budget_ms", "HERALD_TEMPLATES_RENDER_BUDGET_MS", "250",
+              "Longest one render may take; past it the render stops and is a 422", 1, 60000),
+      integer("templates.max_variables_bytes", "HERALD_TEMPLATES_MAX_VARIABLES_BYTES", "65536",
+              "Largest 'variables' object (as JSON) a notification or a preview may carry; "
+              "larger is a 413",
+              1024, 16 << 20),
+      boolean("push.allow_insecure_endpoints", "HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "false",
+              "Accept http:// and loopback Web Push endpoints and push URLs (development and "
+              "tests only; private, link-local and other local addresses stay refused)"),
       url("smtp.url", "HERALD_SMTP_URL", "smtp://127.0.0.1:1025",
           "SMTP relay: smtp://[user:pass@]host:port or smtps:// for TLS", {"smtp", "smtps"}),
       text("smtp.from", "HERALD_SMTP_FROM", "herald@localhost", "Envelope and From address"),

@@ -3,8 +3,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <future>
+
+#include "actors/common/ids.hpp"
 #include "adapters/postgres/session.hpp"
 #include "support/herald_api.hpp"
+#include "support/process_memory.hpp"
 
 using namespace herald::test;
 using json = nlohmann::json;
@@ -564,6 +568,240 @@ BOOST_AUTO_TEST_CASE(an_email_uses_the_users_language_else_the_templates_default
   }));
   BOOST_CHECK_EQUAL(mails_to(maildir, french).front().header("Subject"), "[fr] Order O-1 shipped");
   BOOST_CHECK_EQUAL(mails_to(maildir, german).front().header("Subject"), "[en] Order O-1 shipped");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- limits: template bombs, variables, outbound URLs, the cache's bytes -------------------
+
+namespace {
+
+/// Six sections around `inner`, each over the list `a`: 40 items make 40^6 repeats.
+json bomb_template(const std::string& code, const std::string& inner) {
+  return {{"template_code", code},
+          {"channel", "email"},
+          {"subject", "Hi"},
+          {"body", "{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}" + inner
+                     + "{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}"}};
+}
+
+const json forty_items = {{"a", std::vector<int>(40, 1)}};
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                               - start);
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(templates_limits, templates_fixture)
+
+BOOST_AUTO_TEST_CASE(a_section_bomb_preview_is_a_422_at_once_and_memory_stays_small) {
+  auto code = unique("bomb-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(code, "0123456789")).status, 201);
+  auto start = std::chrono::steady_clock::now();
+  auto r = render(code, {{"variables", forty_items}});
+  auto took = since(start);
+  check_error(r, 422, "field 'body' renders to more than 1048576 bytes");
+  BOOST_TEST_MESSAGE("bomb preview answered in " << took.count() << " ms, peak RSS "
+                                                 << (peak_rss() >> 20) << " MB");
+  BOOST_CHECK_LT(took.count(), 250); // the time budget: the output budget stops it first
+  BOOST_CHECK_LT(peak_rss(), 200u << 20);
+}
+
+BOOST_AUTO_TEST_CASE(a_bomb_that_outputs_nothing_is_stopped_by_the_time_budget) {
+  auto code = unique("slowbomb-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(code, "")).status, 201);
+  auto start = std::chrono::steady_clock::now();
+  auto r = render(code, {{"variables", forty_items}});
+  auto took = since(start);
+  check_error(r, 422, "longer than 250 ms (templates.render_budget_ms)");
+  BOOST_TEST_MESSAGE("time bomb preview answered in " << took.count() << " ms");
+  BOOST_CHECK_GE(took.count(), 250);
+  BOOST_CHECK_LT(took.count(), 2000);
+}
+
+BOOST_AUTO_TEST_CASE(the_gateway_refuses_a_bomb_and_oversized_variables_before_publishing) {
+  auto code = unique("gwbomb-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(code, "0123456789")).status, 201);
+  auto user_id = create_user(node);
+  auto send = [&](const json& variables) {
+    return post_json(node.url(0) + "/api/v1/notifications/",
+                     {{"notification_type", "email"},
+                      {"user_id", user_id},
+                      {"template_code", code},
+                      {"variables", variables}});
+  };
+  check_error(send(forty_items), 422, "field 'body' renders to more than 1048576 bytes");
+  check_error(send({{"a", {1}}, {"padding", std::string(70000, 'x')}}), 413,
+              "field 'variables' is 70");
+  BOOST_CHECK_EQUAL(send({{"a", {1, 2}}}).status, 202);
+  check_error(render(code, {{"variables", {{"padding", std::string(70000, 'x')}}}}), 413,
+              "templates.max_variables_bytes");
+}
+
+BOOST_AUTO_TEST_CASE(a_bomb_that_reaches_the_worker_fails_without_a_mail) {
+  auto code = unique("workerbomb-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(code, "0123456789")).status, 201);
+  auto email = unique("bombed-") + "@example.com";
+  auto user_id = create_user(node, {{"email", email}});
+  auto id = herald::make_uuid();
+  // Published straight to the queue, as a message that skipped the gateway's check.
+  publish_direct({{"notification_id", id},
+                  {"notification_type", "email"},
+                  {"user_id", user_id},
+                  {"template_code", code},
+                  {"variables", forty_items},
+                  {"correlation_id", "bomb"},
+                  {"attempt", 1}});
+  BOOST_REQUIRE(eventually([&] { return status_of(node, id) == "failed"; }));
+  auto last_error = notification(node, id)["last_error"].get<std::string>();
+  BOOST_CHECK_MESSAGE(last_error.find("renders to more than") != std::string::npos, last_error);
+  BOOST_CHECK(mails_to(env("HERALD_TEST_MAILDIR"), email).empty());
+  BOOST_CHECK_LT(peak_rss(), 200u << 20);
+}
+
+BOOST_AUTO_TEST_CASE(partials_are_refused_when_written) {
+  auto body = email_template(unique("partial-"));
+  body["body"] = "Hello {{> greeting}}";
+  check_error(create(body), 422, "Partials ({{>name}}) are not supported");
+}
+
+BOOST_AUTO_TEST_CASE(push_urls_must_be_https_and_public_when_written_and_when_rendered) {
+  auto body = push_template(unique("pushurl-"));
+  body["image_url"] = "https://127.0.0.1/a.png";
+  check_error(create(body), 400, "field 'image_url' points at 127.0.0.1, a loopback address");
+  body["image_url"] = "http://cdn.example.com/{{order}}.png";
+  check_error(create(body), 400, "field 'image_url' must be an https:// URL");
+  body["image_url"] = "https://[::ffff:169.254.169.254]/{{order}}.png";
+  check_error(create(body), 400, "link-local");
+  body["image_url"] = "https://cdn.example.com/{{order}}.png";
+  body["link"] = "{{target}}";
+  BOOST_REQUIRE_EQUAL(create(body).status, 201);
+  auto code = body["template_code"].get<std::string>();
+  check_error(put(code, {{"link", "https://10.1.2.3/{{order}}"}}), 400,
+              "field 'link' points at 10.1.2.3, a private address");
+  check_error(render(code, {{"variables", {{"name", "A"}, {"order", "1"},
+                                           {"target", "https://2130706433/x"}}}}),
+              422, "field 'link' renders to 'https://2130706433/x', which points at 127.0.0.1");
+  auto fine = render(code, {{"variables", {{"name", "A"}, {"order", "1"},
+                                           {"target", "https://shop.example.com/x"}}}});
+  BOOST_CHECK_EQUAL(fine.status, 200);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Development mode: http:// and loopback push URLs are accepted.
+struct insecure_urls_fixture : templates_fixture {
+  insecure_urls_fixture()
+    : templates_fixture(std::map<std::string, std::string>{
+        {"HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "true"}}) {}
+};
+
+/// A template cache of 1 MB (the least allowed).
+struct small_cache_fixture : templates_fixture {
+  small_cache_fixture()
+    : templates_fixture(std::map<std::string, std::string>{
+        {"HERALD_TEMPLATES_CACHE_BYTES", "1048576"}}) {}
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(templates_insecure_urls, insecure_urls_fixture)
+
+BOOST_AUTO_TEST_CASE(development_mode_accepts_http_and_loopback_but_not_private_addresses) {
+  auto body = push_template(unique("devurl-"));
+  body["image_url"] = "http://127.0.0.1:8080/{{order}}.png";
+  body["link"] = "http://localhost/orders/{{order}}";
+  BOOST_CHECK_EQUAL(create(body).status, 201);
+  body["template_code"] = unique("devurl-");
+  body["link"] = "http://192.168.1.10/orders";
+  check_error(create(body), 400, "a private address");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Renders may take two seconds: long enough to see whether anything waits behind one.
+struct slow_render_fixture : templates_fixture {
+  slow_render_fixture()
+    : templates_fixture(std::map<std::string, std::string>{
+        {"HERALD_TEMPLATES_RENDER_BUDGET_MS", "2000"}}) {}
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(templates_render_off_the_cache, slow_render_fixture)
+
+BOOST_AUTO_TEST_CASE(lookups_never_wait_behind_a_long_preview) {
+  auto plain = unique("plain-");
+  BOOST_REQUIRE_EQUAL(create(email_template(plain)).status, 201);
+  BOOST_REQUIRE_EQUAL(get("/" + plain).status, 200); // compiled and cached
+  auto bomb = unique("longbomb-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(bomb, "")).status, 201);
+  BOOST_REQUIRE_EQUAL(get("/" + bomb).status, 200);
+  auto renders = cache_counter("renders");
+  auto preview = std::async(std::launch::async, [&] {
+    return render(bomb, {{"variables", forty_items}}).status;
+  });
+  BOOST_REQUIRE(eventually([&] { return cache_counter("renders") > renders; },
+                           std::chrono::seconds{5}));
+  auto start = std::chrono::steady_clock::now();
+  BOOST_CHECK_EQUAL(get("/" + plain).status, 200);
+  auto took = since(start);
+  BOOST_TEST_MESSAGE("a lookup during a 2 s preview answered in " << took.count() << " ms");
+  BOOST_CHECK_LT(took.count(), 500);
+  BOOST_CHECK_EQUAL(preview.get(), 422);
+}
+
+BOOST_AUTO_TEST_CASE(past_four_previews_rendering_at_once_more_are_a_503) {
+  auto bomb = unique("manybombs-");
+  BOOST_REQUIRE_EQUAL(create(bomb_template(bomb, "")).status, 201);
+  std::vector<std::future<http_reply>> previews;
+  for (int i = 0; i < 6; ++i) {
+    previews.push_back(std::async(std::launch::async, [&] {
+      return render(bomb, {{"variables", forty_items}});
+    }));
+  }
+  int refused = 0;
+  for (auto& p : previews) {
+    auto r = p.get();
+    if (r.status == 503) {
+      check_error(r, 503, "too many previews rendering at once (4)");
+      ++refused;
+    } else {
+      BOOST_CHECK_EQUAL(r.status, 422);
+    }
+  }
+  BOOST_CHECK_GE(refused, 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(templates_cache_bytes, small_cache_fixture)
+
+BOOST_AUTO_TEST_CASE(the_compiled_versions_stay_under_the_byte_bound) {
+  // Each version holds its 200 KB body about twice (the text and its parsed tree).
+  std::vector<std::string> codes;
+  for (int i = 0; i < 6; ++i) {
+    auto body = email_template(unique("big-"));
+    body["body"] = std::string(200000, 'x') + " {{name}}";
+    BOOST_REQUIRE_EQUAL(create(body).status, 201);
+    codes.push_back(body["template_code"]);
+    BOOST_REQUIRE_EQUAL(get("/" + codes.back()).status, 200);
+    BOOST_CHECK_LE(cache_counter("cached_bytes"), 1048576u);
+  }
+  BOOST_CHECK_GT(cache_counter("cached_bytes"), 400000u);
+  BOOST_CHECK_LT(cache_counter("cached_versions"), 6u);
+  // The latest is kept, the first was dropped: reading it again is a miss.
+  auto misses = cache_counter("misses");
+  BOOST_REQUIRE_EQUAL(get("/" + codes.back()).status, 200);
+  BOOST_CHECK_EQUAL(cache_counter("misses"), misses);
+  BOOST_REQUIRE_EQUAL(get("/" + codes.front()).status, 200);
+  BOOST_CHECK_EQUAL(cache_counter("misses"), misses + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -49,6 +49,14 @@ std::string fcm_token() {
   return unique("fcm-") + ":APA91b" + std::string(40, 'k');
 }
 
+/// The push_tokens URL of a user created on `node` for the purpose.
+std::string tokens_of_new_user(const running_node& node) {
+  auto users = node.url(1) + "/api/v1/users";
+  auto created = post_json(users, {{"email", unique("devices-") + "@example.com"}, {"name", "D"}});
+  BOOST_TEST_REQUIRE(created.status == 201, created.raw);
+  return users + "/" + created.body["data"]["id"].get<std::string>() + "/push_tokens";
+}
+
 
 struct users_fixture {
   running_node node;
@@ -140,6 +148,25 @@ BOOST_AUTO_TEST_CASE(an_email_taken_in_any_letter_case_is_a_409_on_create_and_pa
   auto other = create();
   check_error(call("PATCH", "/" + other["id"].get<std::string>(), {{"email", lower}}), 409,
               "already exists");
+}
+
+BOOST_AUTO_TEST_CASE(nfc_and_nfd_spellings_of_an_address_are_one_account) {
+  auto local = unique("jos");
+  auto nfc = local + "\xC3\xA9@caf\xC3\xA9.example";   // é precomposed (U+00E9)
+  auto nfd = local + "e\xCC\x81@cafe\xCC\x81.example"; // e + combining U+0301
+  auto user = create({{"email", nfc}, {"password", "correct horse"}});
+  check_error(call("POST", "", {{"email", nfd}, {"name", "Twin"}}), 409, "already exists");
+  auto other = create();
+  check_error(call("PATCH", "/" + other["id"].get<std::string>(), {{"email", nfd}}), 409,
+              "already exists");
+  for (const auto& spelling : {nfc, nfd}) {
+    auto r = login(spelling, "correct horse");
+    BOOST_TEST_REQUIRE(r.status == 200, r.raw);
+    BOOST_TEST(r.body["data"]["user_id"] == user["id"]);
+  }
+  // Created with the NFD spelling, an address is stored in NFC.
+  auto second = create({{"email", unique("zo") + "e\xCC\x88@example.com"}});
+  BOOST_TEST(second["email"].get<std::string>().find("\xC3\xAB") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_and_malformed_ids_are_a_404_naming_the_id) {
@@ -352,7 +379,14 @@ BOOST_AUTO_TEST_CASE(malformed_push_tokens_are_a_400_naming_the_problem) {
   check_error(call("POST", tokens, fcm("too-short")), 400, "'token'");
   check_error(call("POST", tokens, {{"type", "apns"}, {"token", fcm_token()}}), 400, "'type'");
   check_error(call("POST", tokens, webpush("http://push.example.com/insecure")), 400,
-              "'subscription.endpoint'");
+              "field 'subscription.endpoint' must be an https:// URL");
+  check_error(call("POST", tokens, webpush("https://127.1/push")), 400,
+              "field 'subscription.endpoint' points at 127.0.0.1, a loopback address");
+  check_error(call("POST", tokens, webpush("https://[::ffff:192.168.0.1]/push")), 400,
+              "a private address");
+  check_error(call("POST", tokens, webpush("https://169.254.169.254/latest/meta-data")), 400,
+              "a link-local address");
+  check_error(call("POST", tokens, webpush("https://localhost/push")), 400, "a loopback name");
   auto bad_key = webpush("https://push.example.com/" + unique("k"));
   bad_key["subscription"]["keys"]["p256dh"] = herald::auth::base64url_encode(std::string(33, '\x02'));
   check_error(call("POST", tokens, bad_key), 400, "'subscription.keys.p256dh'");
@@ -471,6 +505,14 @@ int login_from(const std::string& from, int port, const json& body) {
 
 } // namespace
 
+BOOST_AUTO_TEST_CASE(development_mode_accepts_http_and_loopback_web_push_endpoints_only) {
+  running_node node{{{"HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "true"}}};
+  auto tokens = tokens_of_new_user(node);
+  auto local = post_json(tokens, webpush("http://127.0.0.1:9/push/" + unique("dev")));
+  BOOST_TEST(local.status == 201, local.raw);
+  check_error(post_json(tokens, webpush("http://10.0.0.5/push")), 400, "a private address");
+}
+
 BOOST_AUTO_TEST_CASE(logins_past_the_limit_for_one_address_are_429s_with_retry_after) {
   running_node node{{{"HERALD_USERS_LOGIN_ATTEMPTS_PER_ADDRESS", "3"},
                      {"HERALD_USERS_LOGIN_ATTEMPTS_PER_CLIENT", "100"}}};
@@ -516,10 +558,7 @@ BOOST_AUTO_TEST_CASE(a_burst_from_one_client_is_refused_and_other_clients_still_
 
 BOOST_AUTO_TEST_CASE(a_user_past_the_push_token_cap_gets_a_409) {
   running_node node{{{"HERALD_USERS_MAX_PUSH_TOKENS", "2"}}};
-  auto users = node.url(1) + "/api/v1/users";
-  auto created = post_json(users, {{"email", unique("cap-") + "@example.com"}, {"name", "Cap"}});
-  BOOST_TEST_REQUIRE(created.status == 201, created.raw);
-  auto tokens = users + "/" + created.body["data"]["id"].get<std::string>() + "/push_tokens";
+  auto tokens = tokens_of_new_user(node);
   BOOST_TEST(post_json(tokens, fcm(fcm_token())).status == 201);
   BOOST_TEST(post_json(tokens, fcm(fcm_token())).status == 201);
   check_error(post_json(tokens, fcm(fcm_token())), 409, "maximum of 2 push tokens");

@@ -75,6 +75,29 @@ BOOST_AUTO_TEST_CASE(missing_declared_variables_are_named_in_one_error) {
   BOOST_CHECK_EQUAL(e.find("name"), std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_template_the_variables_would_blow_up_is_refused_at_request_time) {
+  herald::template_record tpl;
+  tpl.template_code = "bomb";
+  tpl.channel = "email";
+  tpl.subject = "Hi {{name}}";
+  tpl.body = "{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}0123456789{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}";
+  tpl.variables = {"name"};
+  herald::render_limits limits;
+  auto fine = herald::check_against_template(tpl, {{"name", "Ada"}, {"a", {1, 2}}}, limits);
+  BOOST_CHECK_EQUAL(fine.status, 200);
+  auto bomb = herald::check_against_template(tpl, {{"name", "Ada"}, {"a", std::vector<int>(40, 1)}},
+                                             limits);
+  BOOST_CHECK_EQUAL(bomb.status, 422);
+  BOOST_CHECK_NE(bomb.error.find("field 'body' renders to more than"), std::string::npos);
+  auto missing = herald::check_against_template(tpl, {{"a", {1}}}, limits);
+  BOOST_CHECK_EQUAL(missing.status, 422);
+  BOOST_CHECK_NE(missing.error.find("name"), std::string::npos);
+  limits.max_variables_bytes = 1024;
+  auto large = herald::check_against_template(tpl, {{"name", std::string(1100, 'x')}}, limits);
+  BOOST_CHECK_EQUAL(large.status, 413);
+  BOOST_CHECK_NE(large.error.find("field 'variables'"), std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(optional_fields_take_defaults) {
   auto v = parse_notification_request(
     {{"notification_type", "push"}, {"user_id", "u"}, {"template_code", "t"}});

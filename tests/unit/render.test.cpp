@@ -1,11 +1,17 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/template_cache/render.hpp"
+#include "tests/support/process_memory.hpp"
+
+#include <kainjow/mustache.hpp>
+
+#include <chrono>
 
 #include <string>
 #include <vector>
 
 using namespace herald;
+using herald::test::peak_rss;
 using json = nlohmann::json;
 
 namespace {
@@ -286,6 +292,206 @@ BOOST_AUTO_TEST_CASE(a_null_value_counts_as_missing_and_a_non_object_provides_no
   t.variables = {"name", "code"};
   BOOST_CHECK_EQUAL(missing_variables(t, {{"name", nullptr}, {"code", ""}}).size(), 1u);
   BOOST_CHECK_EQUAL(missing_variables(t, json::array()).size(), 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Six sections around `inner`, each over the list `a`.
+std::string six_deep(const std::string& inner) {
+  return "{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}" + inner + "{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}";
+}
+
+json forty_items() {
+  return {{"a", json(std::vector<int>(40, 1))}};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(render_budgets)
+
+BOOST_AUTO_TEST_CASE(a_section_bomb_stops_at_the_output_budget_without_growing_memory) {
+  auto t = email_template();
+  t.variables.clear();
+  t.body = six_deep("0123456789"); // 40^6 x 10 bytes: 41 GB unbounded
+  auto started = std::chrono::steady_clock::now();
+  auto r = render_email(t, forty_items());
+  auto took = std::chrono::steady_clock::now() - started;
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_MESSAGE(r.error.find("field 'body' renders to more than 1048576 bytes")
+                        != std::string::npos,
+                      r.error);
+  BOOST_CHECK(r.email.text_body.empty());
+  BOOST_CHECK(took < std::chrono::milliseconds{250});
+  BOOST_CHECK_LT(peak_rss(), 200u << 20);
+}
+
+BOOST_AUTO_TEST_CASE(a_bomb_that_renders_nothing_stops_at_the_time_budget) {
+  auto t = email_template();
+  t.variables.clear();
+  t.body = six_deep(""); // 40^6 iterations, no output
+  render_limits limits;
+  limits.time_budget = std::chrono::milliseconds{50};
+  auto started = std::chrono::steady_clock::now();
+  auto r = render_email(t, forty_items(), limits);
+  auto took = std::chrono::steady_clock::now() - started;
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_MESSAGE(r.error.find("longer than 50 ms") != std::string::npos, r.error);
+  BOOST_CHECK(took >= std::chrono::milliseconds{50});
+  BOOST_CHECK(took < std::chrono::milliseconds{500});
+}
+
+BOOST_AUTO_TEST_CASE(the_output_budget_counts_each_part_and_html_escapes) {
+  auto t = email_template();
+  t.subject = "{{name}}";
+  t.body = "{{name}}";
+  t.html_body = "{{name}}";
+  render_limits limits;
+  limits.max_part_bytes = 600;
+  // 100 quotes: 100 bytes of text, 600 bytes of HTML (&quot;).
+  auto fits = render_email(t, {{"name", std::string(100, '"')}}, limits);
+  BOOST_CHECK_MESSAGE(fits.ok, fits.error);
+  auto over = render_email(t, {{"name", std::string(101, '"')}}, limits);
+  BOOST_CHECK(!over.ok);
+  BOOST_CHECK_MESSAGE(over.error.find("'html_body'") != std::string::npos, over.error);
+}
+
+BOOST_AUTO_TEST_CASE(variables_past_their_size_limit_are_refused_before_rendering) {
+  render_limits limits;
+  limits.max_variables_bytes = 1000;
+  auto small = json{{"name", std::string(900, 'x')}};
+  auto large = json{{"name", std::string(1000, 'x')}};
+  BOOST_CHECK(render_email(email_template(), small, limits).ok);
+  auto r = render_email(email_template(), large, limits);
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_MESSAGE(r.error.find("field 'variables' is 1011 bytes of JSON, more than the 1000")
+                        != std::string::npos,
+                      r.error);
+  BOOST_CHECK_EQUAL(variables_size_problem(1000, limits), "");
+}
+
+BOOST_AUTO_TEST_CASE(partials_are_refused_so_variables_never_become_template_code) {
+  // kainjow takes a partial's text from the variables: {"x": "{{>x}}"} recursed until
+  // the stack overflowed.
+  BOOST_CHECK_EQUAL(mustache_syntax_error("a\n {{> x}}"),
+                    "Partials ({{>name}}) are not supported at line 2, column 2");
+  auto t = email_template();
+  t.body = "{{#items}}{{>x}}{{/items}}";
+  auto r = render_email(t, {{"name", "A"}, {"x", "{{>x}}"}, {"items", {1}}});
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_MESSAGE(r.error.find("Partials") != std::string::npos, r.error);
+}
+
+BOOST_AUTO_TEST_CASE(the_request_time_check_decides_small_cases_and_renders_doubtful_ones) {
+  auto t = email_template();
+  t.variables.clear();
+  BOOST_CHECK_EQUAL(render_limit_problem(t, {{"name", "Ada"}, {"items", {"a", "b"}}}, {}), "");
+  t.body = six_deep("0123456789");
+  BOOST_CHECK_NE(render_limit_problem(t, forty_items(), {}).find("more than 1048576 bytes"),
+                 std::string::npos);
+  render_limits quick;
+  quick.time_budget = std::chrono::milliseconds{20};
+  t.body = six_deep("");
+  BOOST_CHECK_NE(render_limit_problem(t, forty_items(), quick).find("longer than"),
+                 std::string::npos);
+  // A bound that does not fit is only a doubt: here the sections never render.
+  t.body = six_deep("0123456789");
+  BOOST_CHECK_EQUAL(render_limit_problem(t, {{"a", json::array()}, {"b", std::vector<int>(40, 1)}}, {}), "");
+}
+
+BOOST_AUTO_TEST_CASE(a_part_that_would_parse_into_too_many_nodes_is_refused_before_parsing) {
+  // 300,000 spaces would be 300,000 nodes of 136 bytes each.
+  auto spaces = mustache_syntax_error(std::string(300000, ' '));
+  BOOST_CHECK_MESSAGE(spaces.find("Too many separate pieces") != std::string::npos, spaces);
+  std::string prose;
+  while (prose.size() < (1 << 20) - 6) {
+    prose += "lorem ";
+  }
+  BOOST_CHECK_EQUAL(mustache_syntax_error(prose), ""); // 1 MB of ordinary text is fine
+}
+
+BOOST_AUTO_TEST_CASE(a_compiled_template_knows_roughly_what_it_holds) {
+  auto t = email_template();
+  compiled_template small{t};
+  t.body = std::string(100000, 'x') + "{{#a}}" + std::string(100000, 'y') + "{{/a}}";
+  compiled_template large{t};
+  BOOST_CHECK_GT(small.bytes(), t.subject.size());
+  // The text, and kainjow's copy of the section's text.
+  BOOST_CHECK_GT(large.bytes(), 300000u);
+  BOOST_CHECK_LT(large.bytes(), 1000000u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+kainjow::mustache::data as_data(const json& j) {
+  namespace mst = kainjow::mustache;
+  if (j.is_object()) {
+    mst::data d{mst::data::type::object};
+    for (auto& [k, v] : j.items()) {
+      d.set(k, as_data(v));
+    }
+    return d;
+  }
+  if (j.is_array()) {
+    mst::data d{mst::data::type::list};
+    for (auto& v : j) {
+      d.push_back(as_data(v));
+    }
+    return d;
+  }
+  if (j.is_string()) {
+    return mst::data{j.get<std::string>()};
+  }
+  if (j.is_boolean()) {
+    return mst::data{j.get<bool>()};
+  }
+  return j.is_null() ? mst::data{false} : mst::data{j.dump()};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(render_parity)
+
+// Herald walks kainjow's parse tree itself (to bound it): its output must be kainjow's.
+BOOST_AUTO_TEST_CASE(the_bounded_renderer_renders_what_kainjow_renders) {
+  const json vars = {{"name", "Ada <&\"'>"},
+                     {"items", {"a", "b", "c"}},
+                     {"people", {{{"name", "x"}, {"tag", "1"}}, {{"name", "y"}}}},
+                     {"obj", {{"k", "v"}, {"deep", {{"er", "z"}}}}},
+                     {"flag", true},
+                     {"off", false},
+                     {"none", nullptr},
+                     {"empty", json::array()},
+                     {"n", 42},
+                     {"grid", {{1, 2}, {3}}},
+                     {"title", "T"}};
+  const char* templates[] = {
+    "Hello {{name}}! {{{name}}} {{&name}}",
+    "{{#items}}\n- {{.}}\n{{/items}}\n",
+    "  {{#items}}\n  x\n  {{/items}}\nend",
+    "|\t{{#flag}}\t|\n{{/flag}}done\r\n",
+    "{{^missing}}none{{/missing}}{{^off}}off{{/off}}{{^empty}}empty{{/empty}}{{^none}}null{{/none}}",
+    "{{#obj}}{{k}}/{{deep.er}}/{{title}}{{/obj}} {{obj.deep.er}} {{a.b.c}}",
+    "{{#people}}{{name}}:{{tag}}:{{title}};{{/people}}",
+    "{{! comment }}x\r\n{{=<% %>=}}<% name %>\r\n<%={{ }}=%>{{n}}",
+    "{{#grid}}[{{#.}}{{.}}{{/.}}]{{/grid}}",
+    "{{#items}}{{#items}}{{.}}{{/items}}|{{/items}}",
+    "a\n\n  {{! standalone }}\n{{#off}}\n{{/off}}\nb\n  ",
+    "{{#flag}}{{#obj}}{{#deep}}{{er}}{{name}}{{/deep}}{{/obj}}{{/flag}}",
+    "{{}}{{ name }}{{#n}}{{.}}{{/n}}",
+  };
+  for (auto* text : templates) {
+    auto t = email_template();
+    t.html_body = text;
+    auto r = render_email(t, vars);
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    kainjow::mustache::mustache reference{text};
+    BOOST_REQUIRE(reference.is_valid());
+    BOOST_CHECK_EQUAL(r.email.html_body, reference.render(as_data(vars)));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -97,6 +97,25 @@ BOOST_AUTO_TEST_CASE(push_urls_must_be_http_or_mustache) {
   BOOST_CHECK(with(push_body(), "link", "HTTPS://example.com/{{id}}").value);
 }
 
+BOOST_AUTO_TEST_CASE(push_urls_are_checked_as_far_as_their_literal_text_goes) {
+  const herald::net::outbound_policy strict{};
+  auto problem = [&](const std::string& value) {
+    return herald::push_url_problem("link", value, strict);
+  };
+  for (auto fine : {"", "https://shop.example.com/a", "https://shop.example.com/{{id}}",
+                    "https://{{host}}/x", "{{url}}", "https://cdn.example.com:{{port}}/x"}) {
+    BOOST_CHECK_MESSAGE(problem(fine).empty(), fine << ": " << problem(fine));
+  }
+  BOOST_CHECK_EQUAL(problem("https://127.0.0.1/a"),
+                    "field 'link' points at 127.0.0.1, a loopback address");
+  BOOST_CHECK_EQUAL(problem("https://10.0.0.1/{{id}}"),
+                    "field 'link' points at 10.0.0.1, a private address");
+  BOOST_CHECK_EQUAL(problem("https://[fe80::1]:{{port}}/x"),
+                    "field 'link' points at fe80::1, a link-local address");
+  BOOST_CHECK_EQUAL(problem("http://{{host}}/x"), "field 'link' must be an https:// URL");
+  BOOST_CHECK_EQUAL(herald::push_url_problem("link", "http://{{host}}/x", {true}), "");
+}
+
 BOOST_AUTO_TEST_CASE(push_data_must_be_an_object_of_strings_with_allowed_keys) {
   check_refused(with(push_body(), "data", "x=1"), 400, "'data'");
   check_refused(with(push_body(), "data", {{"count", 3}}), 400, "'data.count'");

@@ -8,6 +8,8 @@ using json = nlohmann::json;
 
 namespace {
 
+const net::outbound_policy strict{};
+
 bool mentions(const std::string& error, const std::string& what) {
   return error.find(what) != std::string::npos;
 }
@@ -81,6 +83,23 @@ BOOST_AUTO_TEST_CASE(only_mailboxes_every_relay_takes_are_accepted) {
   }
   BOOST_TEST(!parse_user_patch("id-1", {{"email", "a,b@example.com"}}, error));
   BOOST_TEST(mentions(error, "'email'"), error);
+}
+
+BOOST_AUTO_TEST_CASE(an_address_is_taken_in_nfc_whichever_way_it_was_typed) {
+  const std::string nfc = "jos\xC3\xA9@caf\xC3\xA9.example";   // é precomposed (U+00E9)
+  const std::string nfd = "jose\xCC\x81@cafe\xCC\x81.example"; // e + U+0301
+  std::string error;
+  auto created = parse_new_user({{"email", nfd}, {"name", "J"}}, error);
+  BOOST_TEST_REQUIRE(created.has_value(), error);
+  BOOST_TEST(created->profile.user.email == nfc);
+  auto patch = parse_user_patch("id-1", {{"email", nfd}}, error);
+  BOOST_TEST_REQUIRE(patch.has_value(), error);
+  BOOST_TEST(patch->change.email.value_or("") == nfc);
+  auto login = parse_login({{"email", nfd}, {"password", "x"}}, error);
+  BOOST_TEST_REQUIRE(login.has_value(), error);
+  BOOST_TEST(login->email == nfc);
+  BOOST_TEST(to_nfc(nfc).value_or("") == nfc);
+  BOOST_TEST(!to_nfc("bad\xC3"));
 }
 
 BOOST_AUTO_TEST_CASE(create_limits_name_email_and_password) {
@@ -164,23 +183,23 @@ BOOST_AUTO_TEST_CASE(preferences_validate_quiet_hours_shape_and_null_clears_them
 BOOST_AUTO_TEST_CASE(fcm_tokens_must_have_the_registration_token_shape) {
   std::string error;
   std::string token = "dQw4w9WgXcQ:APA91bH" + std::string(40, 'x');
-  auto t = parse_push_token({{"type", "fcm"}, {"token", token}}, error);
+  auto t = parse_push_token({{"type", "fcm"}, {"token", token}}, strict, error);
   BOOST_TEST_REQUIRE(t.has_value(), error);
   BOOST_TEST(t->kind == "fcm");
   BOOST_TEST(t->token == token);
-  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", "short"}}, error));
+  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", "short"}}, strict, error));
   BOOST_TEST(mentions(error, "'token'"), error);
-  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", std::string(31, 'a')}}, error));
-  BOOST_TEST(parse_push_token({{"type", "fcm"}, {"token", std::string(4096, 'a')}}, error).has_value());
-  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", std::string(4097, 'a')}}, error));
-  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", std::string(40, 'a') + " x"}}, error));
-  BOOST_TEST(!parse_push_token({{"type", "sms"}, {"token", token}}, error));
+  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", std::string(31, 'a')}}, strict, error));
+  BOOST_TEST(parse_push_token({{"type", "fcm"}, {"token", std::string(4096, 'a')}}, strict, error).has_value());
+  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", std::string(4097, 'a')}}, strict, error));
+  BOOST_TEST(!parse_push_token({{"type", "fcm"}, {"token", std::string(40, 'a') + " x"}}, strict, error));
+  BOOST_TEST(!parse_push_token({{"type", "sms"}, {"token", token}}, strict, error));
   BOOST_TEST(mentions(error, "'type'"), error);
 }
 
 BOOST_AUTO_TEST_CASE(a_browser_push_subscription_is_accepted) {
   std::string error;
-  auto t = parse_push_token(webpush(), error);
+  auto t = parse_push_token(webpush(), strict, error);
   BOOST_TEST_REQUIRE(t.has_value(), error);
   BOOST_TEST(t->kind == "webpush");
   BOOST_TEST(t->token == "https://updates.push.services.mozilla.com/wpush/v2/gAAAA");
@@ -196,21 +215,30 @@ BOOST_AUTO_TEST_CASE(web_push_endpoint_and_keys_are_checked) {
     return body;
   };
   for (auto bad : {"http://push.example.com/x", "https:///nohost", "https://", "ftp://x.y/z",
-                   "push.example.com/x"}) {
-    BOOST_TEST(!parse_push_token(with_endpoint(bad), error), bad);
+                   "push.example.com/x", "https://127.0.0.1/push", "https://0177.0.0.1/push",
+                   "https://[::ffff:10.0.0.1]/push", "https://localhost/push",
+                   "https://169.254.169.254/latest", "https://user@push.example.com/x"}) {
+    BOOST_TEST(!parse_push_token(with_endpoint(bad), strict, error), bad);
     BOOST_TEST(mentions(error, "'subscription.endpoint'"), error);
   }
+  BOOST_TEST(!parse_push_token(with_endpoint("https://10.9.8.7/push"), strict, error));
+  BOOST_TEST(error == "field 'subscription.endpoint' points at 10.9.8.7, a private address");
+  const net::outbound_policy insecure{true};
+  BOOST_TEST(parse_push_token(with_endpoint("http://127.0.0.1:9/push"), insecure, error).has_value(),
+             error);
+  BOOST_TEST(!parse_push_token(with_endpoint("http://192.168.0.2/push"), insecure, error));
   auto auth16 = auth::base64url_encode(std::string(16, '\x22'));
-  BOOST_TEST(!parse_push_token(webpush({{"p256dh", p256dh_key(0x02)}, {"auth", auth16}}), error));
+  BOOST_TEST(!parse_push_token(webpush({{"p256dh", p256dh_key(0x02)}, {"auth", auth16}}), strict, error));
   BOOST_TEST(mentions(error, "0x04"), error);
-  BOOST_TEST(!parse_push_token(webpush({{"p256dh", p256dh_key(0x04, 33)}, {"auth", auth16}}), error));
+  BOOST_TEST(!parse_push_token(webpush({{"p256dh", p256dh_key(0x04, 33)}, {"auth", auth16}}), strict, error));
   BOOST_TEST(mentions(error, "65 bytes"), error);
   BOOST_TEST(!parse_push_token(
-    webpush({{"p256dh", p256dh_key()}, {"auth", auth::base64url_encode("short")}}), error));
+    webpush({{"p256dh", p256dh_key()}, {"auth", auth::base64url_encode("short")}}), strict,
+    error));
   BOOST_TEST(mentions(error, "'subscription.keys.auth'"), error);
-  BOOST_TEST(!parse_push_token(webpush({{"p256dh", "not base64!"}, {"auth", auth16}}), error));
+  BOOST_TEST(!parse_push_token(webpush({{"p256dh", "not base64!"}, {"auth", auth16}}), strict, error));
   BOOST_TEST(mentions(error, "'subscription.keys.p256dh'"), error);
-  BOOST_TEST(!parse_push_token({{"type", "webpush"}, {"token", "x"}}, error));
+  BOOST_TEST(!parse_push_token({{"type", "webpush"}, {"token", "x"}}, strict, error));
   BOOST_TEST(mentions(error, "'subscription'"), error);
 }
 
