@@ -3,8 +3,10 @@
 // smtp_breaker_pause: the SMTP sink the node sends to is stopped for 10 s mid-stream.
 // The primary's breaker opens (seen in the registry), the email service cancels its
 // consumers so messages wait in RabbitMQ (nothing sent, no attempt spent, nothing
-// dead-lettered), probes fail while the sink is down, and once it is back a probe closes
-// the breaker, consumption resumes and every accepted notification is delivered.
+// dead-lettered), a consumer restarted meanwhile is paused at its first delivery (what it
+// delivered goes back at once), probes fail while the sink is down, and once it is back a
+// probe closes the breaker, consumption resumes and every accepted notification is
+// delivered.
 //
 // smtp_failover: the primary relay (the scriptable relay) is down and smtp.fallback_url
 // names the sink: the primary's breaker opens and every notification goes through the
@@ -194,6 +196,10 @@ BOOST_AUTO_TEST_CASE(sink_down_mid_stream_opens_the_breaker_pauses_without_spend
                         }, 8s),
                         "email_sender: " << registry_entry(node, "email_sender").dump());
     auto waiting = broker.message_count(herald::messaging::email_queue);
+    // From now on the consumer takes nothing: what it settles (acks and requeues) stays
+    // put, but for deliveries already on their way when the cancel took effect (at most
+    // amqp.prefetch, 500).
+    auto settled_at_pause = actor_figure(node, "email_consumer/0", "processed");
 
     // The sink stays down 10 s; the queue keeps the stream meanwhile.
     std::uint32_t waiting_most = waiting;
@@ -203,7 +209,30 @@ BOOST_AUTO_TEST_CASE(sink_down_mid_stream_opens_the_breaker_pauses_without_spend
       std::this_thread::sleep_for(100ms); // polling the outage's end, nothing to wait for
     }
     BOOST_TEST_MESSAGE("messages waiting in email.queue during the outage: up to " << waiting_most);
+    auto settled_while_paused = actor_figure(node, "email_consumer/0", "processed") - settled_at_pause;
+    BOOST_TEST_MESSAGE("deliveries settled while paused: " << settled_while_paused);
+    BOOST_CHECK_LT(settled_while_paused, 500u);
     BOOST_CHECK_GT(waiting_most, waiting);
+
+    // A consumer restarted meanwhile (its connection closed by the broker) starts
+    // consuming, and is paused at its first delivery; what it delivered goes back at once.
+    auto restarts = actor_figure(node, "email_consumer/0", "restarts");
+    auto paused_requeued = actor_counter(node, "email_sender", "paused_requeued");
+    BOOST_REQUIRE_EQUAL(rabbitmqctl({"close_all_connections", "-p", env("HERALD_TEST_VHOST"),
+                                     "herald test: consumer restart while paused"})
+                          .status,
+                        0);
+    BOOST_CHECK(eventually([&] {
+      return actor_figure(node, "email_consumer/0", "restarts") > restarts
+             && entry_state(node, "email_consumer/0") == "paused email.queue"
+             && actor_counter(node, "email_sender", "paused_requeued") > paused_requeued
+             && actor_figure(node, "email_sender", "in_flight") == 0
+             && actor_figure(node, "email_consumer/0", "in_flight") == 0;
+    }, 10s));
+    BOOST_TEST_MESSAGE("requeued at once while paused after the restart: "
+                       << actor_counter(node, "email_sender", "paused_requeued") - paused_requeued);
+    BOOST_CHECK_EQUAL(sender_state(node).rfind("paused", 0), 0u);
+
     // Probes after each cool-down found the sink down.
     BOOST_CHECK_GE(actor_counter(node, "smtp_breaker/primary", "probe_failures"), 1u);
     BOOST_CHECK_EQUAL(actor_counter(node, "email_sender", "retried"), retried_before);
