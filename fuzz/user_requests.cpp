@@ -4,6 +4,7 @@
 // make a well-formed 400.
 
 #include "actors/user_lookup/user_requests.hpp"
+#include "adapters/net/outbound.hpp"
 #include "fuzz/support.hpp"
 #include "runtime/auth/base64.hpp"
 
@@ -92,13 +93,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_change(*c);
   }
 
-  if (auto t = parse_push_token(*body, error); accepted(t, error)) {
+  if (auto t = parse_push_token(*body, net::outbound_policy{}, error); accepted(t, error)) {
     if (t->kind == "fcm") {
       require(is_fcm_token(t->token), "an FCM token has the FCM shape");
     } else {
       require(t->kind == "webpush", "a device is fcm or webpush");
       require(t->token.rfind("https://", 0) == 0 && t->token.size() <= 2048,
               "a Web Push endpoint is an https:// URL of at most 2048 bytes");
+      require(net::check_url(t->token, net::outbound_policy{}).empty(),
+              "a Web Push endpoint passes the outbound rule");
       auto p256dh = auth::base64url_decode(t->p256dh);
       auto secret = auth::base64url_decode(t->auth);
       require(p256dh && p256dh->size() == 65 && (*p256dh)[0] == '\x04',

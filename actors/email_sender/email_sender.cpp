@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -18,6 +21,7 @@
 #include "actors/template_cache/render.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
 #include "adapters/smtp/client.hpp"
+#include "adapters/url.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald {
@@ -60,13 +64,7 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
     if (r.status != smtp::send_status::sent) {
       entry->failed += 1;
     }
-    bool transient = r.status == smtp::send_status::transient_failure;
-    // An answered refusal of one recipient (a 4xx to its command) says nothing about the
-    // relay; a timeout, a lost or refused connection or a refused session does.
-    bool answered_refusal = r.message_specific && r.smtp_code / 100 == 4;
-    return {r.status == smtp::send_status::sent,
-            r.status == smtp::send_status::permanent_failure, r.detail,
-            transient && r.message_specific, transient && !answered_refusal};
+    return to_send_result(r);
   };
   return {
     [=](send_atom, const outgoing_email& e) -> send_result {
@@ -146,12 +144,32 @@ struct sender_counters {
   std::atomic<std::uint64_t>* batch_size_last;
   std::atomic<std::uint64_t>* retried;
   std::atomic<std::uint64_t>* dead_lettered;
+  std::atomic<std::uint64_t>* pauses;
+  std::atomic<std::uint64_t>* paused_requeued;
+};
+
+/// One SMTP relay: its pool of connections and its circuit breaker, both owned by the
+/// email_sender (the supervising actor of the email service's sends).
+struct smtp_relay {
+  std::string name;  ///< "primary" or "fallback"
+  std::string where; ///< scheme://host:port, no credentials: for logs and the registry
+  smtp::settings settings;
+  caf::actor pool;
+  runtime::circuit_breaker breaker;
+  runtime::entry_ptr entry; ///< "smtp_breaker/<name>"
 };
 
 struct sender_state {
   caf::actor users;
   caf::actor templates;
-  caf::actor smtp_pool;
+  /// [0] the primary (smtp.url), [1] the fallback (smtp.fallback_url) when configured.
+  std::vector<smtp_relay> relays;
+  /// Consumption is paused: no relay's breaker is closed. Consumers are cancelled on the
+  /// broker and every delivery still arriving is requeued at once.
+  bool paused = false;
+  /// The consumer incarnations that delivered here (monitored): a pause or resume goes to
+  /// each; a new one met while paused is paused at its first delivery.
+  std::vector<caf::actor> consumers;
   caf::actor writer;
   caf::actor publisher; ///< confirmed publishes to the delay queues and failed.queue
   sender_config cfg;
@@ -207,6 +225,195 @@ void requeue_pending(const batch_ptr& b, const std::string& why) {
 
 std::string render_error(sender_actor* self, const caf::error& e) {
   return self->system().render(e);
+}
+
+// -- circuit breakers ------------------------------------------------------------
+//
+// Each relay's breaker counts the sends while it is closed (one call per request to a
+// connection; email_batch.hpp's relay_failed says what fails). While it is open, or
+// half-open, no batch goes to that relay: after the cool-down one probe, an SMTP session
+// check (smtp::probe on a thread of its own: connect, greeting, EHLO, STARTTLS, AUTH; no
+// mail), decides. Batches go to the primary while its breaker is closed, else to the
+// fallback while its breaker is closed, else nowhere: consumption pauses.
+
+const log::context breaker_log{"email", "email_sender", {}};
+
+std::string utc_text(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(ms % 1000));
+  return out;
+}
+
+/// The relay batches go to now; none while consumption is paused.
+std::optional<std::size_t> route_index(const sender_state& st) {
+  std::optional<runtime::breaker_state> fallback;
+  if (st.relays.size() > 1) {
+    fallback = st.relays[1].breaker.state();
+  }
+  switch (choose_route(st.relays[0].breaker.state(), fallback)) {
+    case smtp_route::primary:
+      return 0;
+    case smtp_route::fallback:
+      return 1;
+    case smtp_route::paused:
+      break;
+  }
+  return std::nullopt;
+}
+
+/// Pauses or resumes every known consumer when the route changed; the route on the
+/// email_sender's registry entry.
+void update_route(sender_actor* self) {
+  auto& st = self->state;
+  auto index = route_index(st);
+  bool pause = !index;
+  if (pause != st.paused) {
+    st.paused = pause;
+    for (auto& c : st.consumers) {
+      if (pause) {
+        self->send(c, pause_atom::value);
+      } else {
+        self->send(c, resume_atom::value);
+      }
+    }
+    if (pause) {
+      *st.count.pauses += 1;
+      log::warn(breaker_log,
+                "every SMTP relay's circuit breaker is open: email.queue paused, messages wait "
+                "in RabbitMQ",
+                {{"consumers", st.consumers.size()}});
+    } else {
+      log::info(breaker_log, "email.queue resumed",
+                {{"relay", st.relays[*index].where}, {"breaker", st.relays[*index].name}});
+    }
+  }
+  st.entry->set_state(pause ? std::string{"paused: SMTP circuit breaker open"}
+                            : "sending through " + st.relays[*index].name + " relay "
+                                + st.relays[*index].where);
+}
+
+void probe_relay(sender_actor* self, std::size_t index);
+
+/// After a call or a probe changed `index`'s breaker: registry, log, the next probe, and
+/// the route.
+void on_transition(sender_actor* self, std::size_t index, runtime::breaker_state from,
+                   const std::string& why) {
+  auto& st = self->state;
+  auto& r = st.relays[index];
+  auto to = r.breaker.state();
+  if (to == from) {
+    return;
+  }
+  using runtime::breaker_state;
+  auto now = std::chrono::system_clock::now();
+  auto to_name = std::string{runtime::to_string(to)};
+  r.entry->set_state(to_name);
+  r.entry->counter("transitions").store(r.breaker.transitions());
+  r.entry->counter(to == breaker_state::open     ? "opened"
+                   : to == breaker_state::closed ? "closed"
+                                                 : "half_opened") += 1;
+  r.entry->set_info("last_change", utc_text(now));
+  r.entry->set_info("last_transition", std::string{runtime::to_string(from)} + " -> " + to_name);
+  nlohmann::json fields = {{"relay", r.where},
+                           {"breaker", r.name},
+                           {"from", runtime::to_string(from)},
+                           {"to", to_name},
+                           {"transitions", r.breaker.transitions()}};
+  if (to == breaker_state::open) {
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(r.breaker.retry_at()
+                                                             - clock_type::now());
+    wait = std::max(wait, std::chrono::milliseconds{1});
+    r.entry->set_info("probe_at", utc_text(now + wait));
+    r.entry->set_info("last_error", why);
+    fields["probe_in_ms"] = wait.count();
+    fields["error"] = why;
+    log::warn(breaker_log, "SMTP circuit breaker open", fields);
+    self->delayed_send(self, wait, probe_atom::value, static_cast<std::uint64_t>(index));
+  } else if (to == breaker_state::half_open) {
+    log::info(breaker_log, "SMTP circuit breaker half-open: probing the relay", fields);
+  } else {
+    r.entry->set_info("probe_at", nullptr);
+    log::info(breaker_log, "SMTP circuit breaker closed", fields);
+  }
+  update_route(self);
+}
+
+/// The outcome of one send request while `index`'s breaker is closed. Outcomes that come
+/// back after it opened (requests started before) change nothing: only the probe decides.
+void report(sender_actor* self, std::size_t index, bool failed, const std::string& why) {
+  auto& st = self->state;
+  auto& r = st.relays[index];
+  if (r.breaker.state() != runtime::breaker_state::closed) {
+    return;
+  }
+  auto now = clock_type::now();
+  r.entry->processed += 1;
+  if (failed) {
+    r.entry->failed += 1;
+    std::uniform_real_distribution<double> unit{0.0, 1.0};
+    r.breaker.on_failure(now, unit(st.random));
+  } else {
+    r.breaker.on_success(now);
+  }
+  on_transition(self, index, runtime::breaker_state::closed, why);
+}
+
+void probe_done(sender_actor* self, std::size_t index, const std::string& error) {
+  auto& st = self->state;
+  auto& r = st.relays[index];
+  if (r.breaker.state() != runtime::breaker_state::half_open) {
+    return;
+  }
+  auto now = clock_type::now();
+  if (error.empty()) {
+    r.breaker.on_success(now);
+  } else {
+    r.entry->counter("probe_failures") += 1;
+    std::uniform_real_distribution<double> unit{0.0, 1.0};
+    r.breaker.on_failure(now, unit(st.random));
+  }
+  on_transition(self, index, runtime::breaker_state::half_open,
+                error.empty() ? std::string{} : "probe: " + error);
+}
+
+/// Once the cool-down has passed: one session check on a thread of its own (it blocks).
+void probe_relay(sender_actor* self, std::size_t index) {
+  auto& r = self->state.relays[index];
+  if (r.breaker.state() != runtime::breaker_state::open) {
+    return;
+  }
+  auto now = clock_type::now();
+  if (!r.breaker.allow(now)) { // the timer fired a little early
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(r.breaker.retry_at() - now);
+    self->delayed_send(self, std::max(wait, std::chrono::milliseconds{1}), probe_atom::value,
+                       static_cast<std::uint64_t>(index));
+    return;
+  }
+  on_transition(self, index, runtime::breaker_state::open, {});
+  r.entry->counter("probes") += 1;
+  auto settings = r.settings;
+  auto prober = self->system().spawn<caf::detached>(
+    [settings](caf::event_based_actor* p) -> caf::behavior {
+      return {
+        [=](probe_atom) -> std::string {
+          p->quit();
+          try {
+            return smtp::probe(settings.url, settings.timeout, settings.ca_file);
+          } catch (const std::exception& e) {
+            return e.what();
+          }
+        },
+      };
+    });
+  self->request(prober, 2 * settings.timeout + std::chrono::seconds{5}, probe_atom::value)
+    .then([=](std::string& error) { probe_done(self, index, error); },
+          [=](caf::error& e) { probe_done(self, index, render_error(self, e)); });
 }
 
 // Step 1: a redelivered message whose notification already reached a final status is
@@ -410,6 +617,12 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
 // split across the SMTP connections (one request per connection, sent one after another
 // on it).
 void render_and_send(sender_actor* self, batch_ptr b) {
+  auto relay = route_index(self->state);
+  if (!relay) {
+    requeue_pending(b, "SMTP relay unavailable (circuit breaker open), not sending");
+    forward(self, b);
+    return;
+  }
   std::vector<std::size_t> to_send;
   for (std::size_t i = 0; i < b->items.size(); ++i) {
     auto& item = b->items[i];
@@ -457,9 +670,20 @@ void render_and_send(sender_actor* self, batch_ptr b) {
         forward(self, b);
       }
     };
-    self->request(self->state.smtp_pool, wait, send_atom::value, std::move(mails), start_by)
+    auto index = *relay;
+    self->request(self->state.relays[index].pool, wait, send_atom::value, std::move(mails),
+                  start_by)
       .then(
         [=](std::vector<send_result>& results) {
+          std::string why;
+          for (auto& r : results) {
+            if (r.relay_failure) {
+              why = r.detail;
+              break;
+            }
+          }
+          report(self, index, relay_failed(results, members.size()),
+                 why.empty() ? "missing results" : why);
           for (std::size_t k = 0; k < members.size(); ++k) {
             auto& item = b->items[members[k]];
             if (k >= results.size()) {
@@ -478,6 +702,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
         },
         [=](caf::error& e) {
           auto why = "SMTP connection: " + render_error(self, e);
+          report(self, index, true, why);
           for (auto i : members) {
             decide(b->items[i], verdict::requeue, why);
           }
@@ -640,7 +865,11 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
     if (!s.ack.empty()) {
       self->send(consumer, ack_atom::value, std::move(s.ack));
     }
-    if (!s.requeue.empty()) {
+    if (!s.requeue.empty() && st.paused) {
+      // Its consumer is paused: back to the queue at once, to wait there.
+      *st.count.paused_requeued += s.requeue.size();
+      self->send(consumer, requeue_atom::value, std::move(s.requeue));
+    } else if (!s.requeue.empty()) {
       self->delayed_send(consumer, st.cfg.requeue_delay, requeue_atom::value,
                          std::move(s.requeue));
     }
@@ -674,17 +903,22 @@ void start_batch(sender_actor* self) {
     st.count.batch_size_max->store(n);
   }
   st.entry->in_flight += static_cast<std::int64_t>(n);
+  if (st.paused) {
+    requeue_pending(b, "SMTP relay unavailable (circuit breaker open), not sending");
+    finish(self, b, true);
+    return;
+  }
   check_redelivered(self, std::move(b));
 }
 
 caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor templates,
-                           caf::actor smtp_pool, caf::actor writer, caf::actor publisher,
-                           sender_config cfg, runtime::entry_ptr entry) {
+                           std::vector<smtp_relay> relays, caf::actor writer,
+                           caf::actor publisher, sender_config cfg, runtime::entry_ptr entry) {
   auto& st = self->state;
   st.publisher = std::move(publisher);
   st.users = std::move(users);
   st.templates = std::move(templates);
-  st.smtp_pool = std::move(smtp_pool);
+  st.relays = std::move(relays);
   st.writer = std::move(writer);
   st.cfg = cfg;
   st.compiled = compiled_cache{cfg.compiled_max, cfg.compiled_bytes};
@@ -694,12 +928,33 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
               &entry->counter("duplicates"),     &entry->counter("batches"),
               &entry->counter("batched_messages"), &entry->counter("batch_size_max"),
               &entry->counter("batch_size_last"), &entry->counter("retried"),
-              &entry->counter("dead_lettered")};
-  entry->set_state("running");
+              &entry->counter("dead_lettered"), &entry->counter("pauses"),
+              &entry->counter("paused_requeued")};
+  for (auto& r : st.relays) {
+    r.entry->set_state(std::string{runtime::to_string(r.breaker.state())});
+    r.entry->set_info("relay", r.where);
+    r.entry->set_info("last_change", utc_text(std::chrono::system_clock::now()));
+    r.entry->counter("transitions");
+  }
+  update_route(self);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& cs = self->state.consumers;
+    cs.erase(std::remove_if(cs.begin(), cs.end(),
+                            [&](const caf::actor& c) { return c.address() == dm.source; }),
+             cs.end());
+  });
   return {
+    [=](probe_atom, std::uint64_t index) { probe_relay(self, static_cast<std::size_t>(index)); },
     [=](deliver_atom, std::vector<queued_message>& messages) {
       auto& st = self->state;
       auto consumer = caf::actor_cast<caf::actor>(self->current_sender());
+      if (std::find(st.consumers.begin(), st.consumers.end(), consumer) == st.consumers.end()) {
+        st.consumers.push_back(consumer);
+        self->monitor(consumer);
+        if (st.paused) {
+          self->send(consumer, pause_atom::value); // before its deliveries' requeue
+        }
+      }
       if (!st.forming) {
         st.forming = std::make_shared<email_batch>();
       }
@@ -764,15 +1019,45 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
   smtp::settings smtp_settings{ctx.settings.get("smtp.url"), ctx.settings.get_ms("smtp.timeout_ms"),
                                ctx.settings.get("smtp.ca_file")};
   auto from = ctx.settings.get("smtp.from");
-  runtime::pool_spec smtp_spec;
-  smtp_spec.name = "smtp_connection";
-  smtp_spec.role = "email";
-  smtp_spec.size = static_cast<std::size_t>(ctx.settings.get_int("smtp.connections"));
-  smtp_spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn<caf::detached>(smtp_connection, smtp_settings, from, entry);
+  auto smtp_connections = static_cast<std::size_t>(ctx.settings.get_int("smtp.connections"));
+  runtime::breaker_policy policy;
+  policy.consecutive_failures = static_cast<int>(ctx.settings.get_int("smtp.breaker.failures"));
+  policy.failure_rate =
+    static_cast<double>(ctx.settings.get_int("smtp.breaker.failure_rate_percent")) / 100.0;
+  policy.window = static_cast<int>(ctx.settings.get_int("smtp.breaker.window"));
+  policy.cool_down = ctx.settings.get_ms("smtp.breaker.cool_down_ms");
+  // One pool of connections and one breaker per relay.
+  auto relay = [&](std::string name, const std::string& pool_name, smtp::settings settings) {
+    runtime::pool_spec spec;
+    spec.name = pool_name;
+    spec.role = "email";
+    spec.size = smtp_connections;
+    spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
+      return sys.spawn<caf::detached>(smtp_connection, settings, from, entry);
+    };
+    auto pool = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
+    std::string where = "smtp relay";
+    if (auto u = parse_url(settings.url)) {
+      where = u->scheme + "://" + (u->host.find(':') == std::string::npos ? u->host
+                                                                          : "[" + u->host + "]")
+              + ":" + std::to_string(u->port != 0 ? u->port : (u->scheme == "smtps" ? 465 : 25));
+    }
+    auto entry = ctx.registry.enlist("smtp_breaker/" + name, "email", "circuit_breaker");
+    return std::pair{smtp_relay{std::move(name), std::move(where), std::move(settings), pool.pool,
+                                runtime::circuit_breaker{policy}, std::move(entry)},
+                     pool};
   };
-  auto smtp_connections = smtp_spec.size;
-  auto smtp = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(smtp_spec));
+  std::vector<smtp_relay> relays;
+  auto [primary, smtp] = relay("primary", "smtp_connection", smtp_settings);
+  relays.push_back(std::move(primary));
+  runtime::supervised_pool smtp_fallback;
+  if (auto fallback_url = ctx.settings.get("smtp.fallback_url"); !fallback_url.empty()) {
+    auto fallback_settings = smtp_settings;
+    fallback_settings.url = fallback_url;
+    auto [fallback, pool] = relay("fallback", "smtp_fallback_connection", fallback_settings);
+    relays.push_back(std::move(fallback));
+    smtp_fallback = pool;
+  }
 
   runtime::retry_schedule retries;
   retries.steps = ctx.settings.get_ms_list("retry.steps_ms");
@@ -784,7 +1069,7 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
                     1024, static_cast<std::size_t>(ctx.settings.get_int("templates.cache_bytes")),
                     render_limits_from(ctx.settings), retries,
                     ctx.settings.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2}};
-  auto sender = ctx.system.spawn(email_sender, user_lookup, template_cache, smtp.pool,
+  auto sender = ctx.system.spawn(email_sender, user_lookup, template_cache, std::move(relays),
                                  status_writer, publisher, cfg,
                                  ctx.registry.enlist("email_sender", "email", "event_based"));
   // The publisher goes when the sender goes.
@@ -804,7 +1089,7 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
   };
   auto consumers = runtime::spawn_supervised_pool(ctx.system, ctx.registry,
                                                   std::move(consumer_spec));
-  return {sender, smtp, consumers};
+  return {sender, smtp, smtp_fallback, consumers};
 }
 
 } // namespace herald

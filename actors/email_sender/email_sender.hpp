@@ -5,7 +5,7 @@
 //
 // The tree: consumers (each an I/O thread with its own connection) -> one event-based
 // email_sender actor -> a supervised pool of smtp_connection actors (detached, one reused
-// SMTP connection each). The users' store workers, the node's template cache and its
+// SMTP connection each), and one of smtp_fallback_connection actors for the fallback relay. The users' store workers, the node's template cache and its
 // status writer serve it.
 //
 // -- Batches ---------------------------------------------------------------------------
@@ -61,9 +61,35 @@
 //   failed status write on, nothing is sent until a status query answers again, so a
 //   node stopped during the outage re-sends only those first batches, not the outage.
 //
+// -- Circuit breakers and failover -------------------------------------------------------
+// The sender owns one runtime::circuit_breaker per relay: the primary (smtp.url) and, when
+// smtp.fallback_url is set, the fallback, each with its own pool of connections. While a
+// breaker is closed every send request to that relay's connections is one call: it fails
+// when the relay could not be talked to for any of its mails (connection refused or lost,
+// a timeout, the session refused), and succeeds when each mail was answered — a 5xx or a
+// 4xx for one recipient included (email_batch.hpp: relay_failed). Outcomes of requests
+// that end after the breaker opened count for nothing. Open, the relay gets no batch;
+// after the cool-down (smtp.breaker.cool_down_ms, jittered) one probe, an SMTP session
+// check on a thread of its own (smtp::probe: connect, greeting, EHLO, STARTTLS, AUTH; no
+// mail is sent), closes it or opens it for another cool-down.
+// Batches go to the primary while its breaker is closed, else to the fallback while its
+// breaker is closed. When neither is, consumption pauses: every consumer that delivered
+// here is sent pause_atom (basic.cancel on the broker), so messages wait in RabbitMQ
+// with no attempt spent and nothing dead-lettered; deliveries still arriving, and the
+// messages of batches in flight once they end, are requeued at once. When a breaker
+// closes, the consumers get resume_atom. A consumer restarted meanwhile is paused at its
+// first delivery. Every transition is logged (warn when opening, info otherwise, with the
+// relay's scheme://host:port) and shown on the registry entries "smtp_breaker/primary" and
+// "smtp_breaker/fallback": state, counters (transitions, opened, half_opened, closed,
+// probes, probe_failures; processed and failed: the calls counted), info (relay,
+// last_change, last_transition, last_error, probe_at).
+//
 // Counters on the registry entry "email_sender": sent, skipped, failed, requeued,
 // duplicates (redeliveries acked without sending), batches, batched_messages (their sum:
-// the mean batch size is batched_messages / batches), batch_size_max, batch_size_last.
+// the mean batch size is batched_messages / batches), batch_size_max, batch_size_last,
+// retried, dead_lettered, pauses (times consumption paused), paused_requeued (messages
+// given back to the queue while paused). Its state names the relay batches go to, or
+// "paused: ...".
 
 #include "actors/node/node_context.hpp"
 #include "runtime/supervision/supervised_pool.hpp"
@@ -73,6 +99,7 @@ namespace herald {
 struct email_service {
   caf::actor sender;
   runtime::supervised_pool smtp;
+  runtime::supervised_pool smtp_fallback; ///< empty without smtp.fallback_url
   runtime::supervised_pool consumers;
 };
 

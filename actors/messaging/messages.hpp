@@ -25,6 +25,9 @@ using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using pause_atom = caf::atom_constant<caf::atom("pause")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
 // -- outcomes ------------------------------------------------------------------
 

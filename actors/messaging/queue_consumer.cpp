@@ -59,6 +59,14 @@ caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
       io->reject(tags, true);
       settled(tags.size());
     },
+    [=](pause_atom) {
+      io->pause(true);
+      entry->set_state("paused " + s.queue);
+    },
+    [=](resume_atom) {
+      io->pause(false);
+      entry->set_state("consuming " + s.queue);
+    },
     [=](lost_atom, const std::string& why) {
       entry->set_state("disconnected");
       log::warn(who, "connection lost", {{"queue", s.queue}, {"error", why}});

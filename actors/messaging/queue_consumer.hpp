@@ -12,6 +12,10 @@
 // once the message's outcome is safe, or to have it delivered again. Acks of a batch are
 // written corked, together. At most `prefetch` deliveries are unsettled at once.
 //
+// The worker may stop the flow: (pause_atom) cancels the consumer on the broker, so
+// further messages wait in the queue, while deliveries already handed on are still
+// settled as above; (resume_atom) consumes again. A restarted consumer starts resumed.
+//
 // When the connection is lost the consumer quits with an error and its supervisor
 // restarts it with backoff; unacknowledged messages go back to the queue (at-least-once:
 // a worker may see a message again, flagged `redelivered`). Settlements sent to a

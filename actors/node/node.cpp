@@ -259,6 +259,9 @@ std::string node::start() {
     auto email = spawn_email_sender(ctx_, users, templates, status_writer);
     impl_->roots.push_back(email.sender);
     impl_->roots.push_back(email.smtp.supervisor);
+    if (email.smtp_fallback.supervisor) {
+      impl_->roots.push_back(email.smtp_fallback.supervisor);
+    }
     impl_->roots.push_back(email.consumers.supervisor);
     auto* server = make_server(base + 3);
     add_health_routes(*server, "email", node_name,

@@ -221,9 +221,26 @@ std::string connection::set_prefetch(std::uint16_t count) {
 }
 
 std::string connection::consume(const std::string& queue) {
-  amqp_basic_consume(conn_, channel, bytes(queue), amqp_empty_bytes, 0, 0, 0,
-                     amqp_empty_table);
-  return check_rpc("basic.consume");
+  auto* ok = amqp_basic_consume(conn_, channel, bytes(queue), amqp_empty_bytes, 0, 0, 0,
+                                amqp_empty_table);
+  if (auto err = check_rpc("basic.consume"); !err.empty()) {
+    return err;
+  }
+  consumer_tag_ = ok != nullptr ? to_string(ok->consumer_tag) : std::string{};
+  return {};
+}
+
+std::string connection::cancel() {
+  if (consumer_tag_.empty()) {
+    return {};
+  }
+  // Deliveries that arrive before cancel-ok are kept by rabbitmq-c for next_delivery.
+  amqp_basic_cancel(conn_, channel, bytes(consumer_tag_));
+  if (auto err = check_rpc("basic.cancel"); !err.empty()) {
+    return err;
+  }
+  consumer_tag_.clear();
+  return {};
 }
 
 std::string connection::publish(const message& m) {

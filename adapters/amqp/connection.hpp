@@ -94,7 +94,12 @@ public:
   std::string declare(const topology& t);
   std::string enable_confirms();
   std::string set_prefetch(std::uint16_t count);
+  /// Starts consuming `queue` (manual acks) under a consumer tag the broker picks.
   std::string consume(const std::string& queue);
+  /// Stops the consumer consume() started (basic.cancel): no more deliveries, while the
+  /// unsettled ones stay this channel's to ack or reject. Deliveries already on their way
+  /// still come through next_delivery. Nothing to do when none is running.
+  std::string cancel();
 
   /// Sends a persistent message. Its delivery tag (in confirm mode) is the count of
   /// publishes on this connection so far.
@@ -134,6 +139,7 @@ private:
   amqp_connection_state_t conn_ = nullptr;
   bool open_ = false;
   std::string error_;
+  std::string consumer_tag_; ///< of the running consumer; "" when none
 };
 
 /// Opens a TCP connection to the broker within `timeout`; "" when it answers.

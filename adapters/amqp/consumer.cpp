@@ -34,6 +34,7 @@ struct consumer::shared {
   std::mutex mtx;
   std::vector<settlement> pending; ///< guarded by mtx
   bool stopping = false;           ///< guarded by mtx
+  bool paused = false;             ///< guarded by mtx: the owner wants no deliveries
 
   /// Held while a callback runs and while the owner drops them, so that nothing of the
   /// owner's (actor handles) is used or released by this thread after the owner is gone.
@@ -80,6 +81,17 @@ struct consumer::shared {
     wake();
   }
 
+  void set_paused(bool p) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (stopping || paused == p) {
+        return;
+      }
+      paused = p;
+    }
+    wake();
+  }
+
   /// The I/O thread: returns when stopped or when the connection is gone.
   void run() {
     connection conn{settings.url};
@@ -90,14 +102,11 @@ struct consumer::shared {
     if (err.empty()) {
       err = conn.set_prefetch(settings.prefetch);
     }
-    if (err.empty()) {
-      err = conn.consume(settings.queue);
-    }
+    bool consuming = false; ///< a basic.consume is running on the channel
     if (!err.empty()) {
       lost(err);
       return;
     }
-    stats.consuming = true;
     std::vector<settlement> batch;
     std::vector<delivery> deliveries;
     ack_window window;
@@ -119,12 +128,25 @@ struct consumer::shared {
       return conn.is_open();
     };
     for (;;) {
+      bool want_paused;
       {
         std::lock_guard<std::mutex> guard{mtx};
         if (stopping) {
           return;
         }
         batch.swap(pending);
+        want_paused = paused;
+      }
+      // Before the settlements: a requeue the owner sent together with a pause must not
+      // come straight back to this consumer.
+      if (want_paused == consuming) {
+        err = consuming ? conn.cancel() : conn.consume(settings.queue);
+        if (!err.empty()) {
+          lost(err);
+          return;
+        }
+        consuming = !consuming;
+        stats.consuming = consuming;
       }
       if (!batch.empty() || window.held() > 0) {
         conn.hold_writes(true);
@@ -228,6 +250,10 @@ consumer::~consumer() {
   }
   shared_->wake();
   shared_->drop_callbacks();
+}
+
+void consumer::pause(bool paused) {
+  shared_->set_paused(paused);
 }
 
 void consumer::ack(std::uint64_t tag) {

@@ -52,6 +52,13 @@ public:
   consumer(const consumer&) = delete;
   consumer& operator=(const consumer&) = delete;
 
+  /// Thread-safe; never blocks on the network. Paused, the consumer is cancelled on the
+  /// broker (basic.cancel): no more deliveries come, messages wait in the queue (for this
+  /// node's next resume or another node's consumer), and the deliveries already handed on
+  /// are still settled here as usual. Resumed, it consumes again (basic.consume). The
+  /// latest call wins; a consumer starts resumed.
+  void pause(bool paused);
+
   /// Thread-safe; never blocks on the network.
   void ack(std::uint64_t tag);
   /// Thread-safe; `requeue` puts the message back in the queue, else it is dropped.

@@ -103,6 +103,9 @@ std::string validate(const option& opt, const std::string& value) {
       return {};
     }
     case value_kind::url: {
+      if (value.empty() && opt.default_value.empty()) {
+        return {}; // an optional URL, not set
+      }
       auto sep = value.find("://");
       auto scheme = sep == std::string::npos ? std::string{} : value.substr(0, sep);
       if (sep == std::string::npos || sep + 3 >= value.size()
@@ -291,6 +294,26 @@ const std::vector<option>& declared_options() {
       file("smtp.ca_file", "HERALD_SMTP_CA_FILE", "",
            "PEM file of the CA certificates that verify the relay's TLS certificate "
            "(smtps://, STARTTLS) instead of the system's; empty: the system's"),
+      url("smtp.fallback_url", "HERALD_SMTP_FALLBACK_URL", "",
+          "Fallback SMTP relay (the forms of smtp.url, the same smtp.ca_file, its own "
+          "connections and circuit breaker), sent through while the primary's breaker is "
+          "open; empty: none, sending pauses instead",
+          {"smtp", "smtps"}),
+      integer("smtp.breaker.failures", "HERALD_SMTP_BREAKER_FAILURES", "5",
+              "Consecutive failed sends to a relay (unreachable, timed out, session refused) "
+              "that open its circuit breaker",
+              1, 10000),
+      integer("smtp.breaker.failure_rate_percent", "HERALD_SMTP_BREAKER_FAILURE_RATE_PERCENT",
+              "50",
+              "Or this share of failures among the last smtp.breaker.window sends to a relay",
+              1, 100),
+      integer("smtp.breaker.window", "HERALD_SMTP_BREAKER_WINDOW", "20",
+              "Sends to a relay that smtp.breaker.failure_rate_percent is judged over", 1,
+              10000),
+      integer("smtp.breaker.cool_down_ms", "HERALD_SMTP_BREAKER_COOL_DOWN_MS", "30000",
+              "How long an open breaker waits (jittered by 20 %) before one probe, an SMTP "
+              "session check (connect, greeting, EHLO, TLS, AUTH), decides whether it closes",
+              100, 3600000),
       integer("email.consumers", "HERALD_EMAIL_CONSUMERS", "1",
               "Consumers of email.queue per node (each with its own connection)", 1, 64),
       integer("email.batches_in_flight", "HERALD_EMAIL_BATCHES_IN_FLIGHT", "4",

@@ -16,17 +16,27 @@ std::map<std::string, std::uint64_t> actor_entry::counters() const {
   return out;
 }
 
+void actor_entry::set_info(const std::string& key, nlohmann::json value) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  info_[key] = std::move(value);
+}
+
 nlohmann::json actor_entry::to_json() const {
-  return {{"name", name_},
-          {"role", role_},
-          {"kind", kind_},
-          {"state", state()},
-          {"processed", processed.load()},
-          {"failed", failed.load()},
-          {"restarts", restarts.load()},
-          {"mailbox", mailbox.load()},
-          {"in_flight", in_flight.load()},
-          {"counters", counters()}};
+  nlohmann::json out = {{"name", name_},
+                        {"role", role_},
+                        {"kind", kind_},
+                        {"state", state()},
+                        {"processed", processed.load()},
+                        {"failed", failed.load()},
+                        {"restarts", restarts.load()},
+                        {"mailbox", mailbox.load()},
+                        {"in_flight", in_flight.load()},
+                        {"counters", counters()}};
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!info_.empty()) {
+    out["info"] = info_;
+  }
+  return out;
 }
 
 entry_ptr registry::enlist(const std::string& name, const std::string& role,

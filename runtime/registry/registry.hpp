@@ -48,7 +48,12 @@ public:
   /// The named counters' current values.
   std::map<std::string, std::uint64_t> counters() const;
 
-  /// name, role, kind, state, the fixed counters, and the named ones under "counters".
+  /// A descriptive field particular to one kind of entry (e.g. a circuit breaker's relay
+  /// and the time of its last change), shown under "info"; set again to change it.
+  void set_info(const std::string& key, nlohmann::json value);
+
+  /// name, role, kind, state, the fixed counters, the named ones under "counters", and
+  /// "info" when any was set.
   nlohmann::json to_json() const;
 
 private:
@@ -58,6 +63,7 @@ private:
   mutable std::mutex mtx_;
   std::string state_ = "starting";
   std::map<std::string, std::atomic<std::uint64_t>> counters_; ///< nodes never move
+  nlohmann::json info_ = nlohmann::json::object();             ///< guarded by mtx_
 };
 
 using entry_ptr = std::shared_ptr<actor_entry>;

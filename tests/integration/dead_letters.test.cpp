@@ -16,7 +16,7 @@ namespace {
 
 struct dead_letter_fixture {
   running_node node{{{"HERALD_SMTP_URL", env("HERALD_TEST_RELAY_URL")},
-                     {"HERALD_RETRY_STEPS_MS", "100,200"},
+                     {"HERALD_RETRY_STEPS_MS", "300,600"},
                      {"HERALD_EMAIL_REQUEUE_DELAY_MS", "200"}}};
   std::string code = create_email_template(node);
 

@@ -640,7 +640,7 @@ BOOST_AUTO_TEST_CASE(the_gateway_refuses_a_bomb_and_oversized_variables_before_p
               "templates.max_variables_bytes");
 }
 
-BOOST_AUTO_TEST_CASE(a_bomb_that_reaches_the_worker_fails_without_a_mail) {
+BOOST_AUTO_TEST_CASE(a_bomb_that_reaches_the_worker_is_dead_lettered_without_a_mail) {
   auto code = unique("workerbomb-");
   BOOST_REQUIRE_EQUAL(create(bomb_template(code, "0123456789")).status, 201);
   auto email = unique("bombed-") + "@example.com";
@@ -654,7 +654,7 @@ BOOST_AUTO_TEST_CASE(a_bomb_that_reaches_the_worker_fails_without_a_mail) {
                   {"variables", forty_items},
                   {"correlation_id", "bomb"},
                   {"attempt", 1}});
-  BOOST_REQUIRE(eventually([&] { return status_of(node, id) == "failed"; }));
+  BOOST_REQUIRE(eventually([&] { return status_of(node, id) == "dead"; }));
   auto last_error = notification(node, id)["last_error"].get<std::string>();
   BOOST_CHECK_MESSAGE(last_error.find("renders to more than") != std::string::npos, last_error);
   BOOST_CHECK(mails_to(env("HERALD_TEST_MAILDIR"), email).empty());

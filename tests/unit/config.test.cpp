@@ -39,6 +39,21 @@ BOOST_AUTO_TEST_CASE(smtp_url_comes_from_the_environment) {
   BOOST_CHECK_EQUAL(r.value->get("smtp.url"), "smtps://u:p@mail.example.com:465");
 }
 
+BOOST_AUTO_TEST_CASE(the_smtp_fallback_url_is_optional_and_checked_when_given) {
+  auto none = load({std::nullopt, {}, {}});
+  BOOST_REQUIRE(none.value);
+  BOOST_CHECK_EQUAL(none.value->get("smtp.fallback_url"), "");
+  auto given = load({std::nullopt, {{"HERALD_SMTP_FALLBACK_URL", "smtps://backup.example.com"}}, {}});
+  BOOST_REQUIRE(given.value);
+  BOOST_CHECK_EQUAL(given.value->get("smtp.fallback_url"), "smtps://backup.example.com");
+  auto bad = load({std::nullopt, {{"HERALD_SMTP_FALLBACK_URL", "http://backup"}}, {}});
+  BOOST_CHECK(!bad.value);
+  BOOST_CHECK_NE(bad.error.find("'smtp.fallback_url'"), std::string::npos);
+  // A URL with a default stays required.
+  auto no_amqp = load({std::nullopt, {}, {"--amqp.url="}});
+  BOOST_CHECK(!no_amqp.value);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_values_stop_loading_with_the_key_named) {
   auto bad_port = load({std::nullopt, {{"HERALD_HTTP_PORT_BASE", "eighty"}}, {}});
   BOOST_CHECK(!bad_port.value);
