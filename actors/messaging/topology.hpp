@@ -6,8 +6,9 @@
 //
 // Retries: a message whose delivery failed transiently is published to the headers
 // exchange notifications.retry with its original routing key (e.g. `email`) and the header
-// x-herald-delay-queue naming one delay queue, `retry.<ms>ms`, which only that header
-// routes to. The message carries its own expiration (the step, jittered per message); the
+// herald-delay-queue naming one delay queue, `retry.<ms>ms`, which only that header
+// routes to (not an `x-` name: RabbitMQ's headers exchange ignores those when matching, so
+// a binding on one matched every message, and each retry went to every delay queue). The message carries its own expiration (the step, jittered per message); the
 // queue's own TTL (twice the step) is a backstop. When it expires, RabbitMQ dead-letters it
 // to notifications.direct with its original routing key, so it comes back to its channel's
 // queue. Expiry happens at the head of a queue only: a message may wait behind an older one
@@ -31,8 +32,12 @@ inline constexpr const char* failed_routing_key = "failed";
 // -- headers -----------------------------------------------------------------------
 /// The attempt this delivery is (1 for the first); absent means 1.
 inline constexpr const char* attempt_header = "x-herald-attempt";
-/// Routes a message on notifications.retry to one delay queue.
-inline constexpr const char* delay_queue_header = "x-herald-delay-queue";
+/// Routes a message on notifications.retry to one delay queue. Not an `x-` name: the
+/// headers exchange would ignore it.
+inline constexpr const char* delay_queue_header = "herald-delay-queue";
+/// The header delay queues were bound by before: that binding matched every retry, so it
+/// is removed when the topology is declared.
+inline constexpr const char* old_delay_queue_header = "x-herald-delay-queue";
 /// On failed.queue: why (a reason code), the detail, the attempts made, the channel.
 inline constexpr const char* reason_header = "x-herald-reason";
 inline constexpr const char* detail_header = "x-herald-detail";
@@ -61,6 +66,7 @@ inline amqp::topology topology(const std::vector<std::chrono::milliseconds>& ste
     q.int_args = {{"x-message-ttl", 2 * step.count()}};
     q.headers_exchange = retry_exchange;
     q.match_headers = {{delay_queue_header, q.name}};
+    q.unbind_headers = {{old_delay_queue_header, q.name}};
     t.queues.push_back(std::move(q));
   }
   return t;

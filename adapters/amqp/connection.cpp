@@ -198,6 +198,15 @@ std::string connection::declare(const topology& t) {
       if (auto err = check_rpc("queue.bind"); !err.empty()) {
         return err;
       }
+      if (!q.unbind_headers.empty()) {
+        auto old = q.unbind_headers;
+        old.emplace("x-match", "all");
+        amqp_queue_unbind(conn_, channel, bytes(q.name), bytes(q.headers_exchange),
+                          amqp_empty_bytes, make_table(old, {}, entries));
+        if (auto err = check_rpc("queue.unbind"); !err.empty()) {
+          return err;
+        }
+      }
     }
     for (auto& key : q.bindings) {
       amqp_queue_bind(conn_, channel, bytes(q.name), bytes(t.exchange), bytes(key),

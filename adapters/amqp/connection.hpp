@@ -27,8 +27,12 @@ struct queue_spec {
   string_table string_args{};
   int_table int_args{};
   /// Instead of `bindings`: bound to this (headers) exchange, matching all these headers.
+  /// RabbitMQ's headers exchange ignores headers whose names start with `x-`: none here.
   std::string headers_exchange{};
   string_table match_headers{};
+  /// A binding to `headers_exchange` with these headers (and x-match all) is removed if
+  /// present: one an older topology left that must no longer route.
+  string_table unbind_headers{};
 };
 
 /// Another durable exchange of the topology, e.g. a headers exchange.

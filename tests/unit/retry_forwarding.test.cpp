@@ -58,6 +58,12 @@ BOOST_AUTO_TEST_CASE(a_retry_goes_to_its_steps_delay_queue_with_its_own_expirati
   BOOST_REQUIRE(q != t.queues.end());
   BOOST_CHECK_EQUAL(q->headers_exchange, messaging::retry_exchange);
   BOOST_CHECK_EQUAL(q->match_headers.at(messaging::delay_queue_header), "retry.100ms");
+  // RabbitMQ's headers exchange ignores `x-` headers: a binding on one matches every retry.
+  for (auto& [name, value] : q->match_headers) {
+    BOOST_CHECK_MESSAGE(name.rfind("x-", 0) != 0, name);
+  }
+  // The binding of the old `x-` header is removed.
+  BOOST_CHECK_EQUAL(q->unbind_headers.at(messaging::old_delay_queue_header), "retry.100ms");
   BOOST_CHECK_EQUAL(q->string_args.at("x-dead-letter-exchange"), messaging::exchange);
   BOOST_CHECK(q->string_args.count("x-dead-letter-routing-key") == 0);
 }
