@@ -26,6 +26,7 @@
 #include "support/broker.hpp"
 #include "support/herald_api.hpp"
 #include "support/notification_db.hpp"
+#include "support/stream.hpp"
 
 using namespace herald::test;
 using namespace std::chrono_literals;
@@ -48,106 +49,6 @@ std::string breaker_state(const running_node& node, const std::string& relay) {
 
 std::string sender_state(const running_node& node) {
   return entry_state(node, "email_sender");
-}
-
-std::vector<std::string> make_users(const running_node& node, const std::string& domain,
-                                    int count) {
-  std::vector<std::string> ids;
-  for (int i = 0; i < count; ++i) {
-    ids.push_back(create_user(node, {{"email", "u" + std::to_string(i) + "@" + domain}}));
-  }
-  return ids;
-}
-
-/// Posts `count` notifications from a thread of its own, one every `interval` (as fast as
-/// the gateway answers when zero), and keeps the ids of the accepted ones.
-class poster {
-public:
-  poster(const running_node& node, std::vector<std::string> users, std::string code, int count,
-         std::chrono::milliseconds interval)
-    : thread_([this, &node, users = std::move(users), code = std::move(code), count, interval] {
-        auto start = steady::now();
-        for (int k = 0; k < count && !stop_; ++k) {
-          std::this_thread::sleep_until(start + k * interval); // the stream's pace
-          auto r = post_json(node.url() + "/api/v1/notifications",
-                             {{"notification_type", "email"},
-                              {"user_id", users[static_cast<std::size_t>(k) % users.size()]},
-                              {"template_code", code},
-                              {"variables", {{"name", std::to_string(k)}}}});
-          std::lock_guard lock{mutex_};
-          if (r.status == 202) {
-            accepted_.push_back(r.body["data"]["notification_id"].get<std::string>());
-          } else {
-            refused_.push_back(std::to_string(r.status) + " " + r.raw);
-          }
-        }
-        done_ = true;
-      }) {}
-
-  ~poster() {
-    stop_ = true;
-    thread_.join();
-  }
-
-  std::size_t accepted_count() const {
-    std::lock_guard lock{mutex_};
-    return accepted_.size();
-  }
-  bool done() const { return done_; }
-  std::vector<std::string> accepted() const {
-    std::lock_guard lock{mutex_};
-    return accepted_;
-  }
-  std::vector<std::string> refused() const {
-    std::lock_guard lock{mutex_};
-    return refused_;
-  }
-
-private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> accepted_;
-  std::vector<std::string> refused_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-bool all_final(const std::vector<std::string>& ids) {
-  auto statuses = read_statuses(ids);
-  return statuses.size() == ids.size()
-         && std::all_of(statuses.begin(), statuses.end(), [](auto& s) {
-              return s.second == "sent" || s.second == "skipped" || s.second == "dead";
-            });
-}
-
-struct accounting {
-  std::size_t accepted = 0, sent = 0, skipped = 0, dead = 0, other = 0, lost = 0;
-  int duplicates = 0;
-};
-
-/// Counts what became of `ids` (statuses in notification_db, mails in `mailed`) and prints it.
-accounting account(const std::string& name, const std::vector<std::string>& ids,
-                   const std::map<std::string, int>& mailed) {
-  accounting a;
-  a.accepted = ids.size();
-  auto statuses = read_statuses(ids);
-  for (auto& id : ids) {
-    auto s = statuses.find(id);
-    auto status = s == statuses.end() ? std::string{} : s->second;
-    a.sent += status == "sent";
-    a.skipped += status == "skipped";
-    a.dead += status == "dead";
-    a.other += status != "sent" && status != "skipped" && status != "dead";
-    auto m = mailed.find(id);
-    if (m != mailed.end()) {
-      a.duplicates += std::max(0, m->second - 1);
-    }
-  }
-  a.lost = a.accepted - a.sent - a.skipped - a.dead;
-  BOOST_TEST_MESSAGE(name << ": accepted " << a.accepted << ", sent " << a.sent << ", skipped "
-                          << a.skipped << ", dead " << a.dead << ", duplicates at the sink "
-                          << a.duplicates << ", lost " << a.lost);
-  return a;
 }
 
 } // namespace
