@@ -47,6 +47,15 @@ amqp::message replay_message(const replay_item& item) {
 
 constexpr std::chrono::milliseconds publish_wait{10000};
 
+/// A replay that was not published: the letter is dead again, and the client gets a 503.
+void unclaim_and_fail(const core_ptr& core, const replay_item& item, const std::string& why,
+                      const http::reply_fn& reply) {
+  auto fail = [reply, why](auto&&...) { reply(rest::fail(503, "replay not published: " + why)); };
+  ask(core->system, core->store, service_timeout, [fail](outcome&) { fail(); },
+      [fail](const std::string&) { fail(); }, dl_unclaim_atom::value,
+      std::vector<replay_item>{item}, why);
+}
+
 /// Tallies a bulk replay; answers once every item is settled.
 struct bulk_replay {
   std::vector<replay_item> items;
@@ -140,22 +149,9 @@ struct dead_letters_api : routes_core, std::enable_shared_from_this<dead_letters
                                  "dead letter replayed"));
                   return;
                 }
-                auto why = p.error;
-                auto fail = [reply, why](auto&&...) {
-                  reply(rest::fail(503, "replay not published: " + why));
-                };
-                ask(core->system, core->store, service_timeout, [fail](outcome&) { fail(); },
-                    [fail](const std::string&) { fail(); }, dl_unclaim_atom::value,
-                    std::vector<replay_item>{item}, why);
+                unclaim_and_fail(core, item, p.error, reply);
               },
-              [core, reply, item](const std::string& e) {
-                auto fail = [reply, e](auto&&...) {
-                  reply(rest::fail(503, "replay not published: " + e));
-                };
-                ask(core->system, core->store, service_timeout, [fail](outcome&) { fail(); },
-                    [fail](const std::string&) { fail(); }, dl_unclaim_atom::value,
-                    std::vector<replay_item>{item}, e);
-              },
+              [core, reply, item](const std::string& e) { unclaim_and_fail(core, item, e, reply); },
               messaging::publish_atom::value, replay_message(item));
         },
         rest::unavailable(reply, "dead-letter store"), dl_claim_atom::value, id);

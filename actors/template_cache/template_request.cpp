@@ -7,6 +7,7 @@
 #include <set>
 
 #include "actors/common/json_fields.hpp"
+#include "actors/common/rest.hpp"
 #include "actors/template_cache/render.hpp"
 
 namespace herald {
@@ -435,13 +436,7 @@ page_request parse_page(const std::map<std::string, std::string>& query) {
 }
 
 json page_meta(std::int64_t total, const page_request& p) {
-  auto total_pages = total == 0 ? 0 : (total + p.limit - 1) / p.limit;
-  return {{"total", total},
-          {"limit", p.limit},
-          {"page", p.page},
-          {"total_pages", total_pages},
-          {"has_next", p.page < total_pages},
-          {"has_previous", p.page > 1}};
+  return rest::page_meta(total, p.page, p.limit);
 }
 
 version_request parse_version_param(const std::map<std::string, std::string>& query) {

@@ -52,27 +52,6 @@ std::string describe(const amqp_rpc_reply_t& r) {
   return "unknown AMQP reply";
 }
 
-/// An AMQP table of `strings` and `ints`; the entries point into the maps and `out`.
-amqp_table_t make_table(const string_table& strings, const int_table& ints,
-                        std::vector<amqp_table_entry_t>& out) {
-  out.clear();
-  out.reserve(strings.size() + ints.size());
-  for (auto& [k, v] : strings) {
-    amqp_table_entry_t e{};
-    e.key = bytes(k);
-    e.value.kind = AMQP_FIELD_KIND_UTF8;
-    e.value.value.bytes = bytes(v);
-    out.push_back(e);
-  }
-  for (auto& [k, v] : ints) {
-    amqp_table_entry_t e{};
-    e.key = bytes(k);
-    e.value.kind = AMQP_FIELD_KIND_I64;
-    e.value.value.i64 = v;
-    out.push_back(e);
-  }
-  return amqp_table_t{static_cast<int>(out.size()), out.empty() ? nullptr : out.data()};
-}
 
 string_table read_table(const amqp_table_t& t) {
   string_table out;
@@ -100,6 +79,27 @@ string_table read_table(const amqp_table_t& t) {
 }
 
 } // namespace
+
+amqp_table_t make_table(const string_table& strings, const int_table& ints,
+                        std::vector<amqp_table_entry_t>& out) {
+  out.clear();
+  out.reserve(strings.size() + ints.size());
+  for (auto& [k, v] : strings) {
+    amqp_table_entry_t e{};
+    e.key = bytes(k);
+    e.value.kind = AMQP_FIELD_KIND_UTF8;
+    e.value.value.bytes = bytes(v);
+    out.push_back(e);
+  }
+  for (auto& [k, v] : ints) {
+    amqp_table_entry_t e{};
+    e.key = bytes(k);
+    e.value.kind = AMQP_FIELD_KIND_I64;
+    e.value.value.i64 = v;
+    out.push_back(e);
+  }
+  return amqp_table_t{static_cast<int>(out.size()), out.empty() ? nullptr : out.data()};
+}
 
 connection::connection(const std::string& url, std::chrono::milliseconds timeout)
   : timeout_(timeout) {

@@ -19,6 +19,11 @@ namespace herald::amqp {
 using string_table = std::map<std::string, std::string>;
 using int_table = std::map<std::string, std::int64_t>;
 
+/// An AMQP table of `strings` and `ints`; its entries point into the maps and `out`, which
+/// must outlive it.
+amqp_table_t make_table(const string_table& strings, const int_table& ints,
+                        std::vector<amqp_table_entry_t>& out);
+
 struct queue_spec {
   std::string name;
   std::vector<std::string> bindings; ///< routing keys bound from the exchange

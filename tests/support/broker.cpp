@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sys/wait.h>
 
+#include "adapters/amqp/connection.hpp"
 #include "adapters/url.hpp"
 #include "support/test_env.hpp"
 
@@ -162,21 +163,7 @@ void broker_client::declare_queue(const std::string& queue, const std::string& e
                                   const std::map<std::string, std::string>& string_args,
                                   const std::map<std::string, std::int64_t>& int_args) {
   std::vector<amqp_table_entry_t> entries;
-  for (auto& [k, v] : string_args) {
-    amqp_table_entry_t e{};
-    e.key = bytes(k);
-    e.value.kind = AMQP_FIELD_KIND_UTF8;
-    e.value.value.bytes = bytes(v);
-    entries.push_back(e);
-  }
-  for (auto& [k, v] : int_args) {
-    amqp_table_entry_t e{};
-    e.key = bytes(k);
-    e.value.kind = AMQP_FIELD_KIND_I64;
-    e.value.value.i64 = v;
-    entries.push_back(e);
-  }
-  amqp_table_t args{static_cast<int>(entries.size()), entries.data()};
+  auto args = amqp::make_table(string_args, int_args, entries);
   amqp_exchange_declare(conn_, channel, bytes(exchange), amqp_cstring_bytes("direct"), 0, 1, 0,
                         0, amqp_empty_table);
   check("exchange.declare");
