@@ -313,6 +313,15 @@ std::string_view to_string(urgency u) {
   return "normal";
 }
 
+std::optional<urgency> parse_urgency(std::string_view text) {
+  for (auto u : {urgency::very_low, urgency::low, urgency::normal, urgency::high}) {
+    if (to_string(u) == text) {
+      return u;
+    }
+  }
+  return std::nullopt;
+}
+
 request_result build_request(const subscription& to, std::string_view payload,
                              const vapid_keys& keys, std::string_view subject,
                              std::chrono::seconds ttl, urgency u,
@@ -395,7 +404,7 @@ outcome classify(int status, const header_list& headers, std::string_view body,
   outcome out;
   for (auto& [name, value] : headers) {
     if (lower(name) == "retry-after") {
-      out.retry_after = parse_retry_after(value, now).value_or(std::chrono::seconds{0});
+      out.retry_after = parse_retry_after(value, now);
     }
   }
   auto said = body.empty() ? std::string{} : ": " + http::excerpt(body, 200);
@@ -411,6 +420,7 @@ outcome classify(int status, const header_list& headers, std::string_view body,
     out.reason = code + " rate limited by the push service" + said;
   } else if (status == 408 || status >= 500) {
     out.kind = outcome_kind::transient;
+    out.service_failure = true;
     out.reason = code + " the push service failed" + said;
   } else if (status == 400) {
     out.kind = outcome_kind::permanent;

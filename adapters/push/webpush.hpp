@@ -158,6 +158,9 @@ enum class urgency { very_low, low, normal, high };
 /// "very-low", "low", "normal", "high".
 std::string_view to_string(urgency u);
 
+/// The urgency `to_string` spells as `text`; nullopt for anything else.
+std::optional<urgency> parse_urgency(std::string_view text);
+
 struct request {
   std::string url; ///< the endpoint
   header_list headers; ///< Content-Encoding, Content-Type, TTL, Urgency, Authorization
@@ -191,9 +194,12 @@ enum class outcome_kind {
 
 struct outcome {
   outcome_kind kind = outcome_kind::transient;
-  /// From Retry-After (delay-seconds or an HTTP-date), capped at 24 h; 0 when absent or
-  /// unreadable. Set on any status that carries it (429, 503).
-  std::chrono::seconds retry_after{0};
+  /// From Retry-After (delay-seconds or an HTTP-date), 0 .. 24 h; nullopt when absent or
+  /// unreadable. Read on any status that carries it (429, 503).
+  std::optional<std::chrono::seconds> retry_after;
+  /// Transient because the push service failed (5xx, 408), as a circuit breaker counts
+  /// failures; false for a 429 (the service answering, only asking to slow down).
+  bool service_failure = false;
   std::string reason; ///< for the notification's timeline: the status and what it means
 };
 

@@ -225,10 +225,13 @@ BOOST_AUTO_TEST_CASE(chosen_answers_classify_as_gone_transient_and_permanent) {
   service.answer(sub.endpoint, 429, "30");
   auto limited = classify(send(build("b")));
   BOOST_CHECK(limited.kind == webpush::outcome_kind::transient);
-  BOOST_CHECK_EQUAL(limited.retry_after.count(), 30);
+  BOOST_CHECK_EQUAL(limited.retry_after.value_or(-1s).count(), 30);
+  BOOST_CHECK(!limited.service_failure);
 
   service.answer(sub.endpoint, 500);
-  BOOST_CHECK(classify(send(build("c"))).kind == webpush::outcome_kind::transient);
+  auto failed = classify(send(build("c")));
+  BOOST_CHECK(failed.kind == webpush::outcome_kind::transient);
+  BOOST_CHECK(failed.service_failure);
 
   service.answer(sub.endpoint, 404);
   BOOST_CHECK(classify(send(build("d"))).kind == webpush::outcome_kind::gone);

@@ -293,6 +293,11 @@ BOOST_AUTO_TEST_CASE(request_has_the_rfc_8030_headers_and_the_encrypted_body) {
   BOOST_CHECK_EQUAL(headers.size(), 5u);
 
   BOOST_CHECK_EQUAL(webpush::to_string(webpush::urgency::very_low), "very-low");
+  for (auto u : {webpush::urgency::very_low, webpush::urgency::low, webpush::urgency::normal,
+                 webpush::urgency::high}) {
+    BOOST_CHECK(webpush::parse_urgency(webpush::to_string(u)) == u);
+  }
+  BOOST_CHECK(!webpush::parse_urgency("urgent"));
   BOOST_CHECK(!webpush::build_request(rfc_subscription(), rfc_plaintext, *keys, "mailto:a@b.c",
                                       -1s, webpush::urgency::low, at(0))
                  .value);
@@ -321,22 +326,26 @@ BOOST_AUTO_TEST_CASE(statuses_map_to_outcomes) {
   }
   BOOST_CHECK_NE(webpush::classify(413, {}, "", now).reason.find("too large"), std::string::npos);
   for (int status : {500, 502, 503, 408}) {
-    BOOST_CHECK_MESSAGE(webpush::classify(status, {}, "", now).kind == k::transient, status);
+    auto o = webpush::classify(status, {}, "", now);
+    BOOST_CHECK_MESSAGE(o.kind == k::transient, status);
+    BOOST_CHECK_MESSAGE(o.service_failure, status);
   }
+  BOOST_CHECK(!webpush::classify(429, {}, "", now).service_failure);
+  BOOST_CHECK(!webpush::classify(410, {}, "", now).service_failure);
 }
 
 BOOST_AUTO_TEST_CASE(too_many_requests_honours_retry_after_in_both_forms) {
   auto now = at(1764460800); // Sun, 30 Nov 2025 00:00:00 GMT
   auto seconds = webpush::classify(429, {{"retry-after", "120"}}, "", now);
   BOOST_CHECK(seconds.kind == webpush::outcome_kind::transient);
-  BOOST_CHECK_EQUAL(seconds.retry_after.count(), 120);
+  BOOST_CHECK_EQUAL(seconds.retry_after.value_or(-1s).count(), 120);
   auto date = webpush::classify(429, {{"Retry-After", "Sun, 30 Nov 2025 00:01:30 GMT"}}, "", now);
   BOOST_CHECK(date.kind == webpush::outcome_kind::transient);
-  BOOST_CHECK_EQUAL(date.retry_after.count(), 90);
-  BOOST_CHECK_EQUAL(webpush::classify(503, {{"Retry-After", "7"}}, "", now).retry_after.count(), 7);
-  BOOST_CHECK_EQUAL(webpush::classify(429, {}, "", now).retry_after.count(), 0);
-  BOOST_CHECK_EQUAL(webpush::classify(429, {{"Retry-After", "soon"}}, "", now).retry_after.count(),
-                    0);
+  BOOST_CHECK_EQUAL(date.retry_after.value_or(-1s).count(), 90);
+  BOOST_CHECK_EQUAL(
+    webpush::classify(503, {{"Retry-After", "7"}}, "", now).retry_after.value_or(-1s).count(), 7);
+  BOOST_CHECK(!webpush::classify(429, {}, "", now).retry_after);
+  BOOST_CHECK(!webpush::classify(429, {{"Retry-After", "soon"}}, "", now).retry_after);
 
   BOOST_CHECK_EQUAL(webpush::parse_retry_after("Sunday, 30-Nov-25 00:00:10 GMT", now)->count(), 10);
   BOOST_CHECK_EQUAL(webpush::parse_retry_after("Sun Nov 30 00:00:20 2025", now)->count(), 20);
