@@ -104,11 +104,15 @@ BOOST_AUTO_TEST_CASE(one_token_serves_many_messages_over_one_kept_alive_connecti
   fake_fcm fake;
   temp_dir dir;
   sequential_sender sender{fake.write_credentials(dir.path.string()), fake.endpoint()};
+  auto start = steady::now();
   for (int i = 0; i < 100; ++i) {
     auto out = sender.send("device-" + std::to_string(i % 7), hello(i));
     BOOST_REQUIRE_MESSAGE(out.result == fcm::verdict::accepted, out.detail);
     BOOST_REQUIRE(out.message_name.rfind("projects/herald-test/messages/", 0) == 0);
   }
+  auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - start);
+  BOOST_TEST_MESSAGE("100 messages (1 token fetch) in " << took.count() / 1000.0
+                                                        << " ms on one connection");
   BOOST_TEST(fake.token_requests() == 1u);
   BOOST_TEST(fake.messages().size() == 100u);
   BOOST_TEST(fake.connections_accepted() == 1u);
@@ -271,6 +275,43 @@ BOOST_AUTO_TEST_CASE(a_fake_that_is_down_is_refused_and_transient_until_it_comes
   auto back = sender.send("d", hello());
   BOOST_TEST((back.result == fcm::verdict::accepted), back.detail);
   BOOST_TEST(fake.connections_accepted() == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(fcm_fake_tls)
+
+// The fake over TLS with the certificate scripts/test made for 127.0.0.1 (its relay's).
+
+BOOST_AUTO_TEST_CASE(over_tls_the_ca_file_verifies_the_provider_and_one_connection_serves_all) {
+  auto dir = herald::test::env("HERALD_TEST_TLS_DIR");
+  fake_fcm fake{"herald-test", {dir + "/relay.pem", dir + "/relay.key"}};
+  BOOST_REQUIRE(fake.endpoint().rfind("https://", 0) == 0);
+  temp_dir creds;
+  http::client_settings settings;
+  settings.ca_file = herald::test::env("HERALD_TEST_TLS_CA");
+  sequential_sender sender{fake.write_credentials(creds.path.string()), fake.endpoint(),
+                           settings};
+  for (int i = 0; i < 20; ++i) {
+    auto out = sender.send("device-tls", hello(i));
+    BOOST_REQUIRE_MESSAGE(out.result == fcm::verdict::accepted, out.detail);
+  }
+  BOOST_TEST(fake.token_requests() == 1u);
+  BOOST_TEST(fake.connections_accepted() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_provider_certificate_from_another_ca_is_a_tls_failure) {
+  auto dir = herald::test::env("HERALD_TEST_TLS_DIR");
+  fake_fcm fake{"herald-test", {dir + "/relay.pem", dir + "/relay.key"}};
+  temp_dir creds;
+  http::client_settings settings;
+  settings.ca_file = herald::test::env("HERALD_TEST_TLS_OTHER_CA");
+  sequential_sender sender{fake.write_credentials(creds.path.string()), fake.endpoint(),
+                           settings};
+  auto out = sender.send("device-tls", hello());
+  BOOST_TEST((out.result == fcm::verdict::transient));
+  BOOST_TEST(out.detail.find("(tls)") != std::string::npos, out.detail);
+  BOOST_TEST(fake.tokens_issued() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

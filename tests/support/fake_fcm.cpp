@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -148,11 +149,14 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
   std::string client_email;
   int port = 0;
 
+  tls_files tls;
+  std::optional<asio::ssl::context> tls_context;
+
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{ioc};
   std::thread io_thread;
-  std::vector<std::weak_ptr<beast::tcp_stream>> streams; // on the I/O thread only
+  std::vector<std::weak_ptr<tcp::socket>> sockets; // on the I/O thread only
 
   mutable std::mutex mtx;
   std::chrono::seconds lifetime{3600};
@@ -168,7 +172,10 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
   std::atomic<std::size_t> accepted{0};
   std::size_t sequence = 0;
 
-  std::string token_uri() const { return "http://127.0.0.1:" + std::to_string(port) + "/token"; }
+  std::string endpoint() const {
+    return (tls_context ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port);
+  }
+  std::string token_uri() const { return endpoint() + "/token"; }
 
   std::chrono::steady_clock::time_point now() const {
     return std::chrono::steady_clock::now() + offset;
@@ -199,21 +206,41 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
         return; // closed (go_down, stop)
       }
       ++self->accepted;
-      auto stream = std::make_shared<beast::tcp_stream>(std::move(s));
-      self->streams.push_back(stream);
-      self->read(stream, std::make_shared<beast::flat_buffer>());
+      if (self->tls_context) {
+        auto stream = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(s),
+                                                                             *self->tls_context);
+        self->track(stream);
+        stream->async_handshake(asio::ssl::stream_base::server,
+                                [self, stream](beast::error_code e) {
+                                  if (!e) {
+                                    self->read(stream, std::make_shared<beast::flat_buffer>());
+                                  }
+                                });
+      } else {
+        auto stream = std::make_shared<beast::tcp_stream>(std::move(s));
+        self->track(stream);
+        self->read(stream, std::make_shared<beast::flat_buffer>());
+      }
       self->accept();
     });
   }
 
-  void read(std::shared_ptr<beast::tcp_stream> stream, std::shared_ptr<beast::flat_buffer> buf) {
+  /// Remembers the stream's socket, to close it on go_down().
+  template <class Stream>
+  void track(const std::shared_ptr<Stream>& stream) {
+    sockets.push_back(
+      std::shared_ptr<tcp::socket>(stream, &beast::get_lowest_layer(*stream).socket()));
+  }
+
+  template <class Stream>
+  void read(std::shared_ptr<Stream> stream, std::shared_ptr<beast::flat_buffer> buf) {
     auto req = std::make_shared<bhttp::request<bhttp::string_body>>();
     bhttp::async_read(*stream, *buf, *req,
                       [self = shared_from_this(), stream, buf, req](beast::error_code ec,
                                                                     std::size_t) {
                         if (ec) {
                           beast::error_code ignored;
-                          stream->socket().close(ignored);
+                          beast::get_lowest_layer(*stream).socket().close(ignored);
                           return;
                         }
                         auto res = std::make_shared<response>(self->handle(*req));
@@ -224,7 +251,8 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
                                                                     std::size_t) {
                                              if (e || !res->keep_alive()) {
                                                beast::error_code ignored;
-                                               stream->socket().close(ignored);
+                                               beast::get_lowest_layer(*stream).socket().close(
+                                                 ignored);
                                                return;
                                              }
                                              self->read(stream, buf);
@@ -235,12 +263,12 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
   void close_all() {
     beast::error_code ignored;
     acceptor.close(ignored);
-    for (auto& w : streams) {
+    for (auto& w : sockets) {
       if (auto s = w.lock()) {
-        s->socket().close(ignored);
+        s->close(ignored);
       }
     }
-    streams.clear();
+    sockets.clear();
   }
 
   /// Runs `f` on the I/O thread and waits for it.
@@ -485,9 +513,15 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-fake_fcm::fake_fcm(std::string project_id) : impl_(std::make_shared<impl>()) {
+fake_fcm::fake_fcm(std::string project_id, tls_files tls) : impl_(std::make_shared<impl>()) {
   auto& m = *impl_;
   m.project_id = std::move(project_id);
+  if (!tls.certificate_pem.empty()) {
+    m.tls_context.emplace(asio::ssl::context::tls_server);
+    m.tls_context->use_certificate_chain_file(tls.certificate_pem);
+    m.tls_context->use_private_key_file(tls.private_key_pem, asio::ssl::context::pem);
+  }
+  m.tls = std::move(tls);
   m.client_email = "herald-sender@" + m.project_id + ".iam.gserviceaccount.com";
   m.listen();
   m.work.emplace(m.ioc.get_executor());
@@ -503,7 +537,7 @@ fake_fcm::~fake_fcm() {
 }
 
 std::string fake_fcm::endpoint() const {
-  return "http://127.0.0.1:" + std::to_string(impl_->port);
+  return impl_->endpoint();
 }
 
 std::string fake_fcm::token_uri() const {

@@ -21,9 +21,9 @@
 //
 // It is built on Boost.Beast directly, not on Herald's http::server, because that server
 // refuses any body that is not application/json (415), and the token grant is a form.
-// One I/O thread; it counts the TCP connections it accepted (keep-alive checks) and can
-// go down (listener and connections closed: connection refused) and come up again on the
-// same port. Its clock can be moved forward (advance) to expire tokens without waiting.
+// Plain HTTP, or HTTPS with a given certificate (HTTP/1.1). One I/O thread; it counts the
+// TCP connections it accepted (keep-alive checks) and can go down (listener and
+// connections closed: connection refused) and come up again on the same port. Its clock can be moved forward (advance) to expire tokens without waiting.
 
 #include <chrono>
 #include <cstddef>
@@ -62,13 +62,20 @@ public:
     answer given = answer::ok;
   };
 
-  /// Listens on 127.0.0.1 (a free port) for the account of `project_id`.
-  explicit fake_fcm(std::string project_id = "herald-test");
+  /// Certificate and key (PEM files) to serve HTTPS with (HTTP/1.1 only: no ALPN h2).
+  struct tls_files {
+    std::string certificate_pem;
+    std::string private_key_pem;
+  };
+
+  /// Listens on 127.0.0.1 (a free port) for the account of `project_id`; over TLS when
+  /// `tls` names a certificate.
+  explicit fake_fcm(std::string project_id = "herald-test", tls_files tls = {});
   ~fake_fcm();
   fake_fcm(const fake_fcm&) = delete;
   fake_fcm& operator=(const fake_fcm&) = delete;
 
-  std::string endpoint() const;  ///< http://127.0.0.1:<port>
+  std::string endpoint() const;  ///< http://127.0.0.1:<port> (https:// with TLS)
   std::string token_uri() const; ///< endpoint() + "/token"
   const std::string& project_id() const;
 
