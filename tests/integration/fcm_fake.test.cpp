@@ -262,6 +262,26 @@ BOOST_AUTO_TEST_CASE(each_fcm_answer_is_classified) {
   BOOST_TEST(fake.token_requests() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(an_fcm_that_never_answers_is_a_timeout_within_push_timeout) {
+  fake_fcm fake;
+  fake.set_answer("hang", fake_fcm::answer::silent);
+  temp_dir dir;
+  http::client_settings settings;
+  settings.timeout = 400ms;
+  sequential_sender sender{fake.write_credentials(dir.path.string()), fake.endpoint(), settings};
+  auto start = steady::now();
+  auto out = sender.send("hang", hello());
+  auto took = steady::now() - start;
+  BOOST_TEST((out.result == fcm::verdict::transient));
+  BOOST_TEST(out.detail.find("(timeout)") != std::string::npos, out.detail);
+  BOOST_TEST(took >= 400ms);
+  BOOST_TEST(took < 5s);
+  BOOST_TEST(fake.messages().size() == 1u); // it arrived; only the answer is missing
+  // The timed-out connection is dropped; the next message goes out on a new one.
+  BOOST_TEST((sender.send("fine", hello()).result == fcm::verdict::accepted));
+  BOOST_TEST(fake.connections_accepted() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_fake_that_is_down_is_refused_and_transient_until_it_comes_back) {
   fake_fcm fake;
   temp_dir dir;

@@ -19,6 +19,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "runtime/auth/base64.hpp"
 
@@ -157,6 +158,8 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
   tcp::acceptor acceptor{ioc};
   std::thread io_thread;
   std::vector<std::weak_ptr<tcp::socket>> sockets; // on the I/O thread only
+  std::vector<std::shared_ptr<void>> held; // connections left unanswered (answer::silent)
+  bool hold_this = false;                   // set by send() for the request in hand
 
   mutable std::mutex mtx;
   std::chrono::seconds lifetime{3600};
@@ -244,6 +247,10 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
                           return;
                         }
                         auto res = std::make_shared<response>(self->handle(*req));
+                        if (std::exchange(self->hold_this, false)) {
+                          self->held.push_back(stream); // never answered, kept open
+                          return;
+                        }
                         res->keep_alive(req->keep_alive());
                         res->prepare_payload();
                         bhttp::async_write(*stream, *res,
@@ -269,6 +276,7 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
       }
     }
     sockets.clear();
+    held.clear();
   }
 
   /// Runs `f` on the I/O thread and waits for it.
@@ -508,6 +516,9 @@ struct fake_fcm::impl : std::enable_shared_from_this<impl> {
         return with_retry(json_answer(503, google_error(503, "UNAVAILABLE",
                                                         "The service is currently unavailable.",
                                                         "UNAVAILABLE")));
+      case answer::silent:
+        hold_this = true;
+        return json_answer(200, json::object()); // never written
     }
     return json_answer(500, google_error(500, "INTERNAL", "Internal error encountered."));
   }

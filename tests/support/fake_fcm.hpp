@@ -53,6 +53,7 @@ public:
     invalid_argument, ///< 400 INVALID_ARGUMENT, a field violation of message.token
     quota_exceeded,   ///< 429 RESOURCE_EXHAUSTED QUOTA_EXCEEDED, Retry-After
     unavailable,      ///< 503 UNAVAILABLE, Retry-After
+    silent,           ///< recorded, never answered: the connection stays open (timeouts)
   };
 
   /// One message that passed the checks.
