@@ -246,6 +246,12 @@ client_response client::send(const client_request& r) {
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     out.status = static_cast<int>(status);
+    long version = 0;
+    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    out.http_version = version == CURL_HTTP_VERSION_2_0 ? 2
+                       : version == CURL_HTTP_VERSION_1_1 ? 11
+                       : version == CURL_HTTP_VERSION_1_0 ? 10
+                       : static_cast<int>(version);
     return out;
   }
   out.error = (code == CURLE_WRITE_ERROR && m.over_cap) ? transport_error::too_large

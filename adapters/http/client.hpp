@@ -71,6 +71,7 @@ struct client_response {
   transport_error error = transport_error::none;
   std::string error_text; ///< libcurl's words when error != none
   int status = 0;         ///< the HTTP status when error == none
+  int http_version = 0;   ///< 11 for HTTP/1.1, 2 for HTTP/2 (0 when no answer)
   std::map<std::string, std::string> headers; ///< names lower-cased; a repeated name: the last
   std::string body;
 

@@ -94,6 +94,7 @@ BOOST_AUTO_TEST_CASE(answers_come_back_as_values_with_status_headers_and_body) {
   auto a = c.send(r);
   BOOST_TEST(a.answered());
   BOOST_TEST(a.status == 429);
+  BOOST_TEST(a.http_version == 11);
   BOOST_TEST(a.header("Retry-After") == "17");
   BOOST_TEST(a.header("content-type") == "application/json");
   BOOST_TEST(a.body == "{\"got\":\"p1\"}");
