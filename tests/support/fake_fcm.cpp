@@ -541,9 +541,10 @@ fake_fcm::fake_fcm(std::string project_id, tls_files tls) : impl_(std::make_shar
 
 fake_fcm::~fake_fcm() {
   auto& m = *impl_;
+  // Closing every socket ends every pending operation; run() then returns on its own once
+  // their handlers (which hold the impl) have run, so nothing is left holding it.
   m.on_io([&m] { m.close_all(); });
   m.work.reset();
-  m.ioc.stop();
   m.io_thread.join();
 }
 
