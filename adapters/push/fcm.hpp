@@ -51,6 +51,9 @@ inline constexpr std::string_view jwt_bearer_grant =
 inline constexpr std::string_view default_endpoint = "https://fcm.googleapis.com";
 /// How long an assertion is valid (Google accepts at most one hour).
 inline constexpr std::chrono::seconds assertion_lifetime{3600};
+/// The reason an FCM device ends failed when push.fcm_credentials is empty.
+inline constexpr std::string_view not_configured =
+  "FCM is not configured (push.fcm_credentials / HERALD_FCM_CREDENTIALS is empty)";
 
 // -- credentials ---------------------------------------------------------------
 
