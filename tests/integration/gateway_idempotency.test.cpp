@@ -184,7 +184,7 @@ BOOST_AUTO_TEST_CASE(the_key_survives_a_redis_flushall_through_the_database) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_SUITE(read_your_own_write)
+BOOST_AUTO_TEST_SUITE(gateway_read_your_own_write)
 
 BOOST_AUTO_TEST_CASE(every_get_right_after_its_202_answers_200_queued) {
   running_node node{{{"HERALD_ROLES", "gateway,users,templates"},
