@@ -183,6 +183,9 @@ void notification_intake::state::write(std::vector<job>& batch, std::vector<std:
   auto r = db.transact([&](pqxx::work& tx) {
     inserted.clear();
     taken.clear();
+    // The broker holds the message durably and the workers' statuses are synchronous;
+    // this record only has to be visible at once, which a commit is before its flush.
+    tx.exec("SET LOCAL synchronous_commit TO OFF");
     if (!releases.empty()) {
       tx.exec_params(release_sql, pg_text_array(releases));
     }

@@ -15,6 +15,10 @@
 //   existing     (client_id, request_id) was taken: `existing_id` and its fingerprint
 //   unavailable  the database is down or failed; nothing was written (the caller decides;
 //                the gateway then hands the record to the status writer, which retries)
+// The transaction commits without waiting for its WAL flush (synchronous_commit off, for
+// it only): visible to every reader at once, which is what the record is for; the durable
+// copy is the broker's message. A PostgreSQL crash may lose the last records (the
+// worker's status events recreate the row, as before issue 12).
 // While the database is unavailable, records fail at once for `retry_interval` after
 // each failure, so callers are not held up by a connect timeout per request.
 // release(id) deletes a record still `queued` (its message was refused by the broker, or
