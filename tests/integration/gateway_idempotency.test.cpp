@@ -12,7 +12,12 @@
 #include <set>
 #include <thread>
 
+#include <pqxx/pqxx>
+
+#include "actors/messaging/topology.hpp"
+#include "adapters/postgres/session.hpp"
 #include "adapters/redis/client.hpp"
+#include "support/broker.hpp"
 #include "support/herald_api.hpp"
 #include "support/notification_db.hpp"
 
@@ -57,6 +62,14 @@ std::string id_of(const http_reply& r) {
   return r.body.is_object() && r.body["data"].is_object()
            ? r.body["data"].value("notification_id", "")
            : "";
+}
+
+/// How many notification rows hold `request_id` (read straight from notification_db).
+int rows_with_request_id(const std::string& request_id) {
+  pqxx::connection c{herald::postgres::database_url(env("HERALD_TEST_PG_URL"), "notification_db")};
+  pqxx::work tx{c};
+  return tx.exec_params("SELECT count(*) FROM notifications WHERE request_id = $1", request_id)[0][0]
+    .as<int>();
 }
 
 const std::map<std::string, std::string> api_only{{"HERALD_ROLES", "gateway,users,templates"}};
@@ -113,6 +126,46 @@ BOOST_AUTO_TEST_CASE(a_refused_first_attempt_frees_the_key_for_a_corrected_retry
   check_error(post(node, request(user, "no-such-template", "Ada", key)), 404, "no-such-template");
   auto fixed = post(node, request(user, code, "Ada", key));
   BOOST_CHECK_EQUAL(fixed.status, 202);
+}
+
+BOOST_AUTO_TEST_CASE(a_first_attempt_the_broker_refused_leaves_no_record_and_frees_the_key) {
+  using namespace std::chrono_literals;
+  broker_client{}.purge(herald::messaging::email_queue);
+  drained_at_exit cleanup{herald::messaging::email_queue};
+  running_node node{api_only};
+  auto user = create_user(node);
+  auto code = create_email_template(node);
+  std::string key;
+  {
+    // email.queue refuses every message: the broker nacks each publish. The policy takes
+    // a moment to reach the queue, so each try has a key of its own until one is refused.
+    broker_policy refuse{"herald-test-refuse", "^email\\.queue$",
+                         R"({"max-length":0,"overflow":"reject-publish"})"};
+    http_reply refused;
+    BOOST_REQUIRE(eventually([&] {
+      key = unique("nacked-");
+      refused = post(node, request(user, code, "Ada", key));
+      return refused.status == 503;
+    }, 10s));
+    check_error(refused, 503, "nack");
+    BOOST_REQUIRE(refuse.clear());
+  }
+  // Its queued record was written before the publish; the refusal deletes it again.
+  BOOST_CHECK(eventually([&] { return rows_with_request_id(key) == 0; }, 5s));
+  // And the same key is free at once (not after its pending claim expired): retries
+  // while the policy may linger are 503, never 409 "in progress"; then a new
+  // notification, recorded and readable.
+  http_reply retry;
+  int in_progress = 0;
+  BOOST_REQUIRE(eventually([&] {
+    retry = post(node, request(user, code, "Ada", key));
+    in_progress += retry.status == 409;
+    return retry.status == 202;
+  }, 10s));
+  BOOST_CHECK_EQUAL(in_progress, 0);
+  BOOST_CHECK_EQUAL(rows_with_request_id(key), 1);
+  BOOST_CHECK_EQUAL(http_call("GET", node.url() + "/api/v1/notifications/" + id_of(retry)).status,
+                    200);
 }
 
 BOOST_AUTO_TEST_CASE(identical_requests_at_the_same_moment_on_two_nodes_give_one_notification_and_one_mail) {
