@@ -257,12 +257,7 @@ std::string node::start() {
   }
   if (email_role) {
     auto email = spawn_email_sender(ctx_, users, templates, status_writer);
-    impl_->roots.push_back(email.sender);
-    impl_->roots.push_back(email.smtp.supervisor);
-    if (email.smtp_fallback.supervisor) {
-      impl_->roots.push_back(email.smtp_fallback.supervisor);
-    }
-    impl_->roots.push_back(email.consumers.supervisor);
+    impl_->roots.push_back(email.tree.supervisor);
     auto* server = make_server(base + 3);
     add_health_routes(*server, "email", node_name,
                       {{"rabbitmq", amqp_check(s)},
@@ -272,8 +267,7 @@ std::string node::start() {
   }
   if (dlq_role) {
     auto dlq = spawn_dead_letter_service(ctx_, dead_letters);
-    impl_->roots.push_back(dlq.intake);
-    impl_->roots.push_back(dlq.consumers.supervisor);
+    impl_->roots.push_back(dlq.tree.supervisor);
   }
   for (auto& role : s.roles()) {
     if (role == "push") {
