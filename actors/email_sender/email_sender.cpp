@@ -1085,6 +1085,11 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
           item.result = verdict::requeue;
           item.detail = "redelivered while its first delivery is still in progress";
           item.tracked = false;
+        } else if (st.ledger->was_sent(id)) {
+          // Sent by a connection just before the sender died, never recorded: that is what
+          // happened to it, however often it was blamed.
+          decide(item, verdict::sent, "delivered before the email sender restarted");
+          *st.count.recovered_sends += 1;
         } else if (st.ledger->poison(id)) {
           // It crashed the sender every time it was worked on: dead-lettered untouched.
           auto crashes = st.ledger->crashes(id);
@@ -1096,10 +1101,6 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
                      "poison message, dead-lettering it",
                      {{"notification_id", id}, {"crashes", crashes},
                       {"error", st.ledger->last_error(id)}});
-        } else if (st.ledger->was_sent(id)) {
-          // Sent by a connection just before the sender died, never recorded.
-          decide(item, verdict::sent, "delivered before the email sender restarted");
-          *st.count.recovered_sends += 1;
         } else if (st.ledger->suspect(id)) {
           // In flight when the sender crashed: worked on alone, so a crash is its own.
           auto b = std::make_shared<email_batch>();
