@@ -32,7 +32,17 @@
 // message is dropped: senders treat it as lost, as they would if the child had died with
 // it in its mailbox. So is a message sent before the supervisor's first run, when it
 // starts its children (spawn_supervisor returns before that). A front forwards one hop
-// (about a mailbox enqueue).
+// (about a mailbox enqueue). A nested supervisor is reached through its front like any
+// child, but its own children's fronts are made anew when it restarts: address a
+// grandchild through something its parent tree owns (e.g. a pool supervisor, which is its
+// own front), not through fronts handed out by an earlier incarnation.
+//
+// -- Reuse (e.g. push_sender) --------------------------------------------------------------
+// Build the specs once, capturing settings and registry entries by value (pools through
+// runtime::pool_factory), put the worker that holds deliveries before its consumers with
+// restart_dependants, give the worker a runtime::crash_ledger made beside the spec (so it
+// survives the worker) and blame from its exception handler, and push the returned
+// supervisor onto the node's roots. actors/email_sender/email_sender.cpp is the example.
 //
 // -- Shutdown ------------------------------------------------------------------------------
 // An exit message to the supervisor (e.g. user_shutdown from the node) stops the children
