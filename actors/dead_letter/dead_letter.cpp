@@ -95,19 +95,46 @@ caf::behavior dead_letter_intake(caf::event_based_actor* self, caf::actor store,
 } // namespace
 
 dead_letter_service spawn_dead_letter_service(node_context& ctx, caf::actor store) {
-  auto intake = ctx.system.spawn(dead_letter_intake, store,
-                                 ctx.settings.get_ms("email.requeue_delay_ms"),
-                                 ctx.registry.enlist("dead_letter", "dlq", "event_based"));
+  auto restart = runtime::restart_policy_from(ctx.settings);
+  auto requeue_delay = ctx.settings.get_ms("email.requeue_delay_ms");
+  runtime::supervisor_spec tree;
+  tree.name = "dlq/supervisor";
+  tree.role = "dlq";
+  runtime::child_spec intake;
+  intake.name = "dead_letter";
+  intake.kind = "event_based";
+  intake.policy = restart;
+  // Rest-for-one: a consumer holds the intake's deliveries unacked until it settles them.
+  intake.restart_dependants = true;
+  intake.spawn = [=](caf::actor_system& sys, const runtime::child_env& env) {
+    return sys.spawn(dead_letter_intake, store, requeue_delay, env.entry);
+  };
+  tree.children.push_back(std::move(intake));
+
   messaging::consumer_settings cs{ctx.settings.get("amqp.url"), messaging::failed_queue,
                                   static_cast<std::uint16_t>(ctx.settings.get_int("amqp.prefetch"))};
+  auto intake_front = std::make_shared<caf::actor>();
   runtime::pool_spec spec;
   spec.name = "dead_letter_consumer";
   spec.role = "dlq";
   spec.size = 1;
+  spec.policy = restart;
   spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn(messaging::queue_consumer, cs, intake, entry);
+    return sys.spawn(messaging::queue_consumer, cs, *intake_front, entry);
   };
-  return {intake, runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec))};
+  auto make_pool = runtime::pool_factory(ctx.registry, std::move(spec));
+  runtime::child_spec consumers;
+  consumers.name = "dead_letter_consumer/supervisor";
+  consumers.kind = "supervisor";
+  consumers.policy = restart;
+  consumers.spawn = [=](caf::actor_system& sys, const runtime::child_env& env) {
+    if (!*intake_front) { // written once, before any consumer reads it
+      *intake_front = env.front("dead_letter");
+    }
+    return make_pool(sys);
+  };
+  tree.children.push_back(std::move(consumers));
+  return {runtime::spawn_supervisor(ctx.system, ctx.registry, std::move(tree))};
 }
 
 } // namespace herald

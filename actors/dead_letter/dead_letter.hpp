@@ -4,8 +4,16 @@
 // (with confirms) every message they give up on, with why in headers (x-herald-reason,
 // x-herald-detail, x-herald-attempts, x-herald-channel; actors/messaging/topology.hpp).
 //
-// The tree: a supervised pool of queue consumers (dlq.consumers... one, its own
-// connection) -> one event-based `dead_letter` actor -> the dead_letter_store pool.
+// The tree (runtime/supervision/supervisor.hpp), one root of the node:
+//
+//   dlq/supervisor
+//   |-- dead_letter                        the event-based intake (restart_dependants)
+//   `-- dead_letter_consumer/supervisor    pool: dead_letter_consumer/0 (its own connection)
+//
+// The consumer delivers to the intake's front; the intake stores through the node's
+// dead_letter_store pool (shared with the gateway's routes, outside the tree). A crashed
+// intake restarts with its consumer (rest-for-one), which drops its connection so its
+// unsettled deliveries come back; stopping stops the consumer first.
 // Each batch of deliveries is stored in one transaction that also marks each
 // notification `dead` (status record and timeline); only once that committed are the
 // deliveries acked. A store that fails (PostgreSQL down) requeues the batch after
@@ -31,13 +39,12 @@
 #include "actors/common/access.hpp"
 #include "actors/node/node_context.hpp"
 #include "adapters/http/server.hpp"
-#include "runtime/supervision/supervised_pool.hpp"
+#include "runtime/supervision/supervisor.hpp"
 
 namespace herald {
 
 struct dead_letter_service {
-  caf::actor intake;
-  runtime::supervised_pool consumers;
+  runtime::supervisor_handle tree; ///< the node's root for role dlq
 };
 
 /// Role `dlq`: consumes failed.queue into `store` (spawn_dead_letter_store).

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <cstdio>
 #include <ctime>
 #include <optional>
@@ -23,6 +24,8 @@
 #include "adapters/smtp/client.hpp"
 #include "adapters/url.hpp"
 #include "runtime/logging/log.hpp"
+#include "runtime/supervision/crash_ledger.hpp"
+#include "runtime/supervision/supervisor.hpp"
 
 namespace herald {
 
@@ -44,7 +47,8 @@ struct smtp_state {
 };
 
 caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::settings settings,
-                              std::string from, runtime::entry_ptr entry) {
+                              std::string from, std::shared_ptr<runtime::crash_ledger> ledger,
+                              runtime::entry_ptr entry) {
   self->state.client = std::make_unique<smtp::client>(settings);
   entry->set_state("running");
   auto to_mail = [from](const outgoing_email& e) {
@@ -68,7 +72,11 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
   };
   return {
     [=](send_atom, const outgoing_email& e) -> send_result {
-      return to_result(self->state.client->send(to_mail(e)));
+      auto r = self->state.client->send(to_mail(e));
+      if (r.status == smtp::send_status::sent) {
+        ledger->sent(e.notification_id);
+      }
+      return to_result(r);
     },
     // A batch, one after another on this connection (pipelined where the relay allows).
     // Sends stop at the first failure of the connection itself and once `start_by` has
@@ -85,7 +93,14 @@ caf::behavior smtp_connection(caf::stateful_actor<smtp_state>* self, smtp::setti
       auto deadline = clock_type::time_point{std::chrono::nanoseconds{start_by}};
       std::vector<send_result> out;
       out.reserve(emails.size());
+      // Noted in the tree's ledger as they are sent: should the sender die before it
+      // records them, their redeliveries are recorded as sent, not sent again.
+      std::size_t k = 0;
       for (auto& r : self->state.client->send_all(mails, deadline)) {
+        if (r.status == smtp::send_status::sent && k < emails.size()) {
+          ledger->sent(emails[k].notification_id);
+        }
+        ++k;
         out.push_back(to_result(r));
       }
       return out;
@@ -115,6 +130,7 @@ struct email_batch {
   std::vector<caf::actor> consumers;
   std::vector<batch_item> items;
   std::size_t awaiting = 0; ///< replies still due in the current step
+  bool isolated = false;    ///< one suspect of a crash, worked on with no other batch
 };
 
 using batch_ptr = std::shared_ptr<email_batch>;
@@ -129,6 +145,7 @@ struct sender_config {
   render_limits limits;
   runtime::retry_schedule retries;
   std::chrono::milliseconds publish_timeout; ///< waiting for the publisher's answer
+  std::string crash_on_variable;             ///< fault.crash_on_variable ("": off)
 };
 
 /// Figures on the email_sender's registry entry.
@@ -146,6 +163,9 @@ struct sender_counters {
   std::atomic<std::uint64_t>* dead_lettered;
   std::atomic<std::uint64_t>* pauses;
   std::atomic<std::uint64_t>* paused_requeued;
+  std::atomic<std::uint64_t>* poison;
+  std::atomic<std::uint64_t>* isolated;
+  std::atomic<std::uint64_t>* recovered_sends;
 };
 
 /// One SMTP relay: its pool of connections and its circuit breaker, both owned by the
@@ -187,6 +207,12 @@ struct sender_state {
   /// status query answers again, every batch asks one first and sends nothing if it fails.
   bool status_db_down = false;
   std::size_t running = 0; ///< batches in flight
+  /// The tree's memory of crashes (crash_ledger.hpp): survives this incarnation.
+  std::shared_ptr<runtime::crash_ledger> ledger;
+  /// Suspects of a crash, one per batch, each worked on while no other batch is in flight;
+  /// while any waits, no other batch starts.
+  std::deque<batch_ptr> isolated;
+  bool isolated_running = false;
   static inline const char* name = "email_sender";
 };
 
@@ -194,7 +220,8 @@ using sender_actor = caf::stateful_actor<sender_state>;
 
 void check_redelivered(sender_actor* self, batch_ptr b);
 void lookup_users(sender_actor* self, batch_ptr b);
-void start_batch(sender_actor* self);
+void start_batch(sender_actor* self, batch_ptr b);
+void schedule(sender_actor* self);
 void resolve_templates(sender_actor* self, batch_ptr b);
 void render_and_send(sender_actor* self, batch_ptr b);
 void forward(sender_actor* self, batch_ptr b);
@@ -629,6 +656,12 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     if (item.result != verdict::pending) {
       continue;
     }
+    auto& crash_key = self->state.cfg.crash_on_variable;
+    if (!crash_key.empty() && item.job.variables.is_object()
+        && item.job.variables.contains(crash_key)) {
+      // fault.crash_on_variable: a poison message, for tests of supervision.
+      throw std::runtime_error("fault injection: variables contain " + crash_key);
+    }
     auto r = item.tpl->render(item.job.variables, self->state.cfg.limits);
     if (!r.ok) {
       fail(item, messaging::reason::render_error, r.error);
@@ -817,10 +850,17 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   std::uint64_t skipped = 0;
   std::uint64_t failed = 0;
   std::uint64_t retried = 0;
+  if (b->isolated) {
+    st.isolated_running = false;
+  }
   for (auto& item : b->items) {
     outcomes.emplace_back(item.job.tag, item.result);
     if (item.tracked) {
       st.in_flight.erase(item.job.notification_id);
+      st.ledger->finished(item.job.notification_id);
+      if (recorded && item.result != verdict::requeue && item.result != verdict::pending) {
+        st.ledger->forget(item.job.notification_id);
+      }
     }
     log::context who{"email", "email_sender", item.job.correlation_id};
     switch (item.result) {
@@ -884,16 +924,38 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   st.entry->failed += failed;
   st.entry->in_flight -= static_cast<std::int64_t>(n);
   st.running -= 1;
-  if (st.forming) {
-    start_batch(self);
+  schedule(self);
+}
+
+/// Starts what may start: a suspect alone once nothing else is in flight (and nothing
+/// else while suspects wait), else everything that waited as one batch.
+void schedule(sender_actor* self) {
+  auto& st = self->state;
+  if (!st.isolated.empty() || st.isolated_running) {
+    if (st.running == 0 && !st.isolated.empty()) {
+      auto b = std::move(st.isolated.front());
+      st.isolated.pop_front();
+      st.isolated_running = true;
+      *st.count.isolated += 1;
+      start_batch(self, std::move(b));
+    }
+    return;
+  }
+  if (st.forming && st.running < st.cfg.max_batches) {
+    auto b = std::move(st.forming);
+    st.forming = nullptr;
+    start_batch(self, std::move(b));
   }
 }
 
-/// Everything that waited becomes one batch in flight.
-void start_batch(sender_actor* self) {
+/// `b` becomes a batch in flight.
+void start_batch(sender_actor* self, batch_ptr b) {
   auto& st = self->state;
-  auto b = std::move(st.forming);
-  st.forming = nullptr;
+  for (auto& item : b->items) {
+    if (item.tracked) {
+      st.ledger->started(item.job.notification_id);
+    }
+  }
   auto n = b->items.size();
   st.running += 1;
   *st.count.batches += 1;
@@ -913,8 +975,27 @@ void start_batch(sender_actor* self) {
 
 caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor templates,
                            std::vector<smtp_relay> relays, caf::actor writer,
-                           caf::actor publisher, sender_config cfg, runtime::entry_ptr entry) {
+                           caf::actor publisher, sender_config cfg,
+                           std::shared_ptr<runtime::crash_ledger> ledger,
+                           runtime::entry_ptr entry) {
   auto& st = self->state;
+  st.ledger = ledger;
+  entry->in_flight = 0; // what an earlier incarnation had in flight went with it
+  // A crash: every message in flight is blamed in the tree's ledger, then the actor dies
+  // with the exception's text and its supervisor restarts it (and its consumers).
+  self->set_exception_handler([ledger](caf::scheduled_actor*, std::exception_ptr& e) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      what = x.what();
+    } catch (...) {
+    }
+    auto blamed = ledger->crashed(what);
+    log::error({"email", "email_sender", {}}, "email sender crashed",
+               {{"error", what}, {"messages_in_flight", blamed}});
+    return caf::make_error(caf::sec::runtime_error, what);
+  });
   st.publisher = std::move(publisher);
   st.users = std::move(users);
   st.templates = std::move(templates);
@@ -929,7 +1010,8 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
               &entry->counter("batched_messages"), &entry->counter("batch_size_max"),
               &entry->counter("batch_size_last"), &entry->counter("retried"),
               &entry->counter("dead_lettered"), &entry->counter("pauses"),
-              &entry->counter("paused_requeued")};
+              &entry->counter("paused_requeued"), &entry->counter("poison"),
+              &entry->counter("isolated"),      &entry->counter("recovered_sends")};
   for (auto& r : st.relays) {
     r.entry->set_state(std::string{runtime::to_string(r.breaker.state())});
     r.entry->set_info("relay", r.where);
@@ -955,15 +1037,20 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
           self->send(consumer, pause_atom::value); // before its deliveries' requeue
         }
       }
-      if (!st.forming) {
-        st.forming = std::make_shared<email_batch>();
-      }
-      auto& b = *st.forming;
-      auto source = static_cast<std::size_t>(
-        std::find(b.consumers.begin(), b.consumers.end(), consumer) - b.consumers.begin());
-      if (source == b.consumers.size()) {
-        b.consumers.push_back(consumer);
-      }
+      // The next batch, and this consumer's index in it, made when first needed.
+      std::size_t source = 0;
+      auto forming = [&]() -> email_batch& {
+        if (!st.forming) {
+          st.forming = std::make_shared<email_batch>();
+        }
+        auto& b = *st.forming;
+        source = static_cast<std::size_t>(
+          std::find(b.consumers.begin(), b.consumers.end(), consumer) - b.consumers.begin());
+        if (source == b.consumers.size()) {
+          b.consumers.push_back(consumer);
+        }
+        return b;
+      };
       for (auto& m : messages) {
         std::string why;
         auto job = parse_email_job(m, why);
@@ -992,22 +1079,42 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
         }
         batch_item item;
         item.job = std::move(*job);
-        item.source = source;
-        if (!st.in_flight.insert(item.job.notification_id).second) {
+        auto& id = item.job.notification_id;
+        if (!st.in_flight.insert(id).second) {
           // Its first delivery is still being worked on here: settle that one first.
           item.result = verdict::requeue;
           item.detail = "redelivered while its first delivery is still in progress";
           item.tracked = false;
+        } else if (st.ledger->was_sent(id)) {
+          // Sent by a connection just before the sender died, never recorded: that is what
+          // happened to it, however often it was blamed.
+          decide(item, verdict::sent, "delivered before the email sender restarted");
+          *st.count.recovered_sends += 1;
+        } else if (st.ledger->poison(id)) {
+          // It crashed the sender every time it was worked on: dead-lettered untouched.
+          auto crashes = st.ledger->crashes(id);
+          fail(item, messaging::reason::poison,
+               "crashed the email sender " + std::to_string(crashes) + " times: "
+                 + st.ledger->last_error(id));
+          *st.count.poison += 1;
+          log::error({"email", "email_sender", item.job.correlation_id},
+                     "poison message, dead-lettering it",
+                     {{"notification_id", id}, {"crashes", crashes},
+                      {"error", st.ledger->last_error(id)}});
+        } else if (st.ledger->suspect(id)) {
+          // In flight when the sender crashed: worked on alone, so a crash is its own.
+          auto b = std::make_shared<email_batch>();
+          b->consumers.push_back(consumer);
+          b->isolated = true;
+          b->items.push_back(std::move(item));
+          st.isolated.push_back(std::move(b));
+          continue;
         }
+        auto& b = forming();
+        item.source = source;
         b.items.push_back(std::move(item));
       }
-      if (b.items.empty()) {
-        st.forming = nullptr;
-        return;
-      }
-      if (st.running < st.cfg.max_batches) {
-        start_batch(self);
-      }
+      schedule(self);
     },
   };
 }
@@ -1016,6 +1123,9 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
 
 email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
                                  caf::actor template_cache, caf::actor status_writer) {
+  // Everything is read and enlisted here: the spawn functions below run again on each
+  // restart, on the supervisor's thread, and capture only values.
+  auto& reg = ctx.registry;
   smtp::settings smtp_settings{ctx.settings.get("smtp.url"), ctx.settings.get_ms("smtp.timeout_ms"),
                                ctx.settings.get("smtp.ca_file")};
   auto from = ctx.settings.get("smtp.from");
@@ -1026,70 +1136,128 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
     static_cast<double>(ctx.settings.get_int("smtp.breaker.failure_rate_percent")) / 100.0;
   policy.window = static_cast<int>(ctx.settings.get_int("smtp.breaker.window"));
   policy.cool_down = ctx.settings.get_ms("smtp.breaker.cool_down_ms");
-  // One pool of connections and one breaker per relay.
+  auto restart = runtime::restart_policy_from(ctx.settings);
+  auto ledger = std::make_shared<runtime::crash_ledger>();
+
+  runtime::supervisor_spec tree;
+  tree.name = "email/supervisor";
+  tree.role = "email";
+
+  // One pool of connections per relay; its breaker lives in the sender.
+  struct relay_plan {
+    std::string name;
+    std::string where;
+    smtp::settings settings;
+    std::string pool; ///< the pool's child name (its front)
+    runtime::entry_ptr entry;
+  };
+  std::vector<relay_plan> relays;
   auto relay = [&](std::string name, const std::string& pool_name, smtp::settings settings) {
     runtime::pool_spec spec;
     spec.name = pool_name;
     spec.role = "email";
     spec.size = smtp_connections;
+    spec.policy = restart;
     spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-      return sys.spawn<caf::detached>(smtp_connection, settings, from, entry);
+      return sys.spawn<caf::detached>(smtp_connection, settings, from, ledger, entry);
     };
-    auto pool = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
+    auto make_pool = runtime::pool_factory(reg, std::move(spec));
+    runtime::child_spec child;
+    child.name = pool_name + "/supervisor";
+    child.kind = "supervisor";
+    child.policy = restart;
+    child.spawn = [make_pool](caf::actor_system& sys, const runtime::child_env&) {
+      return make_pool(sys);
+    };
+    tree.children.push_back(std::move(child));
     std::string where = "smtp relay";
     if (auto u = parse_url(settings.url)) {
       where = u->scheme + "://" + (u->host.find(':') == std::string::npos ? u->host
                                                                           : "[" + u->host + "]")
               + ":" + std::to_string(u->port != 0 ? u->port : (u->scheme == "smtps" ? 465 : 25));
     }
-    auto entry = ctx.registry.enlist("smtp_breaker/" + name, "email", "circuit_breaker");
-    return std::pair{smtp_relay{std::move(name), std::move(where), std::move(settings), pool.pool,
-                                runtime::circuit_breaker{policy}, std::move(entry)},
-                     pool};
+    auto entry = reg.enlist("smtp_breaker/" + name, "email", "circuit_breaker");
+    relays.push_back({std::move(name), std::move(where), std::move(settings),
+                      pool_name + "/supervisor", std::move(entry)});
   };
-  std::vector<smtp_relay> relays;
-  auto [primary, smtp] = relay("primary", "smtp_connection", smtp_settings);
-  relays.push_back(std::move(primary));
-  runtime::supervised_pool smtp_fallback;
+  relay("primary", "smtp_connection", smtp_settings);
   if (auto fallback_url = ctx.settings.get("smtp.fallback_url"); !fallback_url.empty()) {
     auto fallback_settings = smtp_settings;
     fallback_settings.url = fallback_url;
-    auto [fallback, pool] = relay("fallback", "smtp_fallback_connection", fallback_settings);
-    relays.push_back(std::move(fallback));
-    smtp_fallback = pool;
+    relay("fallback", "smtp_fallback_connection", fallback_settings);
   }
 
   runtime::retry_schedule retries;
   retries.steps = ctx.settings.get_ms_list("retry.steps_ms");
   auto declare = messaging::topology(retries.steps);
-  auto publisher = messaging::spawn_publisher(ctx, "email_forwarder", "email", declare);
+  {
+    auto make_publisher = messaging::publisher_factory(ctx.settings, declare);
+    runtime::child_spec child;
+    child.name = "email_forwarder";
+    child.kind = "io_thread";
+    child.policy = restart;
+    child.spawn = [make_publisher](caf::actor_system& sys, const runtime::child_env& env) {
+      return make_publisher(sys, env.entry);
+    };
+    tree.children.push_back(std::move(child));
+  }
+
   sender_config cfg{smtp_settings.timeout, smtp_connections,
                     ctx.settings.get_ms("email.requeue_delay_ms"),
                     static_cast<std::size_t>(ctx.settings.get_int("email.batches_in_flight")),
                     1024, static_cast<std::size_t>(ctx.settings.get_int("templates.cache_bytes")),
                     render_limits_from(ctx.settings), retries,
-                    ctx.settings.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2}};
-  auto sender = ctx.system.spawn(email_sender, user_lookup, template_cache, std::move(relays),
-                                 status_writer, publisher, cfg,
-                                 ctx.registry.enlist("email_sender", "email", "event_based"));
-  // The publisher goes when the sender goes.
-  sender->attach_functor([publisher] {
-    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
-  });
+                    ctx.settings.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2},
+                    ctx.settings.get("fault.crash_on_variable")};
+  {
+    runtime::child_spec child;
+    child.name = "email_sender";
+    child.kind = "event_based";
+    child.policy = restart;
+    // Rest-for-one: the consumers hold the sender's deliveries unacked; they restart with
+    // it, dropping their connections, so the broker redelivers what it had in flight.
+    child.restart_dependants = true;
+    child.spawn = [=](caf::actor_system& sys, const runtime::child_env& env) {
+      std::vector<smtp_relay> live;
+      for (auto& r : relays) {
+        live.push_back({r.name, r.where, r.settings, env.front(r.pool),
+                        runtime::circuit_breaker{policy}, r.entry});
+      }
+      return sys.spawn(email_sender, user_lookup, template_cache, std::move(live), status_writer,
+                       env.front("email_forwarder"), cfg, ledger, env.entry);
+    };
+    tree.children.push_back(std::move(child));
+  }
 
   messaging::consumer_settings cs{ctx.settings.get("amqp.url"), messaging::email_queue,
                                   static_cast<std::uint16_t>(ctx.settings.get_int("amqp.prefetch")),
                                   declare};
-  runtime::pool_spec consumer_spec;
-  consumer_spec.name = "email_consumer";
-  consumer_spec.role = "email";
-  consumer_spec.size = static_cast<std::size_t>(ctx.settings.get_int("email.consumers"));
-  consumer_spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn(messaging::queue_consumer, cs, sender, entry);
-  };
-  auto consumers = runtime::spawn_supervised_pool(ctx.system, ctx.registry,
-                                                  std::move(consumer_spec));
-  return {sender, smtp, smtp_fallback, consumers};
+  {
+    // The consumers' worker is the sender's front: it outlives the sender's incarnations.
+    auto sender_front = std::make_shared<caf::actor>();
+    runtime::pool_spec spec;
+    spec.name = "email_consumer";
+    spec.role = "email";
+    spec.size = static_cast<std::size_t>(ctx.settings.get_int("email.consumers"));
+    spec.policy = restart;
+    spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
+      return sys.spawn(messaging::queue_consumer, cs, *sender_front, entry);
+    };
+    auto make_pool = runtime::pool_factory(reg, std::move(spec));
+    runtime::child_spec child;
+    child.name = "email_consumer/supervisor";
+    child.kind = "supervisor";
+    child.policy = restart;
+    child.spawn = [make_pool, sender_front](caf::actor_system& sys,
+                                            const runtime::child_env& env) {
+      if (!*sender_front) { // written once, before any consumer reads it
+        *sender_front = env.front("email_sender");
+      }
+      return make_pool(sys);
+    };
+    tree.children.push_back(std::move(child));
+  }
+  return {runtime::spawn_supervisor(ctx.system, reg, std::move(tree))};
 }
 
 } // namespace herald

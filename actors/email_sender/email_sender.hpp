@@ -3,10 +3,41 @@
 // email_sender: takes notifications from email.queue, looks up the user and the template,
 // renders, sends over SMTP and records the outcome; only then is the message acked.
 //
-// The tree: consumers (each an I/O thread with its own connection) -> one event-based
-// email_sender actor -> a supervised pool of smtp_connection actors (detached, one reused
-// SMTP connection each), and one of smtp_fallback_connection actors for the fallback relay. The users' store workers, the node's template cache and its
-// status writer serve it.
+// The tree (runtime/supervision/supervisor.hpp), one root of the node, children started
+// in this order and stopped in the reverse one:
+//
+//   email/supervisor
+//   |-- smtp_connection/supervisor           pool: smtp_connection/0..n-1 (detached, one
+//   |                                        reused SMTP connection each)
+//   |-- smtp_fallback_connection/supervisor  the same for smtp.fallback_url, when set
+//   |-- email_forwarder                      confirmed publisher: delay queues, failed.queue
+//   |-- email_sender                         this actor (restart_dependants: rest-for-one)
+//   `-- email_consumer/supervisor            pool: email_consumer/0..n-1 (own connections)
+//
+// Children reach each other through the supervisor's fronts (the sender sends to its pools
+// and publisher, consumers deliver to the sender), so a restarted child is reachable at the
+// same address. Every child restarts with supervision.* backoff; past the intensity the
+// tree escalates and the node exits. The users' store workers, the node's template cache
+// and its status writer serve it from outside the tree.
+//
+// -- Crashes and poison messages -----------------------------------------------------------
+// An exception in the sender's handlers kills it; it is restarted with backoff, and its
+// consumers with it (rest-for-one): they drop their connections, so the broker redelivers
+// every delivery the dead sender had unsettled; nothing is lost or stuck. The tree keeps a
+// runtime::crash_ledger that outlives sender incarnations:
+// - every message in a batch in flight at the crash is blamed once; a message blamed once
+//   is a suspect and is worked on in a batch of its own, with no other batch in flight, so
+//   an innocent message of a crashed batch is cleared and a crash is its own;
+// - a message blamed twice is poison: dead-lettered untouched (failed.queue, reason
+//   `poison`, the exception's text as detail; status `failed`, then `dead` by the
+//   dead_letter service) and acked. It can be replayed like any dead letter.
+// - the SMTP connections note each mail sent; the sender forgets it once recorded. A
+//   redelivery of a mail sent but not recorded when the sender crashed is recorded as
+//   sent without being sent again (the duplicate window that remains is a process killed
+//   between a send and its status commit).
+// The breakers' state lives in the sender and starts closed after a restart.
+// fault.crash_on_variable (a testing aid, off by default) makes the sender throw while
+// rendering a message whose variables contain that key.
 //
 // -- Batches ---------------------------------------------------------------------------
 // Work moves in batches, one message per batch at every hop (group commit everywhere):
@@ -88,19 +119,17 @@
 // duplicates (redeliveries acked without sending), batches, batched_messages (their sum:
 // the mean batch size is batched_messages / batches), batch_size_max, batch_size_last,
 // retried, dead_lettered, pauses (times consumption paused), paused_requeued (messages
-// given back to the queue while paused). Its state names the relay batches go to, or
-// "paused: ...".
+// given back to the queue while paused), poison (dead-lettered as poison), isolated
+// (suspects worked on alone), recovered_sends (sent before a crash, recorded after it).
+// Its state names the relay batches go to, or "paused: ...".
 
 #include "actors/node/node_context.hpp"
-#include "runtime/supervision/supervised_pool.hpp"
+#include "runtime/supervision/supervisor.hpp"
 
 namespace herald {
 
 struct email_service {
-  caf::actor sender;
-  runtime::supervised_pool smtp;
-  runtime::supervised_pool smtp_fallback; ///< empty without smtp.fallback_url
-  runtime::supervised_pool consumers;
+  runtime::supervisor_handle tree; ///< the node's root for role email
 };
 
 email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,

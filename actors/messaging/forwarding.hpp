@@ -23,6 +23,9 @@ inline constexpr const char* unknown_user = "unknown_user";
 inline constexpr const char* unknown_template = "unknown_template";   ///< or of the wrong channel
 inline constexpr const char* render_error = "render_error";           ///< or missing variables
 inline constexpr const char* unreadable = "unreadable";               ///< not a notification message
+/// It crashed its worker twice (runtime/supervision/crash_ledger.hpp); the detail is the
+/// exception's text.
+inline constexpr const char* poison = "poison";
 } // namespace reason
 
 /// The next attempt of a message whose attempt `attempt` (1 for the first) failed

@@ -59,13 +59,30 @@ caf::behavior publisher(caf::stateful_actor<publisher_state>* self,
 
 } // namespace
 
+namespace {
+
+amqp::publisher_settings publisher_settings(const config::settings& s, amqp::topology declare) {
+  amqp::publisher_settings ps;
+  ps.url = s.get("amqp.url");
+  ps.declare = std::move(declare);
+  ps.confirm_timeout = s.get_ms("amqp.confirm_timeout_ms");
+  return ps;
+}
+
+} // namespace
+
 caf::actor spawn_publisher(node_context& ctx, const std::string& name, const std::string& role,
                            amqp::topology declare) {
-  amqp::publisher_settings ps;
-  ps.url = ctx.settings.get("amqp.url");
-  ps.declare = std::move(declare);
-  ps.confirm_timeout = ctx.settings.get_ms("amqp.confirm_timeout_ms");
-  return ctx.system.spawn(publisher, std::move(ps), ctx.registry.enlist(name, role, "io_thread"));
+  return ctx.system.spawn(publisher, publisher_settings(ctx.settings, std::move(declare)),
+                          ctx.registry.enlist(name, role, "io_thread"));
+}
+
+std::function<caf::actor(caf::actor_system&, runtime::entry_ptr)>
+publisher_factory(const config::settings& settings, amqp::topology declare) {
+  auto ps = publisher_settings(settings, std::move(declare));
+  return [ps](caf::actor_system& sys, runtime::entry_ptr entry) {
+    return sys.spawn(publisher, ps, std::move(entry));
+  };
 }
 
 } // namespace herald::messaging

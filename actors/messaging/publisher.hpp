@@ -9,6 +9,14 @@
 //       no confirm within amqp.confirm_timeout_ms): the message may or may not be stored.
 // Every request is answered within about amqp.confirm_timeout_ms. The actor never blocks:
 // the publisher's thread reports each outcome back to it as a message.
+//
+// Reconnecting: the I/O thread opens its connection when a publish needs one, at most once
+// per reconnect interval, and fails what is pending when it is lost (adapters/amqp/
+// confirmed_publisher.hpp). That is not a retry loop: no publish is ever retried; each
+// fails with 503 and its requester decides (the gateway answers 503, a worker requeues
+// the delivery). It is kept rather than crash-and-restart because a publisher that
+// crashed on each lost connection would turn a broker outage into restarts past the
+// intensity, and escalate the node, while the gateway must keep answering 503.
 
 #include <caf/all.hpp>
 
@@ -26,5 +34,10 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 /// `declare` on every connect.
 caf::actor spawn_publisher(node_context& ctx, const std::string& name, const std::string& role,
                            amqp::topology declare);
+
+/// For a publisher that is a child of a supervisor: a function spawning one, listed on the
+/// entry it is given, each time it is called (settings are read now).
+std::function<caf::actor(caf::actor_system&, runtime::entry_ptr)>
+publisher_factory(const config::settings& settings, amqp::topology declare);
 
 } // namespace herald::messaging

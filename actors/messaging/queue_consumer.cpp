@@ -19,6 +19,7 @@ using lost_atom = caf::atom_constant<caf::atom("lost")>;
 caf::behavior queue_consumer(caf::event_based_actor* self, consumer_settings s,
                              caf::actor worker, runtime::entry_ptr entry) {
   log::context who{"", entry->name(), {}};
+  entry->in_flight = 0; // an earlier incarnation's deliveries went back to the queue
   auto me = caf::actor_cast<caf::actor>(self);
   auto io = std::make_shared<amqp::consumer>(
     amqp::consumer_settings{s.url, s.declare, s.queue, s.prefetch},

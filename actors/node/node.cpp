@@ -28,6 +28,8 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::chrono::milliseconds probe_timeout{1500};
+/// How long node::stop waits for one service tree to stop before it stops the next.
+constexpr std::chrono::seconds stop_wait{10};
 
 /// A readiness check: "" when the dependency answers, else why not.
 using check = std::function<std::string()>;
@@ -257,12 +259,7 @@ std::string node::start() {
   }
   if (email_role) {
     auto email = spawn_email_sender(ctx_, users, templates, status_writer);
-    impl_->roots.push_back(email.sender);
-    impl_->roots.push_back(email.smtp.supervisor);
-    if (email.smtp_fallback.supervisor) {
-      impl_->roots.push_back(email.smtp_fallback.supervisor);
-    }
-    impl_->roots.push_back(email.consumers.supervisor);
+    impl_->roots.push_back(email.tree.supervisor);
     auto* server = make_server(base + 3);
     add_health_routes(*server, "email", node_name,
                       {{"rabbitmq", amqp_check(s)},
@@ -272,8 +269,7 @@ std::string node::start() {
   }
   if (dlq_role) {
     auto dlq = spawn_dead_letter_service(ctx_, dead_letters);
-    impl_->roots.push_back(dlq.intake);
-    impl_->roots.push_back(dlq.consumers.supervisor);
+    impl_->roots.push_back(dlq.tree.supervisor);
   }
   for (auto& role : s.roles()) {
     if (role == "push") {
@@ -306,8 +302,21 @@ void node::stop() {
     caf::anon_send_exit(impl_->watcher, caf::exit_reason::user_shutdown);
     impl_->watcher = nullptr;
   }
-  for (auto& a : impl_->roots) {
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  // The last started first, each awaited (up to stop_wait): the email and dlq trees (which
+  // stop their own children last first: consumers, then workers, then connections) are
+  // down before the stores and caches they use. Called from main's thread, never an actor's.
+  {
+    caf::scoped_actor self{ctx_.system};
+    for (auto root = impl_->roots.rbegin(); root != impl_->roots.rend(); ++root) {
+      self->monitor(*root);
+      self->send_exit(*root, caf::exit_reason::user_shutdown);
+      bool down = false;
+      auto until = std::chrono::steady_clock::now() + stop_wait;
+      while (!down && std::chrono::steady_clock::now() < until) {
+        self->receive([&](caf::down_msg& dm) { down = dm.source == root->address(); },
+                      caf::after(stop_wait) >> [&] { down = true; });
+      }
+    }
   }
   impl_->roots.clear();
   impl_->gw.reset();

@@ -26,7 +26,9 @@ public:
 
   /// Starts every role. Returns "" or why the node cannot run (e.g. a port is taken).
   std::string start();
-  /// Closes the HTTP ports and stops every actor of the node.
+  /// Closes the HTTP ports and stops every actor of the node: the service trees in reverse
+  /// start order, each awaited (up to 10 s), so workers stop before what they use. Call it
+  /// from a thread of its own (main's), not from an actor.
   void stop();
 
   /// Called (from an actor thread) when a service tree gave up: its supervisor exceeded

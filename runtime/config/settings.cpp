@@ -395,6 +395,21 @@ const std::vector<option>& declared_options() {
               "How long a message whose dependency is down (users, templates, status "
               "database, SMTP relay) waits before it goes back to the queue",
               0, 600000),
+      integer("supervision.initial_delay_ms", "HERALD_SUPERVISION_INITIAL_DELAY_MS", "100",
+              "Delay before a crashed actor is restarted by its supervisor; doubles with each "
+              "crash in a row (jittered by 20 %), back to this after 30 s up",
+              1, 600000),
+      integer("supervision.max_delay_ms", "HERALD_SUPERVISION_MAX_DELAY_MS", "10000",
+              "Longest delay before a restart", 1, 3600000),
+      integer("supervision.max_restarts", "HERALD_SUPERVISION_MAX_RESTARTS", "20",
+              "Restarts of one actor within supervision.window_ms; one more and its "
+              "supervisor gives up (escalates: the node exits)",
+              1, 100000),
+      integer("supervision.window_ms", "HERALD_SUPERVISION_WINDOW_MS", "60000",
+              "Window over which supervision.max_restarts is counted", 1000, 86400000),
+      text("fault.crash_on_variable", "HERALD_FAULT_CRASH_ON_VARIABLE", "",
+           "Testing aid, off when empty: the email sender throws while rendering a message "
+           "whose variables contain this key (a poison message)"),
       ms_list("retry.steps_ms", "HERALD_RETRY_STEPS_MS", "2000,4000,8000,16000,32000",
               "Delays before the 2nd, 3rd, ... attempt of a message that failed transiently "
               "(each jittered by 10 % per message; one delay queue per step); after the "

@@ -105,7 +105,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, pool_spec 
 
 } // namespace
 
-supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, pool_spec spec) {
+std::function<caf::actor(caf::actor_system&)> pool_factory(registry& reg, pool_spec spec) {
   // Enlisted here, on the caller's thread: the supervisor's first run may come after its
   // node (and the registry) is gone, when a node stops right after starting.
   auto sup_entry = reg.enlist(spec.name + "/supervisor", spec.role, "supervisor");
@@ -113,7 +113,13 @@ supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, poo
   for (std::size_t i = 0; i < spec.size; ++i) {
     entries.push_back(reg.enlist(spec.name + "/" + std::to_string(i), spec.role, "worker"));
   }
-  auto sup = sys.spawn(supervisor, std::move(spec), std::move(sup_entry), std::move(entries));
+  return [spec = std::move(spec), sup_entry, entries](caf::actor_system& sys) {
+    return sys.spawn(supervisor, spec, sup_entry, entries);
+  };
+}
+
+supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, pool_spec spec) {
+  auto sup = pool_factory(reg, std::move(spec))(sys);
   return {sup, sup};
 }
 

@@ -36,4 +36,9 @@ struct supervised_pool {
 
 supervised_pool spawn_supervised_pool(caf::actor_system& sys, registry& reg, pool_spec spec);
 
+/// For a pool that is a child of a supervisor (supervisor.hpp): enlists its entries now and
+/// returns a function that spawns the pool and answers its supervisor, each time it is
+/// called (the registry is not touched again, so it may run after the caller is gone).
+std::function<caf::actor(caf::actor_system&)> pool_factory(registry& reg, pool_spec spec);
+
 } // namespace herald::runtime
