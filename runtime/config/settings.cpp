@@ -281,6 +281,17 @@ const std::vector<option>& declared_options() {
               "Largest 'variables' object (as JSON) a notification or a preview may carry; "
               "larger is a 413",
               1024, 16 << 20),
+      text("push.vapid_public_key", "HERALD_VAPID_PUBLIC_KEY", "",
+           "Web Push application server key (VAPID, RFC 8292): base64url of the 65-byte "
+           "uncompressed P-256 point, as `herald vapid-keys` or `web-push generate-vapid-keys` "
+           "print it; empty: Web Push devices fail with that reason"),
+      secret("push.vapid_private_key", "HERALD_VAPID_PRIVATE_KEY",
+             "Its private key: base64url of the 32-byte P-256 scalar; checked at start-up "
+             "against the public key (set both or neither)",
+             43),
+      text("push.vapid_subject", "HERALD_VAPID_SUBJECT", "",
+           "Contact in every VAPID token, for the push services: mailto:someone@example.com "
+           "or an https:// URL; required with the keys"),
       boolean("push.allow_insecure_endpoints", "HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "false",
               "Accept http:// and loopback Web Push endpoints and push URLs (development and "
               "tests only; private, link-local and other local addresses stay refused)"),
@@ -329,6 +340,42 @@ const std::vector<option>& declared_options() {
               "(each jittered by 10 % per message; one delay queue per step); after the "
               "last, the message is dead-lettered",
               10, 86400000),
+      file("push.fcm_credentials", "HERALD_FCM_CREDENTIALS", "",
+           "Google service-account JSON file for FCM HTTP v1 (its project_id, client_email, "
+           "private_key and token_uri are used); empty: FCM devices are refused, naming "
+           "this setting"),
+      url("push.fcm_endpoint", "HERALD_FCM_ENDPOINT", "https://fcm.googleapis.com",
+          "FCM HTTP v1 endpoint (messages go to {endpoint}/v1/projects/{project_id}/"
+          "messages:send)",
+          {"https", "http"}),
+      integer("push.workers", "HERALD_PUSH_WORKERS", "2",
+              "Workers per push provider (FCM, Web Push) per node, each with its own kept-alive "
+              "HTTP connections",
+              1, 64),
+      integer("push.timeout_ms", "HERALD_PUSH_TIMEOUT_MS", "10000",
+              "Timeout of one push send to a provider", 100, 300000),
+      integer("push.consumers", "HERALD_PUSH_CONSUMERS", "1",
+              "Consumers of push.queue per node (each with its own connection)", 1, 64),
+      integer("push.batches_in_flight", "HERALD_PUSH_BATCHES_IN_FLIGHT", "4",
+              "Batches of push.queue deliveries a node works on at once", 1, 1000),
+      integer("push.requeue_delay_ms", "HERALD_PUSH_REQUEUE_DELAY_MS", "1000",
+              "How long a push message whose dependency is down (users, templates, status "
+              "database, every provider's breaker) waits before it goes back to the queue",
+              0, 600000),
+      integer("push.breaker.failures", "HERALD_PUSH_BREAKER_FAILURES", "5",
+              "Consecutive failed sends to a push provider (unreachable, timed out, 5xx) that "
+              "open its circuit breaker",
+              1, 10000),
+      integer("push.breaker.failure_rate_percent", "HERALD_PUSH_BREAKER_FAILURE_RATE_PERCENT",
+              "50", "Or this share of failures among the last push.breaker.window sends", 1,
+              100),
+      integer("push.breaker.window", "HERALD_PUSH_BREAKER_WINDOW", "20",
+              "Sends to a push provider that push.breaker.failure_rate_percent is judged over",
+              1, 10000),
+      integer("push.breaker.cool_down_ms", "HERALD_PUSH_BREAKER_COOL_DOWN_MS", "30000",
+              "How long an open push breaker waits (jittered by 20 %) before the next send to "
+              "that provider goes through as the probe",
+              100, 3600000),
       integer("status.batch_max", "HERALD_STATUS_BATCH_MAX", "500",
               "Most status events written in one transaction", 1, 100000),
       integer("users.max_push_tokens", "HERALD_USERS_MAX_PUSH_TOKENS", "50",

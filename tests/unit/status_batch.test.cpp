@@ -58,7 +58,7 @@ BOOST_AUTO_TEST_CASE(distinct_notifications_share_one_upsert_with_a_column_per_a
   auto rounds = status_batch_rounds({&a, &b});
   BOOST_REQUIRE_EQUAL(rounds.size(), 1u);
   auto& c = rounds[0].columns;
-  BOOST_REQUIRE_EQUAL(c.size(), 11u);
+  BOOST_REQUIRE_EQUAL(c.size(), 12u);
   BOOST_CHECK_EQUAL(c[0], R"({"id-a","id-b"})");
   BOOST_CHECK_EQUAL(c[5], R"({"queued","sent"})");
   BOOST_CHECK_EQUAL(c[6], "{0,2}");
