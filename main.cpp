@@ -4,6 +4,7 @@
 //   herald config [--config=FILE] [--key=value ...]  print the effective configuration
 //   herald options                                   print every option as Markdown
 //   herald routes                                    print every route's credential as Markdown
+//   herald vapid-keys                                print a new Web Push (VAPID) key pair
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <caf/io/all.hpp>
 
 #include "actors/node/node.hpp"
+#include "adapters/push/webpush.hpp"
 #include "runtime/config/settings.hpp"
 #include "runtime/system_config.hpp"
 #include "runtime/logging/log.hpp"
@@ -36,8 +38,40 @@ std::string command_of(pid_t pid) {
 
 int usage() {
   std::cerr << "usage: herald serve|config [--config=FILE] [--key=value ...]\n"
-               "       herald options|routes\n";
+               "       herald options|routes|vapid-keys\n";
   return 2;
+}
+
+/// A new VAPID key pair as environment lines; the subject is left for the operator.
+int print_vapid_keys() {
+  auto keys = herald::webpush::vapid_keys::generate();
+  std::cout << "# Web Push (VAPID) keys for Herald. Browsers subscribe with the public key\n"
+               "# (applicationServerKey); keep the private key secret. Fill in the subject:\n"
+               "# a mailto: address or https:// page where push services can reach you.\n"
+            << "HERALD_VAPID_PUBLIC_KEY=" << keys.public_key() << "\n"
+            << "HERALD_VAPID_PRIVATE_KEY=" << keys.private_key() << "\n"
+            << "HERALD_VAPID_SUBJECT=mailto:\n";
+  return 0;
+}
+
+/// "" when the VAPID settings are usable (or unset), else the error naming the key: the
+/// settings loader checked their shape, this checks the keys are one P-256 pair.
+std::string check_vapid(const herald::config::settings& s) {
+  auto& pub = s.get("push.vapid_public_key");
+  if (pub.empty()) {
+    return {};
+  }
+  std::string why;
+  if (!herald::webpush::vapid_keys::parse(pub, s.get("push.vapid_private_key"), why)) {
+    auto key = why.rfind("the VAPID private key", 0) == 0 ? "push.vapid_private_key"
+                                                            : "push.vapid_public_key";
+    return std::string{"invalid value for '"} + key + "' (" + s.source(key) + "): " + why;
+  }
+  if (auto bad = herald::webpush::check_subject(s.get("push.vapid_subject")); !bad.empty()) {
+    return "invalid value for 'push.vapid_subject' (" + s.source("push.vapid_subject")
+           + "): " + bad;
+  }
+  return {};
 }
 
 int serve(const herald::config::settings& settings) {
@@ -93,6 +127,9 @@ int main(int argc, char** argv) {
     std::cout << herald::config::options_markdown();
     return 0;
   }
+  if (command == "vapid-keys") {
+    return print_vapid_keys();
+  }
   if (command == "routes") {
     std::cout << herald::access::markdown(herald::route_rules());
     return 0;
@@ -116,6 +153,10 @@ int main(int argc, char** argv) {
   auto loaded = herald::config::load(in);
   if (!loaded.value) {
     std::cerr << "herald: configuration error: " << loaded.error << "\n";
+    return 2;
+  }
+  if (auto err = check_vapid(*loaded.value); !err.empty()) {
+    std::cerr << "herald: configuration error: " << err << "\n";
     return 2;
   }
   if (command == "config") {

@@ -483,7 +483,8 @@ private:
       value.append(field.value().data(), field.value().size());
     }
     req.body = std::move(raw.body());
-    if (!req.body.empty() && !is_json_media_type(req.header("content-type"))) {
+    if (core_->lim.json_bodies_only && !req.body.empty()
+        && !is_json_media_type(req.header("content-type"))) {
       auto given = req.header("content-type");
       finish(seq, on_error(415, "a request body must be sent as Content-Type: application/json"
                                   + (given.empty() ? std::string{" (none given)"}

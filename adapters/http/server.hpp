@@ -68,6 +68,9 @@ struct limits {
   /// A connection with nothing in progress (no request, no answer pending) is closed.
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_pipelined = 16; ///< answers pending on one connection before it stops reading
+  /// A body whose Content-Type is not JSON is a 415. Only fakes of other protocols in the
+  /// test suite (a push service takes application/octet-stream) turn it off.
+  bool json_bodies_only = true;
   std::size_t threads = 2;        ///< I/O threads; handlers run on them
   /// Open connections; every server given the same budget shares it.
   std::shared_ptr<connection_budget> connections = std::make_shared<connection_budget>(10000);

@@ -175,6 +175,35 @@ std::string validate(const option& opt, const std::string& value) {
   return {};
 }
 
+/// The VAPID settings together (push.vapid_*): both keys or neither, a subject with them
+/// and of the right shape. Whether the keys are a P-256 pair is checked where they are
+/// parsed (adapters/push/webpush.hpp, at start-up by main). Returns "" or the error.
+std::string check_vapid(const std::map<std::string, std::string, std::less<>>& values,
+                        const std::map<std::string, std::string, std::less<>>& sources) {
+  auto& pub = values.at("push.vapid_public_key");
+  auto& priv = values.at("push.vapid_private_key");
+  auto& subject = values.at("push.vapid_subject");
+  auto invalid = [&](const std::string& key, const std::string& why) {
+    return "invalid value for '" + key + "' (" + sources.at(key) + "): " + why;
+  };
+  if (pub.empty() != priv.empty()) {
+    return pub.empty() ? invalid("push.vapid_public_key", "empty while push.vapid_private_key is set")
+                       : invalid("push.vapid_private_key", "empty while push.vapid_public_key is set");
+  }
+  if (!pub.empty() && subject.empty()) {
+    return invalid("push.vapid_subject", "required with the VAPID keys (mailto: or https://)");
+  }
+  if (!subject.empty()) {
+    bool mailto = subject.rfind("mailto:", 0) == 0 && subject.find('@') != std::string::npos;
+    bool https = subject.rfind("https://", 0) == 0 && subject.size() > 8;
+    if (!mailto && !https) {
+      return invalid("push.vapid_subject",
+                     "expected mailto:someone@example.com or an https:// URL, got '" + subject + "'");
+    }
+  }
+  return {};
+}
+
 const option* find_option(std::string_view key) {
   for (auto& o : declared_options()) {
     if (o.key == key) {
@@ -560,6 +589,9 @@ struct loader {
         auto& origin = s.sources_[o.key];
         return {std::nullopt, "invalid value for '" + o.key + "' (" + origin + "): " + err};
       }
+    }
+    if (auto err = check_vapid(s.values_, s.sources_); !err.empty()) {
+      return {std::nullopt, err};
     }
     if (s.values_["node.name"].empty()) {
       char host[256] = {};

@@ -51,6 +51,11 @@ std::size_t poster::accepted_count() const {
   return accepted_.size();
 }
 
+std::size_t poster::refused_count() const {
+  std::lock_guard lock{mutex_};
+  return refused_.size();
+}
+
 std::vector<std::string> poster::accepted() const {
   std::lock_guard lock{mutex_};
   return accepted_;
@@ -59,6 +64,14 @@ std::vector<std::string> poster::accepted() const {
 std::vector<std::string> poster::refused() const {
   std::lock_guard lock{mutex_};
   return refused_;
+}
+
+std::map<std::string, int> relay_mails_per_notification(const std::string& rcpt) {
+  std::map<std::string, int> count;
+  for (auto& m : mails_to(env("HERALD_TEST_RELAY_MAILDIR"), rcpt)) {
+    count[m.header("X-Herald-Notification-ID")] += 1;
+  }
+  return count;
 }
 
 bool all_final(const std::vector<std::string>& ids) {

@@ -21,7 +21,8 @@ std::vector<std::string> make_users(const running_node& node, const std::string&
                                     int count);
 
 /// Posts `count` notifications from a thread of its own, one every `interval` (as fast as
-/// the gateway answers when zero), and keeps the ids of the accepted ones.
+/// the gateway answers when zero), and keeps the ids of the accepted ones. Notification k
+/// goes to users[k % users.size()].
 class poster {
 public:
   poster(const running_node& node, std::vector<std::string> users, std::string code, int count,
@@ -31,8 +32,12 @@ public:
   poster& operator=(const poster&) = delete;
 
   std::size_t accepted_count() const;
+  std::size_t refused_count() const;
   bool done() const { return done_; }
+  /// Posts no more (the one under way is finished); done() soon after.
+  void stop() { stop_ = true; }
   std::vector<std::string> accepted() const;
+  /// "<status> <body>" of each POST that was not a 202 (status 0: no answer at all).
   std::vector<std::string> refused() const;
 
 private:
@@ -43,6 +48,10 @@ private:
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
+
+/// How many mails the scriptable relay (HERALD_TEST_RELAY_MAILDIR) stored per notification
+/// id, among those whose recipient contains `rcpt` (mails_per_notification for the sink).
+std::map<std::string, int> relay_mails_per_notification(const std::string& rcpt);
 
 /// Every one of `ids` is sent, skipped or dead in notification_db.
 bool all_final(const std::vector<std::string>& ids);

@@ -33,9 +33,9 @@ std::map<std::string, std::string> bearer(const std::string& credential) {
   return {{"Authorization", "Bearer " + credential}};
 }
 
-config::settings node_settings(const std::map<std::string, std::string>& overrides) {
-  config::sources in;
-  in.environment = {
+std::map<std::string, std::string>
+node_environment(const std::map<std::string, std::string>& overrides) {
+  std::map<std::string, std::string> environment = {
     {"HERALD_AMQP_URL", env("HERALD_TEST_AMQP_URL")},
     {"HERALD_PG_URL", env("HERALD_TEST_PG_URL")},
     {"HERALD_REDIS_URL", env("HERALD_TEST_REDIS_URL")},
@@ -51,6 +51,14 @@ config::settings node_settings(const std::map<std::string, std::string>& overrid
                                                                : "warn"},
   };
   for (auto& [k, v] : overrides) {
+    environment[k] = v;
+  }
+  return environment;
+}
+
+config::settings node_settings(const std::map<std::string, std::string>& overrides) {
+  config::sources in;
+  for (auto& [k, v] : node_environment(overrides)) {
     in.environment[k] = v;
   }
   auto loaded = config::load(in);

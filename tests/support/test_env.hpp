@@ -33,6 +33,11 @@ inline const std::map<std::string, std::string> no_credential{{"Authorization", 
 /// the admin token).
 std::map<std::string, std::string> bearer(const std::string& credential);
 
+/// The environment of a node using the test servers (HERALD_* variables), with `overrides`
+/// added: what node_settings loads, and what herald_process hands its `herald serve`.
+std::map<std::string, std::string>
+node_environment(const std::map<std::string, std::string>& overrides = {});
+
 /// Settings for a node using the test servers, with `overrides` as extra environment.
 config::settings node_settings(const std::map<std::string, std::string>& overrides = {});
 
