@@ -324,6 +324,20 @@ const std::vector<option>& declared_options() {
       boolean("push.allow_insecure_endpoints", "HERALD_PUSH_ALLOW_INSECURE_ENDPOINTS", "false",
               "Accept http:// and loopback Web Push endpoints and push URLs (development and "
               "tests only; private, link-local and other local addresses stay refused)"),
+      file("push.fcm_credentials", "HERALD_FCM_CREDENTIALS", "",
+           "Google service-account JSON file for FCM HTTP v1 (its project_id, key and "
+           "token_uri are used); empty: FCM is off and FCM devices end failed with the reason"),
+      url("push.fcm_endpoint", "HERALD_FCM_ENDPOINT", "https://fcm.googleapis.com",
+          "FCM API base URL; messages go to {endpoint}/v1/projects/{project_id}/messages:send",
+          {"https", "http"}),
+      integer("push.timeout_ms", "HERALD_PUSH_TIMEOUT_MS", "10000",
+              "Longest one push provider call (token fetch or send) may take, connecting "
+              "included",
+              100, 300000),
+      file("push.ca_file", "HERALD_PUSH_CA_FILE", "",
+           "PEM file of the CA certificates that verify push providers' TLS certificates "
+           "(FCM, its token endpoint, Web Push services) instead of the system's; empty: the "
+           "system's"),
       url("smtp.url", "HERALD_SMTP_URL", "smtp://127.0.0.1:1025",
           "SMTP relay: smtp://[user:pass@]host:port or smtps:// for TLS", {"smtp", "smtps"}),
       text("smtp.from", "HERALD_SMTP_FROM", "herald@localhost", "Envelope and From address"),
