@@ -46,15 +46,6 @@ push_options push_options_for(int priority) {
 
 namespace {
 
-class unconfigured final : public push_provider {
-public:
-  explicit unconfigured(std::string reason) : reason_(std::move(reason)) {}
-  device_outcome send(const push_delivery&) override { return device_outcome::refused(reason_); }
-
-private:
-  std::string reason_;
-};
-
 std::string cut(std::string s, std::size_t n) {
   if (s.size() > n) {
     s.resize(n);
@@ -80,10 +71,6 @@ std::string describe(const device_report& r) {
 }
 
 } // namespace
-
-provider_factory unconfigured_provider(std::string reason) {
-  return [reason] { return std::make_unique<unconfigured>(reason); };
-}
 
 std::set<std::string> parse_push_done(const std::string& header) {
   std::set<std::string> out;

@@ -112,8 +112,4 @@ public:
 /// Makes a worker's provider (called again when the worker restarts).
 using provider_factory = std::function<std::unique_ptr<push_provider>()>;
 
-/// A provider that cannot send: every delivery is refused with `reason` (e.g. "fcm is not
-/// configured: set HERALD_FCM_CREDENTIALS").
-provider_factory unconfigured_provider(std::string reason);
-
 } // namespace herald

@@ -18,6 +18,7 @@
 #include "actors/notification_store/notification_store.hpp"
 #include "actors/push_sender/push_batch.hpp"
 #include "actors/push_sender/push_provider.hpp"
+#include "actors/push_sender/push_providers.hpp"
 #include "actors/template_cache/compiled_cache.hpp"
 #include "actors/template_cache/render.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
@@ -898,27 +899,43 @@ push_service spawn_push_sender(node_context& ctx, caf::actor user_lookup,
   };
 
   std::vector<provider_slot> providers;
+  auto timeout = s.get_ms("push.timeout_ms");
+  auto ca_file = s.get("push.ca_file");
   {
+    // FCM: the service account is read once, here, at start-up; a file that cannot be used
+    // leaves FCM not configured, with the adapter's words for why.
     std::string why;
+    provider_factory make;
     if (s.get("push.fcm_credentials").empty()) {
-      why = "fcm is not configured: set HERALD_FCM_CREDENTIALS (push.fcm_credentials)";
+      why = std::string{push::fcm::not_configured};
+    } else if (auto loaded = push::fcm::load_service_account(s.get("push.fcm_credentials"));
+               !loaded.account) {
+      why = "FCM is not configured: " + loaded.error;
+    } else {
+      make = fcm_provider({*loaded.account, s.get("push.fcm_endpoint"), timeout, ca_file});
     }
     providers.push_back(provider("fcm", "FCM", origin_of(s.get("push.fcm_endpoint")), why,
-                                 unconfigured_provider("this Herald has no FCM adapter yet"),
-                                 out.fcm));
+                                 make, out.fcm));
   }
   {
+    // Web Push: main checked the keys and the subject at start-up; empty keys leave it off.
     std::string why;
+    provider_factory make;
     if (s.get("push.vapid_public_key").empty() || s.get("push.vapid_private_key").empty()) {
-      why = "webpush is not configured: set HERALD_VAPID_PUBLIC_KEY and "
-            "HERALD_VAPID_PRIVATE_KEY (push.vapid_public_key, push.vapid_private_key)";
-    } else if (auto& subject = s.get("push.vapid_subject");
-               subject.rfind("mailto:", 0) != 0 && subject.rfind("https:", 0) != 0) {
-      why = "webpush is not configured: set HERALD_VAPID_SUBJECT (push.vapid_subject) to a "
-            "mailto: or https: URL";
+      why = "Web Push is not configured (push.vapid_public_key / HERALD_VAPID_PUBLIC_KEY and "
+            "push.vapid_private_key / HERALD_VAPID_PRIVATE_KEY are empty)";
+    } else if (auto keys = webpush::vapid_keys::parse(s.get("push.vapid_public_key"),
+                                                      s.get("push.vapid_private_key"), why);
+               !keys) {
+      why = "Web Push is not configured: " + why;
+    } else if (auto e = webpush::check_subject(s.get("push.vapid_subject")); !e.empty()) {
+      why = "Web Push is not configured: push.vapid_subject (HERALD_VAPID_SUBJECT): " + e;
+    } else {
+      make = webpush_provider({*keys, s.get("push.vapid_subject"),
+                               net::outbound_policy{s.get_bool("push.allow_insecure_endpoints")},
+                               timeout, ca_file});
     }
-    providers.push_back(provider("webpush", "Web Push", "push services", why,
-                                 unconfigured_provider("this Herald has no Web Push adapter yet"),
+    providers.push_back(provider("webpush", "Web Push", "push services", why, make,
                                  out.webpush));
   }
 

@@ -383,20 +383,10 @@ const std::vector<option>& declared_options() {
               "(each jittered by 10 % per message; one delay queue per step); after the "
               "last, the message is dead-lettered",
               10, 86400000),
-      file("push.fcm_credentials", "HERALD_FCM_CREDENTIALS", "",
-           "Google service-account JSON file for FCM HTTP v1 (its project_id, client_email, "
-           "private_key and token_uri are used); empty: FCM devices are refused, naming "
-           "this setting"),
-      url("push.fcm_endpoint", "HERALD_FCM_ENDPOINT", "https://fcm.googleapis.com",
-          "FCM HTTP v1 endpoint (messages go to {endpoint}/v1/projects/{project_id}/"
-          "messages:send)",
-          {"https", "http"}),
       integer("push.workers", "HERALD_PUSH_WORKERS", "2",
               "Workers per push provider (FCM, Web Push) per node, each with its own kept-alive "
               "HTTP connections",
               1, 64),
-      integer("push.timeout_ms", "HERALD_PUSH_TIMEOUT_MS", "10000",
-              "Timeout of one push send to a provider", 100, 300000),
       integer("push.consumers", "HERALD_PUSH_CONSUMERS", "1",
               "Consumers of push.queue per node (each with its own connection)", 1, 64),
       integer("push.batches_in_flight", "HERALD_PUSH_BATCHES_IN_FLIGHT", "4",
