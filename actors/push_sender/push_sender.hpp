@@ -7,7 +7,8 @@
 // The tree (built in one function, spawn_push_sender): consumers (each an I/O thread with
 // its own connection) -> one event-based push_sender actor -> per provider a supervised
 // pool of provider workers (detached actors, each owning one provider object with its
-// kept-alive HTTP client; push_provider.hpp). The users' store workers, the node's
+// kept-alive HTTP client: push_provider.hpp is the boundary, push_providers.hpp the FCM and
+// Web Push providers on adapters/push/). The users' store workers, the node's
 // template cache and its status writer serve it; a confirmed publisher ("push_forwarder")
 // carries retries and dead letters (messaging/forwarding.hpp, shared with email).
 //
@@ -46,7 +47,8 @@
 //   device recorded as accepted in herald-push-done.
 //
 // -- Providers and circuit breakers --------------------------------------------------------
-// A provider with no configuration (no push.fcm_credentials; no VAPID keys) has no workers:
+// A provider with no configuration (no push.fcm_credentials, or a file that does not load;
+// no VAPID keys) has no workers:
 // its devices are refused at once, the detail naming the setting to set, and it is listed
 // in the registry as "push_breaker/<provider>" with state "not configured: ...". A
 // configured provider has one runtime::circuit_breaker (messaging/provider_breaker.hpp;
