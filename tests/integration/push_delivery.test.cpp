@@ -224,3 +224,72 @@ BOOST_AUTO_TEST_CASE(the_fcm_breaker_opens_while_the_fake_is_down_and_nothing_is
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// FCM the only provider configured (no VAPID keys): when its breaker opens, every
+/// configured provider is open.
+struct fcm_only_fixture {
+  fake_fcm fcm;
+  std::string credentials = fcm.write_credentials(env("HERALD_TEST_STATE_DIR"));
+  running_node node{{{"HERALD_FCM_CREDENTIALS", credentials},
+                     {"HERALD_FCM_ENDPOINT", fcm.endpoint()},
+                     {"HERALD_RETRY_STEPS_MS", "300,600,1200"},
+                     {"HERALD_PUSH_REQUEUE_DELAY_MS", "200"},
+                     {"HERALD_PUSH_TIMEOUT_MS", "2000"},
+                     {"HERALD_PUSH_BREAKER_FAILURES", "2"},
+                     {"HERALD_PUSH_BREAKER_COOL_DOWN_MS", "1500"}}};
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(push_pause, fcm_only_fixture)
+
+BOOST_AUTO_TEST_CASE(consumption_pauses_while_every_configured_provider_is_open) {
+  json body = {{"template_code", unique("push-")},
+               {"channel", "push"},
+               {"title", "Hi {{name}}"},
+               {"body", "b"},
+               {"variables", {"name"}}};
+  BOOST_REQUIRE_EQUAL(post_json(node.url(2) + "/api/v1/templates", body).status, 201);
+  auto code = body["template_code"].get<std::string>();
+  fcm.go_down();
+  std::vector<std::string> ids;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 3; ++i) {
+    auto user = create_user(node);
+    auto token = unique("fcm-pause-token:APA91bGxJ3kYqK1nFh0aWk7z_");
+    auto r = post_json(node.url(1) + "/api/v1/users/" + user + "/push_tokens",
+                       {{"type", "fcm"}, {"token", token}});
+    BOOST_REQUIRE_EQUAL(r.status, 201);
+    tokens.push_back(token);
+    ids.push_back(post_notification(node, user, code, {{"name", "Ada"}},
+                                    {{"notification_type", "push"}}));
+  }
+  json sender;
+  BOOST_REQUIRE(eventually([&] {
+    sender = registry_entry(node, "push_sender");
+    return sender.value("state", "").rfind("paused", 0) == 0;
+  }));
+  BOOST_CHECK_GE(sender["counters"].value("pauses", 0), 1);
+  BOOST_CHECK_EQUAL(registry_entry(node, "push_breaker/fcm").value("state", ""), "open");
+  for (auto& id : ids) {
+    BOOST_CHECK_NE(status_of(node, id), "dead");
+  }
+  fcm.come_up();
+  for (auto& id : ids) {
+    std::string now;
+    eventually([&] { return (now = status_of(node, id)) == "sent"; });
+    BOOST_CHECK_EQUAL(now, "sent");
+  }
+  for (auto& t : tokens) {
+    std::size_t n = 0;
+    for (auto& m : fcm.messages()) {
+      n += m.device_token == t;
+    }
+    BOOST_CHECK_EQUAL(n, 1u);
+  }
+  BOOST_CHECK_EQUAL(registry_entry(node, "push_sender").value("state", ""), "running");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
