@@ -194,7 +194,9 @@ bench_sink_count() {
 }
 
 # bench_start_herald NAME ROLES: starts build/herald with ROLES on a fresh range of five
-# HTTP ports against the private servers; sets BENCH_HERALD_PID and BENCH_HTTP_BASE and
+# HTTP ports against the private servers (every load goes to one user, so the per-user
+# rate limit is off; the per-credential one is on, sized never to trip, so each request
+# still runs the rate-limit check); sets BENCH_HERALD_PID and BENCH_HTTP_BASE and
 # returns once every service port its roles open (gateway +0, users +1, templates +2,
 # email +3) answers /health/ready: the node opens them one after the other, so the
 # gateway's alone is not enough. The ports are picked free, but another program may still
@@ -218,6 +220,7 @@ bench_start_herald() {
       HERALD_REDIS_URL="$BENCH_REDIS_URL" HERALD_SMTP_URL="smtp://127.0.0.1:$BENCH_SMTP_PORT" \
       HERALD_HTTP_PORT_BASE="$BENCH_HTTP_BASE" HERALD_HTTP_HOST=127.0.0.1 \
       HERALD_ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" \
+      HERALD_RATE_LIMIT_PER_USER=0 HERALD_RATE_LIMIT_PER_CLIENT=1000000000/h \
       HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}" \
       "$ROOT/build/herald" serve --roles="$roles")
     echo "$pid" >"$BENCH_STATE/herald.pid"

@@ -4,11 +4,14 @@
 #include "actors/common/ids.hpp"
 #include "actors/common/json_writer.hpp"
 #include "actors/common/rest.hpp"
+#include "actors/gateway/admission.hpp"
 #include "actors/gateway/directory.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
+#include "actors/notification_store/intake.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
+#include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
 
 namespace herald {
@@ -26,6 +29,45 @@ std::string correlation_id_of(const http::request& req) {
   }
   return sane ? given : make_uuid();
 }
+
+/// Whose request_ids and rate window a request belongs to.
+std::string client_of(const auth::principal& who) {
+  using kind = auth::principal::kind;
+  switch (who.what) {
+    case kind::admin:
+      return "admin";
+    case kind::api_key:
+      return "key:" + who.id;
+    case kind::user:
+      return "user:" + who.id;
+    case kind::anonymous:
+      break;
+  }
+  return "anonymous";
+}
+
+std::int64_t ceil_seconds(std::chrono::milliseconds ms) {
+  return std::max<std::int64_t>(1, (ms.count() + 999) / 1000);
+}
+
+/// The answer with the tightest rate window's headers (when one was checked).
+http::response with_rate(http::response r, const admission_verdict& v) {
+  if (v.rated) {
+    r.headers.emplace_back("X-RateLimit-Limit", std::to_string(v.limit));
+    r.headers.emplace_back("X-RateLimit-Remaining", std::to_string(v.remaining));
+    r.headers.emplace_back("X-RateLimit-Reset", std::to_string(ceil_seconds(v.reset)));
+  }
+  return r;
+}
+
+/// One notification request on its way through the checks, shared by their steps.
+struct intake_step {
+  notification_request r;
+  admission_request claim;
+  bool claimed = false; ///< a Redis claim of its request_id is ours to complete or release
+  std::string correlation_id;
+  http::reply_fn answer; ///< with the correlation id and the rate headers
+};
 
 } // namespace
 
@@ -60,9 +102,20 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
     return *publishers[next.fetch_add(1, std::memory_order_relaxed) % publishers.size()];
   }
 
-  /// Publishes a checked notification and answers the client.
-  void publish(const notification_request& r, const template_record& tpl,
-               const std::string& correlation_id, const http::reply_fn& answer);
+  /// After admission: checks the request against its user and template.
+  void check_and_accept(std::shared_ptr<intake_step> step);
+
+  /// Records a checked notification as queued (or finds its request_id taken), publishes
+  /// it and answers the client.
+  void accept(std::shared_ptr<intake_step> step, const template_record& tpl);
+
+  /// Publishes; answers 202 on the confirm. `recorded` false: the queued record could not
+  /// be written before (database down), so the status writer gets it after the confirm.
+  void publish(std::shared_ptr<intake_step> step, status_event queued, bool recorded,
+               const template_record& tpl);
+
+  /// 200 with the notification `id` that an earlier request with the same request_id made.
+  void answer_existing(const std::string& id, const std::shared_ptr<intake_step>& step);
 
   caf::actor_system& system;
   runtime::registry& registry; ///< the node's: used by handlers only (see http::server)
@@ -70,6 +123,9 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   caf::actor reader;
   directory dir;
   std::vector<std::unique_ptr<amqp::confirmed_publisher>> publishers;
+  // Shared with the publishers' callbacks, which must not hold the core.
+  std::shared_ptr<notification_intake> intake;
+  std::shared_ptr<admission> checks;
   std::vector<runtime::entry_ptr> entries;
   std::atomic<std::size_t> next{0};
   render_limits limits; ///< what a request's variables may make its template cost
@@ -91,43 +147,12 @@ gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notific
     entry->set_state("running");
     core_->entries.push_back(entry);
   }
-}
-
-void gateway::core::publish(const notification_request& r, const template_record& tpl,
-                            const std::string& correlation_id, const http::reply_fn& answer) {
-  auto notification_id = make_uuid();
-  amqp::message msg;
-  msg.exchange = messaging::exchange;
-  msg.routing_key = r.notification_type;
-  msg.body = notification_message(r, tpl, notification_id, correlation_id);
-  msg.message_id = notification_id;
-  msg.correlation_id = correlation_id;
-  status_event queued{notification_id, "queued",  "",           0,
-                      r.request_id,    r.user_id, r.notification_type, r.template_code,
-                      correlation_id,  tpl.language, tpl.version};
-  auto writer = status_writer;
-  // Runs on the publisher's thread: it must not hold the core, whose last owner would
-  // then join that very thread.
-  auto on_outcome = [answer, queued = std::move(queued),
-                     writer](const amqp::publish_outcome& o) mutable {
-    if (o.status != amqp::publish_status::confirmed) {
-      answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
-      return;
-    }
-    json_writer data;
-    data.field("notification_id", queued.notification_id);
-    if (queued.request_id.empty()) {
-      data.null_field("request_id");
-    } else {
-      data.field("request_id", queued.request_id);
-    }
-    data.field("status", "queued")
-      .field("channel", queued.channel)
-      .field("correlation_id", queued.correlation_id);
-    caf::anon_send(writer, record_atom::value, std::move(queued));
-    answer(rest::ok_text(202, data.finish(), "notification queued"));
-  };
-  next_publisher().publish(std::move(msg), std::move(on_outcome));
+  core_->checks = std::make_shared<admission>(
+    ctx.settings, ctx.registry.enlist("admission", "gateway", "io_thread"));
+  core_->intake = std::make_shared<notification_intake>(
+    postgres::database_url(ctx.settings.get("pg.url"), ctx.settings.get("pg.notification_db")),
+    ctx.settings.get("node.name"), static_cast<std::size_t>(ctx.settings.get_int("status.batch_max")),
+    ctx.registry.enlist("notification_intake", "gateway", "io_thread"));
 }
 
 void gateway::core::notify(access::call&& c, http::reply_fn reply) {
@@ -144,40 +169,212 @@ void gateway::core::notify(access::call&& c, http::reply_fn reply) {
     answer(rest::fail(v.status, v.error));
     return;
   }
+  if (auto key = c.req.header("Idempotency-Key"); !key.empty()) {
+    if (auto e = request_id_problem(key, "header 'Idempotency-Key'"); !e.empty()) {
+      answer(rest::fail(400, e));
+      return;
+    }
+    if (!v.value->request_id.empty() && v.value->request_id != key) {
+      answer(rest::fail(400, "header 'Idempotency-Key' and field 'request_id' differ; send "
+                             "one, or the same value in both"));
+      return;
+    }
+    v.value->request_id = key;
+  }
   if (c.who.is_user() && v.value->user_id != c.who.id) {
     answer(rest::fail(403, "a login token may send only to its own user"));
     return;
   }
-  auto r = std::make_shared<const notification_request>(std::move(*v.value));
+  auto step = std::make_shared<intake_step>();
+  step->r = std::move(*v.value);
+  step->claim.user_id = step->r.user_id;
+  step->claim.client_id = client_of(c.who);
+  step->claim.request_id = step->r.request_id;
+  step->claim.fingerprint = step->r.request_id.empty() ? "" : request_fingerprint(*body);
+  step->claim.notification_id = make_uuid();
+  step->correlation_id = correlation_id;
+  step->answer = answer;
+  if (!checks->limits_on() && step->r.request_id.empty()) {
+    check_and_accept(std::move(step));
+    return;
+  }
   auto self = shared_from_this();
-  dir.user(r->user_id, [self, r, correlation_id, answer](const outcome& uo,
-                                                         const user_record& user) {
+  checks->check(step->claim, [self, step](const admission_verdict& verdict) {
+    auto answer = step->answer;
+    step->answer = [answer, verdict](http::response r) {
+      answer(with_rate(std::move(r), verdict));
+    };
+    auto& id = step->r.request_id;
+    using kind = admission_verdict::kind;
+    switch (verdict.what) {
+      case kind::limited: {
+        auto subject = verdict.limit_name == "rate_limit.per_user"
+                         ? "user " + step->r.user_id
+                         : "this credential";
+        auto wait = ceil_seconds(verdict.reset);
+        auto r = rest::fail(429, "rate limit " + verdict.limit_name + " ("
+                                   + std::to_string(verdict.limit) + " per window) reached for "
+                                   + subject + "; retry in " + std::to_string(wait) + " s");
+        r.headers.emplace_back("Retry-After", std::to_string(wait));
+        step->answer(std::move(r));
+        return;
+      }
+      case kind::conflict:
+        step->answer(rest::fail(409, "request_id '" + id + "' was already used with a "
+                                     "different request body"));
+        return;
+      case kind::in_progress: {
+        auto r = rest::fail(409, "request_id '" + id + "' is in progress: its first request "
+                                 "has not been answered yet; retry");
+        r.headers.emplace_back("Retry-After", "1");
+        step->answer(std::move(r));
+        return;
+      }
+      case kind::replay:
+        self->answer_existing(verdict.existing_id, step);
+        return;
+      case kind::admitted:
+        step->claimed = !id.empty();
+        break;
+      case kind::unchecked:
+        break;
+    }
+    self->check_and_accept(step);
+  });
+}
+
+void gateway::core::check_and_accept(std::shared_ptr<intake_step> step) {
+  auto self = shared_from_this();
+  // Every refusal from here on frees the request_id's claim, so a corrected retry works.
+  auto refuse = [self, step](http::response r) {
+    if (step->claimed) {
+      self->checks->release(step->claim);
+    }
+    step->answer(std::move(r));
+  };
+  auto& r = step->r;
+  dir.user(r.user_id, [self, step, refuse](const outcome& uo, const user_record& user) {
+    auto& r = step->r;
     if (!uo.ok()) {
-      answer(uo.status == 404 ? rest::fail(404, "unknown user_id '" + r->user_id + "'")
+      refuse(uo.status == 404 ? rest::fail(404, "unknown user_id '" + r.user_id + "'")
                               : rest::fail(503, uo.error));
       return;
     }
     self->dir.find_template(
-      r->template_code, {user.language, r->language}, r->template_version,
-      [self, r, correlation_id, answer](const outcome& to, const template_record& tpl) {
+      r.template_code, {user.language, r.language}, r.template_version,
+      [self, step, refuse](const outcome& to, const template_record& tpl) {
+        auto& r = step->r;
         if (!to.ok()) {
-          answer(to.status == 404 ? rest::fail(404, "unknown template_code '"
-                                                      + r->template_code + "': " + to.error)
+          refuse(to.status == 404 ? rest::fail(404, "unknown template_code '" + r.template_code
+                                                      + "': " + to.error)
                                   : rest::fail(503, to.error));
           return;
         }
-        if (tpl.channel != r->notification_type) {
-          answer(rest::fail(422, "template " + tpl.template_code + " is for " + tpl.channel
-                                   + ", not for notification_type " + r->notification_type));
+        if (tpl.channel != r.notification_type) {
+          refuse(rest::fail(422, "template " + tpl.template_code + " is for " + tpl.channel
+                                   + ", not for notification_type " + r.notification_type));
           return;
         }
-        if (auto o = check_against_template(tpl, r->variables, self->limits); !o.ok()) {
-          answer(rest::fail(o.status, o.error));
+        if (auto o = check_against_template(tpl, r.variables, self->limits); !o.ok()) {
+          refuse(rest::fail(o.status, o.error));
           return;
         }
-        self->publish(*r, tpl, correlation_id, answer);
+        self->accept(step, tpl);
       });
   });
+}
+
+void gateway::core::accept(std::shared_ptr<intake_step> step, const template_record& tpl) {
+  auto& r = step->r;
+  status_event queued{step->claim.notification_id, "queued", "", 0, r.request_id, r.user_id,
+                      r.notification_type, r.template_code, step->correlation_id,
+                      tpl.language, tpl.version};
+  intake_record rec{queued, step->claim.client_id, step->claim.fingerprint};
+  auto self = shared_from_this();
+  intake->record(std::move(rec), [self, step, queued, tpl](const intake_result& res) {
+    using kind = intake_result::kind;
+    if (res.what == kind::existing) {
+      if (res.existing_fingerprint != step->claim.fingerprint) {
+        if (step->claimed) {
+          self->checks->release(step->claim);
+        }
+        step->answer(rest::fail(409, "request_id '" + step->r.request_id + "' was already "
+                                     "used with a different request body"));
+        return;
+      }
+      if (step->claimed) {
+        self->checks->complete(step->claim, res.existing_id);
+      }
+      self->answer_existing(res.existing_id, step);
+      return;
+    }
+    self->publish(step, queued, res.what == kind::inserted, tpl);
+  });
+}
+
+void gateway::core::publish(std::shared_ptr<intake_step> step, status_event queued,
+                            bool recorded, const template_record& tpl) {
+  amqp::message msg;
+  msg.exchange = messaging::exchange;
+  msg.routing_key = step->r.notification_type;
+  msg.body = notification_message(step->r, tpl, queued.notification_id, step->correlation_id);
+  msg.message_id = queued.notification_id;
+  msg.correlation_id = step->correlation_id;
+  // Runs on the publisher's thread: it must not hold the core, whose last owner would
+  // then join that very thread.
+  auto on_outcome = [step, queued = std::move(queued), recorded, writer = status_writer,
+                     checks = checks, intake = intake](const amqp::publish_outcome& o) mutable {
+    if (o.status != amqp::publish_status::confirmed) {
+      if (recorded) {
+        intake->release(queued.notification_id);
+      }
+      if (step->claimed) {
+        checks->release(step->claim);
+      }
+      step->answer(rest::fail(503, o.detail, "notification not accepted; retry later"));
+      return;
+    }
+    json_writer data;
+    data.field("notification_id", queued.notification_id);
+    if (queued.request_id.empty()) {
+      data.null_field("request_id");
+    } else {
+      data.field("request_id", queued.request_id);
+    }
+    data.field("status", "queued")
+      .field("channel", queued.channel)
+      .field("correlation_id", queued.correlation_id);
+    if (step->claimed) {
+      checks->complete(step->claim, queued.notification_id);
+    }
+    if (!recorded) {
+      caf::anon_send(writer, record_atom::value, std::move(queued));
+    }
+    step->answer(rest::ok_text(202, data.finish(), "notification queued"));
+  };
+  next_publisher().publish(std::move(msg), std::move(on_outcome));
+}
+
+void gateway::core::answer_existing(const std::string& id,
+                                    const std::shared_ptr<intake_step>& step) {
+  ask(system, reader, service_timeout,
+      [id, step](outcome& o, std::string& record) {
+        if (o.status == 404) {
+          // Accepted while the database was down: its record is still on its way.
+          json data = {{"notification_id", id}, {"request_id", step->r.request_id},
+                       {"status", "queued"}};
+          step->answer(rest::ok(200, std::move(data), "notification already accepted for this "
+                                                      "request_id"));
+          return;
+        }
+        if (!o.ok()) {
+          step->answer(rest::fail(o.status, o.error));
+          return;
+        }
+        step->answer(rest::ok(200, json::parse(record), "notification already accepted for "
+                                                        "this request_id"));
+      },
+      rest::unavailable(step->answer, "notification store"), read_atom::value, id);
 }
 
 void gateway::core::read_notification(access::call&& c, http::reply_fn reply) {

@@ -3,6 +3,7 @@
 #include "actors/common/json_fields.hpp"
 #include "actors/common/json_writer.hpp"
 #include "actors/template_cache/render.hpp"
+#include "runtime/auth/api_key.hpp"
 
 #include <array>
 #include <cctype>
@@ -48,6 +49,23 @@ bool is_rfc3339(const std::string& s) {
 
 } // namespace
 
+std::string request_id_problem(const std::string& id, const std::string& what) {
+  if (id.size() > max_request_id_length) {
+    return what + " must be at most " + std::to_string(max_request_id_length)
+           + " characters, got " + std::to_string(id.size());
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    char c = id[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) {
+      return what + " may hold only letters, digits and - _ . : (character "
+             + std::to_string(i + 1) + " is not one)";
+    }
+  }
+  return {};
+}
+
 validation parse_notification_request(const json& body) {
   static const std::array<const char*, 11> known{
     "notification_type", "user_id",  "template_code", "variables", "request_id",
@@ -77,7 +95,11 @@ validation parse_notification_request(const json& body) {
   if (auto e = read_string_field(body, "template_code", true, 100, r.template_code); !e.empty()) {
     return problem(e);
   }
-  if (auto e = read_string_field(body, "request_id", false, 200, r.request_id); !e.empty()) {
+  if (auto e = read_string_field(body, "request_id", false, max_request_id_length, r.request_id);
+      !e.empty()) {
+    return problem(e);
+  }
+  if (auto e = request_id_problem(r.request_id, "field 'request_id'"); !e.empty()) {
     return problem(e);
   }
   if (auto e = read_string_field(body, "language", false, 16, r.language); !e.empty()) {
@@ -129,6 +151,12 @@ validation parse_notification_request(const json& body) {
     return problem("field 'send_at': scheduled sending is not available yet", 422);
   }
   return {std::move(r), 0, {}};
+}
+
+std::string request_fingerprint(const json& body) {
+  auto copy = body;
+  copy.erase("request_id");
+  return auth::to_hex(auth::sha256(copy.dump())).substr(0, 32);
 }
 
 std::string missing_variables_error(const template_record& t, const json& variables) {

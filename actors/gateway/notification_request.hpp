@@ -16,7 +16,7 @@ struct notification_request {
   std::string user_id;
   std::string template_code;
   nlohmann::json variables = nlohmann::json::object();
-  std::string request_id;        ///< optional idempotency key
+  std::string request_id;        ///< optional idempotency key (see request_id_problem)
   int priority = 5;              ///< 1 (lowest) .. 10
   nlohmann::json metadata = nlohmann::json::object();
   std::string language;          ///< optional
@@ -30,6 +30,18 @@ struct validation {
 };
 
 validation parse_notification_request(const nlohmann::json& body);
+
+/// A request_id (the body's field or the Idempotency-Key header): up to 128 characters,
+/// letters, digits and - _ . : only; "" means none.
+inline constexpr std::size_t max_request_id_length = 128;
+
+/// "" when `id` is a valid request_id, else an error naming `what` (the field or header).
+std::string request_id_problem(const std::string& id, const std::string& what);
+
+/// A fingerprint of a notification request's body, without its request_id (hex of a
+/// SHA-256 of the canonical JSON: key order does not matter): the same request_id with
+/// another fingerprint is another request.
+std::string request_fingerprint(const nlohmann::json& body);
 
 /// "" when `variables` has every variable the template declares, else an error naming the
 /// missing ones (a 422 at request time).

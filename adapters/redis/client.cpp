@@ -35,6 +35,37 @@ bool is_status(const redisReply* r, std::string_view text) {
   return r->type == REDIS_REPLY_STATUS && std::string_view{r->str, r->len} == text;
 }
 
+value to_value(const redisReply* r) {
+  value v;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      v.type = value::kind::integer;
+      v.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      v.type = value::kind::string;
+      v.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      v.type = value::kind::status;
+      v.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      v.type = value::kind::error;
+      v.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      v.type = value::kind::array;
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        v.items.push_back(to_value(r->element[i]));
+      }
+      break;
+    default:
+      break;
+  }
+  return v;
+}
+
 } // namespace
 
 void client::reply_deleter::operator()(redisReply* r) const {
@@ -256,6 +287,49 @@ std::optional<long long> client::eval(const std::string& script,
     return std::nullopt;
   }
   return r->integer;
+}
+
+std::optional<std::vector<value>>
+client::pipeline(const std::vector<std::vector<std::string>>& commands, std::string* error) {
+  std::vector<value> out;
+  if (commands.empty()) {
+    return out;
+  }
+  bool fresh = false;
+  if (!ensure_connection(fresh, error)) {
+    return std::nullopt;
+  }
+  auto where = "redis " + host_ + ":" + std::to_string(port_) + ": ";
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (auto& c : commands) {
+    argv.clear();
+    lengths.clear();
+    for (auto& a : c) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                               lengths.data()) != REDIS_OK) {
+      set_error(error, where + context_->errstr);
+      disconnect();
+      return std::nullopt;
+    }
+  }
+  out.reserve(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    errno = 0;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      bool timed_out = context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+      set_error(error, where + (timed_out ? std::string{"timed out"} : context_->errstr));
+      disconnect();
+      return std::nullopt;
+    }
+    reply_ptr r{static_cast<redisReply*>(raw)};
+    out.push_back(to_value(r.get()));
+  }
+  return out;
 }
 
 bool client::ping(std::string* error) {

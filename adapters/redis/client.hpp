@@ -13,6 +13,15 @@ struct redisReply;
 
 namespace herald::redis {
 
+/// A reply of any shape, as a value (for pipelines and scripts that answer arrays).
+struct value {
+  enum class kind { nil, integer, string, status, error, array };
+  kind type = kind::nil;
+  long long integer = 0;
+  std::string text;          ///< string, status or error
+  std::vector<value> items;  ///< array
+};
+
 /// One connection to Redis (`redis://[[user]:password@]host[:port][/db]`, port 6379 and
 /// db 0 by default). Blocking; not thread-safe: owned by one thread.
 ///
@@ -62,6 +71,14 @@ public:
   std::optional<long long> eval(const std::string& script, const std::vector<std::string>& keys,
                                 const std::vector<std::string>& args, bool idempotent,
                                 std::string* error = nullptr);
+
+  /// Pipelining: sends every command of `commands` (each an argv) in one write and reads
+  /// their replies in order: one round trip for all of them. Per-command errors (a script
+  /// error, NOSCRIPT) are values of kind error; a connection error or timeout answers
+  /// nullopt with `*error` set, and then none of the commands may be assumed undone (so
+  /// nothing is resent here).
+  std::optional<std::vector<value>> pipeline(const std::vector<std::vector<std::string>>& commands,
+                                             std::string* error = nullptr);
 
   /// PING: true when the server answered PONG.
   bool ping(std::string* error = nullptr);

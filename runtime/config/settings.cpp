@@ -1,5 +1,7 @@
 #include "runtime/config/settings.hpp"
 
+#include "runtime/config/rate_spec.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <sstream>
@@ -42,6 +44,11 @@ option ms_list(std::string key, std::string env, std::string def, std::string do
 option secret(std::string key, std::string env, std::string doc, std::int64_t min_length) {
   return {std::move(key), std::move(env), "", std::move(doc), value_kind::secret, min_length,
           0, {}};
+}
+
+option rate(std::string key, std::string env, std::string def, std::string doc) {
+  return {std::move(key), std::move(env), std::move(def), std::move(doc),
+          value_kind::rate, 0, 0, {}};
 }
 
 option port(std::string key, std::string env, std::string def, std::string doc) {
@@ -166,6 +173,10 @@ std::string validate(const option& opt, const std::string& value) {
       }
       return {};
     }
+    case value_kind::rate: {
+      std::string error;
+      return parse_rate_spec(value, &error) ? std::string{} : error;
+    }
     case value_kind::level:
       if (value == "debug" || value == "info" || value == "warn" || value == "error") {
         return {};
@@ -273,6 +284,12 @@ const std::vector<option>& declared_options() {
       integer("amqp.confirm_timeout_ms", "HERALD_AMQP_CONFIRM_TIMEOUT_MS", "2000",
               "How long a publish waits for the broker's confirm before failing with 503",
               50, 60000),
+      rate("rate_limit.per_user", "HERALD_RATE_LIMIT_PER_USER", "100/min",
+           "Notifications one user may be sent, over every gateway node: N/s, N/min or N/h "
+           "(fixed window in Redis), 0 for no limit; past it a 429 with Retry-After"),
+      rate("rate_limit.per_client", "HERALD_RATE_LIMIT_PER_CLIENT", "0",
+           "Notifications one credential (API key, login token's user, admin) may send, "
+           "over every gateway node, in the same forms; 0 for no limit"),
       integer("gateway.cache_ttl_ms", "HERALD_GATEWAY_CACHE_TTL_MS", "5000",
               "How long the gateway keeps a user or template it checked requests against "
               "(changes through this node drop copies at once)",

@@ -19,7 +19,10 @@ namespace herald::config {
 /// `file`: empty, or the path of a file this process can read.
 /// `ms_list`: comma-separated milliseconds, each within [min, max], at most 20 of them.
 /// `secret`: empty, or at least `min` characters; `herald config` never prints it.
-enum class value_kind { string, integer, port, url, roles, level, boolean, file, ms_list, secret };
+/// `rate`: a rate limit, `0` or `N/s`, `N/min`, `N/h` (rate_spec.hpp).
+enum class value_kind {
+  string, integer, port, url, roles, level, boolean, file, ms_list, secret, rate
+};
 
 /// One declared option.
 struct option {

@@ -168,3 +168,35 @@ BOOST_AUTO_TEST_CASE(send_at_must_be_rfc3339_and_is_not_yet_available) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(request_id_limits)
+
+BOOST_AUTO_TEST_CASE(a_request_id_is_at_most_128_safe_characters) {
+  auto body = valid();
+  body["request_id"] = std::string(128, 'a');
+  BOOST_CHECK(parse_notification_request(body).value);
+  body["request_id"] = "order-42_v1.retry:3";
+  BOOST_CHECK(parse_notification_request(body).value);
+  body["request_id"] = std::string(129, 'a');
+  BOOST_CHECK_NE(error_of(body).find("'request_id'"), std::string::npos);
+  for (const char* bad : {"a b", "a/b", "é", "a\"b", "a|b", "a\tb"}) {
+    BOOST_TEST_CONTEXT("request_id '" << bad << "'") {
+      body["request_id"] = bad;
+      auto e = error_of(body);
+      BOOST_CHECK_NE(e.find("field 'request_id' may hold only letters, digits"),
+                     std::string::npos);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_fingerprint_ignores_key_order_and_the_request_id_only) {
+  auto a = valid();
+  auto b = json::parse(R"({"metadata": {"campaign": "x"}, "priority": 7, "request_id": "other",
+    "variables": {"name": "Ada"}, "template_code": "welcome", "user_id": "u-1",
+    "notification_type": "email"})");
+  BOOST_CHECK_EQUAL(herald::request_fingerprint(a), herald::request_fingerprint(b));
+  b["variables"]["name"] = "Bob";
+  BOOST_CHECK_NE(herald::request_fingerprint(a), herald::request_fingerprint(b));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
