@@ -121,13 +121,17 @@ struct status_event {
   std::string correlation_id;
   std::string language;     ///< the template language chosen for this notification
   int template_version = 0; ///< the template version chosen (0: not known)
+  /// Timeline entries that go before this event's own: a JSON array of objects (text; ""
+  /// none), e.g. push's one entry per device. Each gets the node and time as every entry;
+  /// the notification's status is this event's.
+  std::string device_events;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, status_event& x) {
   return f(caf::meta::type_name("status_event"), x.notification_id, x.status, x.detail,
            x.attempts, x.request_id, x.user_id, x.channel, x.template_code,
-           x.correlation_id, x.language, x.template_version);
+           x.correlation_id, x.language, x.template_version, x.device_events);
 }
 
 /// A message taken from a queue, handed to a worker that answers the consumer with

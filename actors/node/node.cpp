@@ -12,6 +12,7 @@
 #include "actors/gateway/api_keys.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/push_sender/push_sender.hpp"
 #include "actors/template_cache/template_cache.hpp"
 #include "actors/user_lookup/password_hasher.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
@@ -180,12 +181,13 @@ std::string node::start() {
   bool users_role = s.has_role("users");
   bool templates_role = s.has_role("templates");
   bool email_role = s.has_role("email");
+  bool push_role = s.has_role("push");
 
   // Services other roles stand on are spawned where they are needed: lookups are served
   // from this node's caches, never across the cluster.
   caf::actor status_writer;
   caf::actor reader;
-  if (gateway_role || email_role) {
+  if (gateway_role || email_role || push_role) {
     auto store = spawn_notification_store(ctx_);
     status_writer = store.writer.pool;
     reader = store.readers.pool;
@@ -193,13 +195,13 @@ std::string node::start() {
     impl_->roots.push_back(store.readers.supervisor);
   }
   caf::actor users;
-  if (users_role || email_role || gateway_role) {
+  if (users_role || email_role || push_role || gateway_role) {
     auto u = spawn_user_lookup(ctx_);
     users = u.pool;
     impl_->roots.push_back(u.supervisor);
   }
   template_service template_svc;
-  if (templates_role || email_role || gateway_role) {
+  if (templates_role || email_role || push_role || gateway_role) {
     template_svc = spawn_template_cache(ctx_);
     impl_->roots.push_back(template_svc.cache);
     impl_->roots.push_back(template_svc.store.supervisor);
@@ -271,10 +273,19 @@ std::string node::start() {
     auto dlq = spawn_dead_letter_service(ctx_, dead_letters);
     impl_->roots.push_back(dlq.tree.supervisor);
   }
-  for (auto& role : s.roles()) {
-    if (role == "push") {
-      log::warn(who, "role not implemented yet, not started", {{"role", role}});
+  if (push_role) {
+    auto push = spawn_push_sender(ctx_, users, templates, status_writer);
+    impl_->roots.push_back(push.sender);
+    for (auto* pool : {&push.fcm, &push.webpush, &push.consumers}) {
+      if (pool->supervisor) {
+        impl_->roots.push_back(pool->supervisor);
+      }
     }
+    auto* server = make_server(base + 4);
+    add_health_routes(*server, "push", node_name,
+                      {{"rabbitmq", amqp_check(s)},
+                       {"postgres", postgres_check(s, "pg.notification_db")},
+                       {"redis", redis_check(s)}});
   }
   impl_->watcher = ctx_.system.spawn(root_watcher, impl_->roots, impl_->escalate);
   for (auto& server : impl_->servers) {

@@ -69,7 +69,7 @@ caf::behavior status_writer(caf::stateful_actor<writer_state>* self, std::string
       for (auto& round : rounds) {
         auto& c = round.columns;
         tx.exec_prepared(status_upsert_name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-                         c[8], c[9], c[10], node_name);
+                         c[8], c[9], c[10], node_name, c[11]);
       }
     });
     if (r.code == postgres::status::unavailable) {

@@ -13,13 +13,17 @@ SELECT v.id, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, v.
        v.attempts,
        CASE WHEN v.status IN ('failed', 'retrying', 'dead') THEN NULLIF(v.detail, '') END,
        v.correlation_id, v.language, v.template_version,
-       jsonb_build_array(jsonb_build_object('status', v.status, 'detail', v.detail,
-                                            'node', $12::text, 'at', t.at))
+       COALESCE((SELECT jsonb_agg(d.entry || jsonb_build_object('node', $12::text, 'at', t.at)
+                                  ORDER BY d.n)
+                 FROM jsonb_array_elements(NULLIF(v.devices, '')::jsonb)
+                   WITH ORDINALITY AS d(entry, n)), '[]'::jsonb)
+       || jsonb_build_array(jsonb_build_object('status', v.status, 'detail', v.detail,
+                                               'node', $12::text, 'at', t.at))
 FROM (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at) AS t,
      unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::integer[], $8::text[], $9::text[], $10::text[], $11::integer[])
+            $7::integer[], $8::text[], $9::text[], $10::text[], $11::integer[], $13::text[])
   AS v(id, request_id, user_id, channel, template_code, status, attempts, detail,
-       correlation_id, language, template_version)
+       correlation_id, language, template_version, devices)
 ON CONFLICT (id) DO UPDATE SET
   status = CASE
     WHEN notifications.status IN ('sent', 'skipped', 'dead', 'failed')
@@ -110,7 +114,8 @@ std::vector<status_round> status_batch_rounds(const std::vector<const status_eve
                     text(&status_event::template_code), text(&status_event::status),
                     number(&status_event::attempts), text(&status_event::detail),
                     text(&status_event::correlation_id), text(&status_event::language),
-                    number(&status_event::template_version)}});
+                    number(&status_event::template_version),
+                    text(&status_event::device_events)}});
   }
   return out;
 }

@@ -4,7 +4,8 @@
 // statement whose parameters are arrays (one per column): an upsert into `notifications`
 // per round, each event appended to its row's `timeline` (with this node's name and the
 // transaction's time). The statement's text never changes, so PostgreSQL parses and plans
-// it once per connection, not once per batch. A `queued` event goes first in the timeline
+// it once per connection, not once per batch. An event's device_events (push: one entry
+// per device) go into the timeline just before its own entry. A `queued` event goes first in the timeline
 // even when the worker's events were written before it (the gateway records it after the
 // confirm, asynchronously, so a fast worker can overtake it).
 // An id appears at most once per round (PostgreSQL refuses to update one row twice in a
@@ -20,13 +21,14 @@ namespace herald {
 
 /// Name and text of the prepared statement.
 extern const char* const status_upsert_name;
-extern const char* const status_upsert_sql; ///< $1..$11: the columns of status_round; $12 node
+extern const char* const status_upsert_sql; ///< $1..$11, $13: the columns of status_round
+                                            ///< (the 12th is $13); $12 the node
 
 /// One upsert's parameters: PostgreSQL array literals, in the order of status_upsert_sql.
 struct status_round {
   std::vector<std::string> columns; ///< id, request_id, user_id, channel, template_code,
                                     ///< status, attempts, detail, correlation_id,
-                                    ///< language, template_version
+                                    ///< language, template_version, device_events
 };
 
 /// The upsert rounds of `events`, in order.

@@ -260,6 +260,15 @@ std::optional<push_token> parse_webpush(const json& body, const net::outbound_po
       !error.empty()) {
     return std::nullopt;
   }
+  // PushSubscription.toJSON() gives null, or the time (ms since the epoch) the
+  // subscription expires; it is not kept: a lapsed subscription answers 404/410 and is
+  // removed then.
+  if (auto x = s->find("expirationTime");
+      x != s->end() && !x->is_null() && !(x->is_number() && x->get<double>() >= 0)) {
+    error = "field 'subscription.expirationTime' must be null or a time in milliseconds since "
+            "the epoch";
+    return std::nullopt;
+  }
   push_token t;
   t.kind = "webpush";
   if (auto e = read_string_field(*s, "endpoint", true, max_endpoint, t.token); !e.empty()) {

@@ -53,7 +53,8 @@ std::optional<user_change> parse_preferences(const std::string& id, const nlohma
 
 /// POST /api/v1/users/{id}/push_tokens: {"type": "fcm", "token"} or
 /// {"type": "webpush", "subscription": {"endpoint", "keys": {"p256dh", "auth"}}}
-/// (a browser's PushSubscription.toJSON(), whose expirationTime is accepted and ignored).
+/// (a browser's PushSubscription.toJSON(): expirationTime, null or a number, is accepted and
+/// not kept; another value is a 400).
 /// The token has no id yet; Web Push keys come back re-encoded without padding. The
 /// endpoint must pass `endpoints` (push.allow_insecure_endpoints).
 std::optional<push_token> parse_push_token(const nlohmann::json& body,

@@ -415,6 +415,32 @@ const std::vector<option>& declared_options() {
               "(each jittered by 10 % per message; one delay queue per step); after the "
               "last, the message is dead-lettered",
               10, 86400000),
+      integer("push.workers", "HERALD_PUSH_WORKERS", "2",
+              "Workers per push provider (FCM, Web Push) per node, each with its own kept-alive "
+              "HTTP connections",
+              1, 64),
+      integer("push.consumers", "HERALD_PUSH_CONSUMERS", "1",
+              "Consumers of push.queue per node (each with its own connection)", 1, 64),
+      integer("push.batches_in_flight", "HERALD_PUSH_BATCHES_IN_FLIGHT", "4",
+              "Batches of push.queue deliveries a node works on at once", 1, 1000),
+      integer("push.requeue_delay_ms", "HERALD_PUSH_REQUEUE_DELAY_MS", "1000",
+              "How long a push message whose dependency is down (users, templates, status "
+              "database, every provider's breaker) waits before it goes back to the queue",
+              0, 600000),
+      integer("push.breaker.failures", "HERALD_PUSH_BREAKER_FAILURES", "5",
+              "Consecutive failed sends to a push provider (unreachable, timed out, 5xx) that "
+              "open its circuit breaker",
+              1, 10000),
+      integer("push.breaker.failure_rate_percent", "HERALD_PUSH_BREAKER_FAILURE_RATE_PERCENT",
+              "50", "Or this share of failures among the last push.breaker.window sends", 1,
+              100),
+      integer("push.breaker.window", "HERALD_PUSH_BREAKER_WINDOW", "20",
+              "Sends to a push provider that push.breaker.failure_rate_percent is judged over",
+              1, 10000),
+      integer("push.breaker.cool_down_ms", "HERALD_PUSH_BREAKER_COOL_DOWN_MS", "30000",
+              "How long an open push breaker waits (jittered by 20 %) before the next send to "
+              "that provider goes through as the probe",
+              100, 3600000),
       integer("status.batch_max", "HERALD_STATUS_BATCH_MAX", "500",
               "Most status events written in one transaction", 1, 100000),
       integer("users.max_push_tokens", "HERALD_USERS_MAX_PUSH_TOKENS", "50",

@@ -58,12 +58,23 @@ BOOST_AUTO_TEST_CASE(distinct_notifications_share_one_upsert_with_a_column_per_a
   auto rounds = status_batch_rounds({&a, &b});
   BOOST_REQUIRE_EQUAL(rounds.size(), 1u);
   auto& c = rounds[0].columns;
-  BOOST_REQUIRE_EQUAL(c.size(), 11u);
+  BOOST_REQUIRE_EQUAL(c.size(), 12u);
   BOOST_CHECK_EQUAL(c[0], R"({"id-a","id-b"})");
   BOOST_CHECK_EQUAL(c[5], R"({"queued","sent"})");
   BOOST_CHECK_EQUAL(c[6], "{0,2}");
   BOOST_CHECK_EQUAL(c[7], R"({"","ok"})");
   BOOST_CHECK_EQUAL(c[10], "{0,3}");
+  BOOST_CHECK_EQUAL(c[11], R"({"",""})"); // no device entries
+}
+
+BOOST_AUTO_TEST_CASE(device_entries_travel_as_json_text_in_their_own_column) {
+  auto e = event("id-a", "sent", "accepted by 1 of 1 device");
+  e.device_events = R"([{"status":"device","device_id":"d-1","outcome":"accepted"}])";
+  auto rounds = status_batch_rounds({&e});
+  BOOST_REQUIRE_EQUAL(rounds.size(), 1u);
+  auto values = parse_text_array(rounds[0].columns.at(11));
+  BOOST_REQUIRE_EQUAL(values.size(), 1u);
+  BOOST_CHECK_EQUAL(values[0], e.device_events);
 }
 
 BOOST_AUTO_TEST_CASE(a_notification_seen_twice_goes_into_a_later_round_in_arrival_order) {
