@@ -280,6 +280,11 @@ std::optional<push_token> parse_webpush(const json& body, const net::outbound_po
     error = "field 'subscription.endpoint' " + why;
     return std::nullopt;
   }
+  // A scheme is case-insensitive (RFC 3986 3.1): keep it in its canonical lower case, so
+  // one endpoint is one device whatever case a client sent.
+  auto scheme_end = t.token.begin() + static_cast<std::ptrdiff_t>(t.token.find(':'));
+  std::transform(t.token.begin(), scheme_end, t.token.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   auto keys = s->find("keys");
   if (keys == s->end() || !keys->is_object()) {
     error = "field 'subscription.keys' must be an object {\"p256dh\", \"auth\"}";
