@@ -12,31 +12,9 @@
 
 #include "support/herald_api.hpp"
 #include "support/notification_db.hpp"
+#include "support/threads.hpp"
 
 using namespace herald::test;
-
-namespace {
-
-/// Runs `work(thread_index)` on `threads` threads at once and waits for all of them.
-void on_threads(int threads, const std::function<void(int)>& work) {
-  std::atomic<int> waiting{threads};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      // Start together, so the requests overlap.
-      waiting.fetch_sub(1);
-      while (waiting.load() > 0) {
-        std::this_thread::yield();
-      }
-      work(t);
-    });
-  }
-  for (auto& th : pool) {
-    th.join();
-  }
-}
-
-} // namespace
 
 BOOST_AUTO_TEST_SUITE(concurrency)
 

@@ -20,28 +20,11 @@
 #include "support/broker.hpp"
 #include "support/herald_api.hpp"
 #include "support/notification_db.hpp"
+#include "support/threads.hpp"
 
 using namespace herald::test;
 
 namespace {
-
-/// Runs `work(thread_index)` on `threads` threads that start together; waits for all.
-void on_threads(int threads, const std::function<void(int)>& work) {
-  std::atomic<int> waiting{threads};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      waiting.fetch_sub(1);
-      while (waiting.load() > 0) {
-        std::this_thread::yield();
-      }
-      work(t);
-    });
-  }
-  for (auto& th : pool) {
-    th.join();
-  }
-}
 
 json request(const std::string& user, const std::string& code, const std::string& name,
              const std::string& request_id) {
