@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "actors/email_sender/email_batch.hpp"
+#include "actors/messaging/crash_triage.hpp"
 #include "actors/messaging/forwarding.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/publisher.hpp"
@@ -211,8 +212,7 @@ struct sender_state {
   std::shared_ptr<runtime::crash_ledger> ledger;
   /// Suspects of a crash, one per batch, each worked on while no other batch is in flight;
   /// while any waits, no other batch starts.
-  std::deque<batch_ptr> isolated;
-  bool isolated_running = false;
+  messaging::suspect_queue<batch_ptr> isolated;
   static inline const char* name = "email_sender";
 };
 
@@ -656,12 +656,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     if (item.result != verdict::pending) {
       continue;
     }
-    auto& crash_key = self->state.cfg.crash_on_variable;
-    if (!crash_key.empty() && item.job.variables.is_object()
-        && item.job.variables.contains(crash_key)) {
-      // fault.crash_on_variable: a poison message, for tests of supervision.
-      throw std::runtime_error("fault injection: variables contain " + crash_key);
-    }
+    messaging::crash_on_variable(item.job.variables, self->state.cfg.crash_on_variable);
     auto r = item.tpl->render(item.job.variables, self->state.cfg.limits);
     if (!r.ok) {
       fail(item, messaging::reason::render_error, r.error);
@@ -851,7 +846,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   std::uint64_t failed = 0;
   std::uint64_t retried = 0;
   if (b->isolated) {
-    st.isolated_running = false;
+    st.isolated.finished();
   }
   for (auto& item : b->items) {
     outcomes.emplace_back(item.job.tag, item.result);
@@ -931,13 +926,10 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
 /// else while suspects wait), else everything that waited as one batch.
 void schedule(sender_actor* self) {
   auto& st = self->state;
-  if (!st.isolated.empty() || st.isolated_running) {
-    if (st.running == 0 && !st.isolated.empty()) {
-      auto b = std::move(st.isolated.front());
-      st.isolated.pop_front();
-      st.isolated_running = true;
+  if (st.isolated.blocking()) {
+    if (auto b = st.isolated.next(st.running)) {
       *st.count.isolated += 1;
-      start_batch(self, std::move(b));
+      start_batch(self, std::move(*b));
     }
     return;
   }
@@ -983,19 +975,7 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
   entry->in_flight = 0; // what an earlier incarnation had in flight went with it
   // A crash: every message in flight is blamed in the tree's ledger, then the actor dies
   // with the exception's text and its supervisor restarts it (and its consumers).
-  self->set_exception_handler([ledger](caf::scheduled_actor*, std::exception_ptr& e) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      what = x.what();
-    } catch (...) {
-    }
-    auto blamed = ledger->crashed(what);
-    log::error({"email", "email_sender", {}}, "email sender crashed",
-               {{"error", what}, {"messages_in_flight", blamed}});
-    return caf::make_error(caf::sec::runtime_error, what);
-  });
+  messaging::blame_on_crash(self, ledger, {"email", "email_sender", {}});
   st.publisher = std::move(publisher);
   st.users = std::move(users);
   st.templates = std::move(templates);
@@ -1085,30 +1065,31 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
           item.result = verdict::requeue;
           item.detail = "redelivered while its first delivery is still in progress";
           item.tracked = false;
-        } else if (st.ledger->was_sent(id)) {
-          // Sent by a connection just before the sender died, never recorded: that is what
-          // happened to it, however often it was blamed.
-          decide(item, verdict::sent, "delivered before the email sender restarted");
-          *st.count.recovered_sends += 1;
-        } else if (st.ledger->poison(id)) {
-          // It crashed the sender every time it was worked on: dead-lettered untouched.
-          auto crashes = st.ledger->crashes(id);
-          fail(item, messaging::reason::poison,
-               "crashed the email sender " + std::to_string(crashes) + " times: "
-                 + st.ledger->last_error(id));
-          *st.count.poison += 1;
-          log::error({"email", "email_sender", item.job.correlation_id},
-                     "poison message, dead-lettering it",
-                     {{"notification_id", id}, {"crashes", crashes},
-                      {"error", st.ledger->last_error(id)}});
-        } else if (st.ledger->suspect(id)) {
-          // In flight when the sender crashed: worked on alone, so a crash is its own.
-          auto b = std::make_shared<email_batch>();
-          b->consumers.push_back(consumer);
-          b->isolated = true;
-          b->items.push_back(std::move(item));
-          st.isolated.push_back(std::move(b));
-          continue;
+        } else {
+          switch (messaging::triage(*st.ledger, id)) {
+            case messaging::crash_triage::recovered_send:
+              decide(item, verdict::sent, "delivered before the email sender restarted");
+              *st.count.recovered_sends += 1;
+              break;
+            case messaging::crash_triage::poison:
+              fail(item, messaging::reason::poison,
+                   messaging::poison_detail(*st.ledger, id, "email sender"));
+              *st.count.poison += 1;
+              messaging::log_poison(*st.ledger, id,
+                                    {"email", "email_sender", item.job.correlation_id});
+              break;
+            case messaging::crash_triage::suspect: {
+              // In flight when the sender crashed: worked on alone, so a crash is its own.
+              auto b = std::make_shared<email_batch>();
+              b->consumers.push_back(consumer);
+              b->isolated = true;
+              b->items.push_back(std::move(item));
+              st.isolated.push(std::move(b));
+              continue;
+            }
+            case messaging::crash_triage::clear:
+              break;
+          }
         }
         auto& b = forming();
         item.source = source;
