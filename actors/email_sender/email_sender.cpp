@@ -15,6 +15,8 @@
 #include "actors/messaging/crash_triage.hpp"
 #include "actors/messaging/forwarding.hpp"
 #include "actors/messaging/messages.hpp"
+#include "actors/messaging/notification_job.hpp"
+#include "actors/messaging/provider_breaker.hpp"
 #include "actors/messaging/publisher.hpp"
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
@@ -31,6 +33,7 @@
 namespace herald {
 
 using json = nlohmann::json;
+using messaging::verdict;
 
 namespace {
 
@@ -115,7 +118,7 @@ using compiled_ptr = compiled_cache::compiled_ptr;
 
 /// One message of a batch and what is known about it so far.
 struct batch_item {
-  email_job job;
+  messaging::notification_job job;
   verdict result = verdict::pending;
   std::string detail;
   user_record user;
@@ -172,12 +175,11 @@ struct sender_counters {
 /// One SMTP relay: its pool of connections and its circuit breaker, both owned by the
 /// email_sender (the supervising actor of the email service's sends).
 struct smtp_relay {
-  std::string name;  ///< "primary" or "fallback"
-  std::string where; ///< scheme://host:port, no credentials: for logs and the registry
   smtp::settings settings;
   caf::actor pool;
-  runtime::circuit_breaker breaker;
-  runtime::entry_ptr entry; ///< "smtp_breaker/<name>"
+  /// name "primary" or "fallback"; where scheme://host:port, no credentials; its registry
+  /// entry "smtp_breaker/<name>"
+  messaging::provider_breaker breaker;
 };
 
 struct sender_state {
@@ -265,18 +267,6 @@ std::string render_error(sender_actor* self, const caf::error& e) {
 
 const log::context breaker_log{"email", "email_sender", {}};
 
-std::string utc_text(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(ms % 1000));
-  return out;
-}
-
 /// The relay batches go to now; none while consumption is paused.
 std::optional<std::size_t> route_index(const sender_state& st) {
   std::optional<runtime::breaker_state> fallback;
@@ -317,96 +307,27 @@ void update_route(sender_actor* self) {
                 {{"consumers", st.consumers.size()}});
     } else {
       log::info(breaker_log, "email.queue resumed",
-                {{"relay", st.relays[*index].where}, {"breaker", st.relays[*index].name}});
+                {{"relay", st.relays[*index].breaker.where()},
+                 {"breaker", st.relays[*index].breaker.name()}});
     }
   }
   st.entry->set_state(pause ? std::string{"paused: SMTP circuit breaker open"}
-                            : "sending through " + st.relays[*index].name + " relay "
-                                + st.relays[*index].where);
+                            : "sending through " + st.relays[*index].breaker.name() + " relay "
+                                + st.relays[*index].breaker.where());
 }
 
-void probe_relay(sender_actor* self, std::size_t index);
-
-/// After a call or a probe changed `index`'s breaker: registry, log, the next probe, and
-/// the route.
-void on_transition(sender_actor* self, std::size_t index, runtime::breaker_state from,
-                   const std::string& why) {
+/// The outcome of one send request: counted when it started and ended while `index`'s
+/// breaker was closed (requests started before it opened change nothing: only the probe
+/// decides); when it opened the breaker, the probe is timed for the end of the cool-down.
+void report(sender_actor* self, std::size_t index, bool failed, const std::string& why,
+            messaging::admission kind = messaging::admission::call) {
   auto& st = self->state;
-  auto& r = st.relays[index];
-  auto to = r.breaker.state();
-  if (to == from) {
-    return;
-  }
-  using runtime::breaker_state;
-  auto now = std::chrono::system_clock::now();
-  auto to_name = std::string{runtime::to_string(to)};
-  r.entry->set_state(to_name);
-  r.entry->counter("transitions").store(r.breaker.transitions());
-  r.entry->counter(to == breaker_state::open     ? "opened"
-                   : to == breaker_state::closed ? "closed"
-                                                 : "half_opened") += 1;
-  r.entry->set_info("last_change", utc_text(now));
-  r.entry->set_info("last_transition", std::string{runtime::to_string(from)} + " -> " + to_name);
-  nlohmann::json fields = {{"relay", r.where},
-                           {"breaker", r.name},
-                           {"from", runtime::to_string(from)},
-                           {"to", to_name},
-                           {"transitions", r.breaker.transitions()}};
-  if (to == breaker_state::open) {
-    auto wait = std::chrono::ceil<std::chrono::milliseconds>(r.breaker.retry_at()
-                                                             - clock_type::now());
-    wait = std::max(wait, std::chrono::milliseconds{1});
-    r.entry->set_info("probe_at", utc_text(now + wait));
-    r.entry->set_info("last_error", why);
-    fields["probe_in_ms"] = wait.count();
-    fields["error"] = why;
-    log::warn(breaker_log, "SMTP circuit breaker open", fields);
-    self->delayed_send(self, wait, probe_atom::value, static_cast<std::uint64_t>(index));
-  } else if (to == breaker_state::half_open) {
-    log::info(breaker_log, "SMTP circuit breaker half-open: probing the relay", fields);
-  } else {
-    r.entry->set_info("probe_at", nullptr);
-    log::info(breaker_log, "SMTP circuit breaker closed", fields);
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  if (auto wait = st.relays[index].breaker.report(kind, failed, why, clock_type::now(),
+                                                  unit(st.random))) {
+    self->delayed_send(self, *wait, probe_atom::value, static_cast<std::uint64_t>(index));
   }
   update_route(self);
-}
-
-/// The outcome of one send request while `index`'s breaker is closed. Outcomes that come
-/// back after it opened (requests started before) change nothing: only the probe decides.
-void report(sender_actor* self, std::size_t index, bool failed, const std::string& why) {
-  auto& st = self->state;
-  auto& r = st.relays[index];
-  if (r.breaker.state() != runtime::breaker_state::closed) {
-    return;
-  }
-  auto now = clock_type::now();
-  r.entry->processed += 1;
-  if (failed) {
-    r.entry->failed += 1;
-    std::uniform_real_distribution<double> unit{0.0, 1.0};
-    r.breaker.on_failure(now, unit(st.random));
-  } else {
-    r.breaker.on_success(now);
-  }
-  on_transition(self, index, runtime::breaker_state::closed, why);
-}
-
-void probe_done(sender_actor* self, std::size_t index, const std::string& error) {
-  auto& st = self->state;
-  auto& r = st.relays[index];
-  if (r.breaker.state() != runtime::breaker_state::half_open) {
-    return;
-  }
-  auto now = clock_type::now();
-  if (error.empty()) {
-    r.breaker.on_success(now);
-  } else {
-    r.entry->counter("probe_failures") += 1;
-    std::uniform_real_distribution<double> unit{0.0, 1.0};
-    r.breaker.on_failure(now, unit(st.random));
-  }
-  on_transition(self, index, runtime::breaker_state::half_open,
-                error.empty() ? std::string{} : "probe: " + error);
 }
 
 /// Once the cool-down has passed: one session check on a thread of its own (it blocks).
@@ -416,14 +337,13 @@ void probe_relay(sender_actor* self, std::size_t index) {
     return;
   }
   auto now = clock_type::now();
-  if (!r.breaker.allow(now)) { // the timer fired a little early
+  if (r.breaker.admit(now) != messaging::admission::probe) { // the timer fired a little early
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(r.breaker.retry_at() - now);
     self->delayed_send(self, std::max(wait, std::chrono::milliseconds{1}), probe_atom::value,
                        static_cast<std::uint64_t>(index));
     return;
   }
-  on_transition(self, index, runtime::breaker_state::open, {});
-  r.entry->counter("probes") += 1;
+  update_route(self);
   auto settings = r.settings;
   auto prober = self->system().spawn<caf::detached>(
     [settings](caf::event_based_actor* p) -> caf::behavior {
@@ -439,8 +359,12 @@ void probe_relay(sender_actor* self, std::size_t index) {
       };
     });
   self->request(prober, 2 * settings.timeout + std::chrono::seconds{5}, probe_atom::value)
-    .then([=](std::string& error) { probe_done(self, index, error); },
-          [=](caf::error& e) { probe_done(self, index, render_error(self, e)); });
+    .then([=](std::string& error) {
+            report(self, index, !error.empty(), error, messaging::admission::probe);
+          },
+          [=](caf::error& e) {
+            report(self, index, true, render_error(self, e), messaging::admission::probe);
+          });
 }
 
 // Step 1: a redelivered message whose notification already reached a final status is
@@ -495,7 +419,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
           std::size_t i = 0;
           redelivered_pending([&](batch_item& item) {
             auto& status = statuses[i++];
-            if (is_terminal_status(status)) {
+            if (messaging::is_terminal_status(status)) {
               *self->state.count.duplicates += 1;
               decide(item, verdict::drop, "redelivered, already " + status);
             }
@@ -555,7 +479,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
 /// A compiled version from the sender's own cache, or compiled now and kept.
 compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
   auto& cache = self->state.compiled;
-  auto key = template_key{t.template_code, {t.language}, t.version}.text();
+  auto key = messaging::template_key{t.template_code, {t.language}, t.version}.text();
   if (auto c = cache.find(key)) {
     return c;
   }
@@ -568,14 +492,14 @@ compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
 // pinned version already compiled here needs none.
 void resolve_templates(sender_actor* self, batch_ptr b) {
   std::unordered_map<std::string, std::vector<std::size_t>> by_key;
-  std::vector<template_key> keys;
+  std::vector<messaging::template_key> keys;
   for (std::size_t i = 0; i < b->items.size(); ++i) {
     auto& item = b->items[i];
     if (item.result != verdict::pending) {
       continue;
     }
     if (item.job.pinned()) {
-      auto local = template_key{item.job.template_code, {item.job.template_language},
+      auto local = messaging::template_key{item.job.template_code, {item.job.template_language},
                                 item.job.template_version}
                      .text();
       if (auto c = self->state.compiled.find(local)) {
@@ -583,7 +507,7 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
         continue;
       }
     }
-    auto key = template_key_for(item.job, item.user);
+    auto key = messaging::template_key_for(item.job, item.user);
     auto [slot, fresh] = by_key.try_emplace(key.text());
     if (fresh) {
       keys.push_back(std::move(key));
@@ -675,7 +599,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
                  item.job.notification_id, item.job.correlation_id};
     to_send.push_back(i);
   }
-  auto chunks = split_evenly(to_send.size(), self->state.cfg.smtp_connections);
+  auto chunks = messaging::split_evenly(to_send.size(), self->state.cfg.smtp_connections);
   if (chunks.empty()) {
     forward(self, b);
     return;
@@ -800,7 +724,7 @@ void forward(sender_actor* self, batch_ptr b) {
 void record(sender_actor* self, batch_ptr b) {
   std::vector<status_event> events;
   for (auto& item : b->items) {
-    auto status = status_name(item.result);
+    auto status = messaging::status_name(item.result);
     if (*status == '\0') {
       continue;
     }
@@ -868,7 +792,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
           skipped += item.result == verdict::skipped;
           failed += item.result == verdict::failed;
           retried += item.result == verdict::retry;
-          log::info(who, std::string{"notification "} + status_name(item.result),
+          log::info(who, std::string{"notification "} + messaging::status_name(item.result),
                     {{"notification_id", item.job.notification_id},
                      {"attempt", item.job.attempt},
                      {"detail", item.detail}});
@@ -894,7 +818,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
         mine.push_back(outcomes[i]);
       }
     }
-    auto s = settle(mine, recorded);
+    auto s = messaging::settle(mine, recorded);
     requeued += s.requeue.size();
     auto& consumer = b->consumers[source];
     if (!s.ack.empty()) {
@@ -992,12 +916,6 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
               &entry->counter("dead_lettered"), &entry->counter("pauses"),
               &entry->counter("paused_requeued"), &entry->counter("poison"),
               &entry->counter("isolated"),      &entry->counter("recovered_sends")};
-  for (auto& r : st.relays) {
-    r.entry->set_state(std::string{runtime::to_string(r.breaker.state())});
-    r.entry->set_info("relay", r.where);
-    r.entry->set_info("last_change", utc_text(std::chrono::system_clock::now()));
-    r.entry->counter("transitions");
-  }
   update_route(self);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& cs = self->state.consumers;
@@ -1033,7 +951,7 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
       };
       for (auto& m : messages) {
         std::string why;
-        auto job = parse_email_job(m, why);
+        auto job = messaging::parse_notification_job(m, why);
         if (!job) {
           // It would never become readable: dead-lettered as it is, then acked (requeued
           // when failed.queue did not confirm it).
@@ -1201,8 +1119,9 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
     child.spawn = [=](caf::actor_system& sys, const runtime::child_env& env) {
       std::vector<smtp_relay> live;
       for (auto& r : relays) {
-        live.push_back({r.name, r.where, r.settings, env.front(r.pool),
-                        runtime::circuit_breaker{policy}, r.entry});
+        live.push_back({r.settings, env.front(r.pool),
+                        messaging::provider_breaker{r.name, "SMTP", r.where, policy, r.entry,
+                                                    breaker_log, "relay"}});
       }
       return sys.spawn(email_sender, user_lookup, template_cache, std::move(live), status_writer,
                        env.front("email_forwarder"), cfg, ledger, env.entry);

@@ -1,8 +1,7 @@
 #pragma once
 
 // The channel-independent part of a sender's batch, as pure logic shared by every channel's
-// sender (push uses it; email's email_batch.hpp still has its own copy of the same rules
-// until it switches): reading a queued notification message, the template lookup it needs,
+// sender (email_sender and push_sender): reading a queued notification message, the template lookup it needs,
 // where each message of a batch stands (verdict) and how a batch is settled with its
 // consumer (which tags to ack, which to requeue), and splitting work across a pool.
 
