@@ -230,27 +230,8 @@ void forward(sender_actor* self, batch_ptr b);
 void record(sender_actor* self, batch_ptr b);
 void finish(sender_actor* self, batch_ptr b, bool recorded);
 
-void decide(batch_item& item, verdict v, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.result = v;
-    item.detail = std::move(detail);
-  }
-}
-
-/// A permanent failure: the message is dead-lettered with `reason`.
-void fail(batch_item& item, const char* reason, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.reason = reason;
-  }
-  decide(item, verdict::failed, std::move(detail));
-}
-
-/// Every message still pending ends requeued with `why` (a dependency is down).
-void requeue_pending(const batch_ptr& b, const std::string& why) {
-  for (auto& item : b->items) {
-    decide(item, verdict::requeue, why);
-  }
-}
+using messaging::decide;
+using messaging::fail;
 
 std::string render_error(sender_actor* self, const caf::error& e) {
   return self->system().render(e);
@@ -391,7 +372,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
   }
   auto unreachable = [=](const std::string& why) {
     self->state.status_db_down = true;
-    requeue_pending(b, "status database unavailable, not sending: " + why);
+    messaging::requeue_pending(b->items, "status database unavailable, not sending: " + why);
     lookup_users(self, b); // nothing pending is left: records nothing, requeues the batch
   };
   auto redelivered_pending = [b, checked](auto&& fn) {
@@ -449,7 +430,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
     .then(
       [=](std::vector<user_lookup_result>& found) {
         if (found.size() != asked) {
-          requeue_pending(b, "users: answer of the wrong size");
+          messaging::requeue_pending(b->items, "users: answer of the wrong size");
           forward(self, b);
           return;
         }
@@ -471,7 +452,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
         resolve_templates(self, b);
       },
       [=](caf::error& e) {
-        requeue_pending(b, "users: " + render_error(self, e));
+        messaging::requeue_pending(b->items, "users: " + render_error(self, e));
         forward(self, b);
       });
 }
@@ -570,7 +551,7 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
 void render_and_send(sender_actor* self, batch_ptr b) {
   auto relay = route_index(self->state);
   if (!relay) {
-    requeue_pending(b, "SMTP relay unavailable (circuit breaker open), not sending");
+    messaging::requeue_pending(b->items, "SMTP relay unavailable (circuit breaker open), not sending");
     forward(self, b);
     return;
   }
@@ -882,7 +863,7 @@ void start_batch(sender_actor* self, batch_ptr b) {
   }
   st.entry->in_flight += static_cast<std::int64_t>(n);
   if (st.paused) {
-    requeue_pending(b, "SMTP relay unavailable (circuit breaker open), not sending");
+    messaging::requeue_pending(b->items, "SMTP relay unavailable (circuit breaker open), not sending");
     finish(self, b, true);
     return;
   }

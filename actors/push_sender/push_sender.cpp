@@ -161,25 +161,8 @@ std::atomic<std::uint64_t>& count(sender_actor* self, const char* name) {
   return self->state.entry->counter(name);
 }
 
-void decide(push_item& item, verdict v, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.result = v;
-    item.detail = std::move(detail);
-  }
-}
-
-void fail(push_item& item, const char* reason, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.reason = reason;
-  }
-  decide(item, verdict::failed, std::move(detail));
-}
-
-void requeue_pending(const batch_ptr& b, const std::string& why) {
-  for (auto& item : b->items) {
-    decide(item, verdict::requeue, why);
-  }
-}
+using messaging::decide;
+using messaging::fail;
 
 std::string render_error(sender_actor* self, const caf::error& e) {
   return self->system().render(e);
@@ -270,7 +253,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
   }
   auto unreachable = [=](const std::string& why) {
     self->state.status_db_down = true;
-    requeue_pending(b, "status database unavailable, not sending: " + why);
+    messaging::requeue_pending(b->items, "status database unavailable, not sending: " + why);
     lookup_users(self, b);
   };
   auto asked = ids.size();
@@ -320,7 +303,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
     .then(
       [=](std::vector<user_lookup_result>& found) {
         if (found.size() != asked) {
-          requeue_pending(b, "users: answer of the wrong size");
+          messaging::requeue_pending(b->items, "users: answer of the wrong size");
           forward(self, b);
           return;
         }
@@ -344,7 +327,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
         resolve_templates(self, b);
       },
       [=](caf::error& e) {
-        requeue_pending(b, "users: " + render_error(self, e));
+        messaging::requeue_pending(b->items, "users: " + render_error(self, e));
         forward(self, b);
       });
 }
@@ -781,7 +764,7 @@ void start_batch(sender_actor* self, batch_ptr b) {
   count(self, "batched_messages") += n;
   st.entry->in_flight += static_cast<std::int64_t>(n);
   if (st.paused) {
-    requeue_pending(b, "push providers unavailable (circuit breakers open), not sending");
+    messaging::requeue_pending(b->items, "push providers unavailable (circuit breakers open), not sending");
     finish(self, b, true);
     return;
   }
