@@ -834,24 +834,12 @@ caf::behavior push_sender(sender_actor* self, caf::actor users, caf::actor templ
         std::string why;
         auto job = messaging::parse_notification_job(m, why);
         if (!job) {
-          log::error({"push", "push_sender", m.correlation_id}, "unreadable message",
-                     {{"reason", why}, {"body", m.body.substr(0, 200)}});
           st.entry->processed += 1;
           st.entry->failed += 1;
-          auto tag = m.tag;
-          auto settle = [=](bool forwarded) {
-            if (forwarded) {
-              count(self, "dead_lettered") += 1;
-              self->send(consumer, ack_atom::value, tag);
-            } else {
-              self->delayed_send(consumer, self->state.cfg.requeue_delay, requeue_atom::value,
-                                 tag);
-            }
-          };
-          self->request(st.publisher, st.cfg.publish_timeout, messaging::publish_atom::value,
-                        messaging::to_failed_queue(m.body, "push", {}, m.correlation_id,
-                                                   messaging::reason::unreadable, why, 1))
-            .then([=](outcome& o) { settle(o.ok()); }, [=](caf::error&) { settle(false); });
+          messaging::dead_letter_unreadable(
+            self, st.publisher, st.cfg.publish_timeout, consumer, m, why,
+            {"push", "push_sender", m.correlation_id}, st.cfg.requeue_delay,
+            [self] { count(self, "dead_lettered") += 1; });
           continue;
         }
         push_item item;
