@@ -79,7 +79,7 @@ struct push_fixture {
       auto r = http_call("GET", node.url() + "/api/v1/dead-letters?limit=100");
       out.clear();
       for (auto& d : r.body["data"]) {
-        if (d.value("notification_id", "") == id) {
+        if (d["notification_id"].is_string() && d["notification_id"] == id) { // null: unreadable
           out.push_back(d);
         }
       }
@@ -161,6 +161,26 @@ BOOST_AUTO_TEST_CASE(a_push_that_crashes_the_sender_twice_ends_dead_as_poison_an
   BOOST_REQUIRE_EQUAL(wait_for(later, "dead"), "dead");
   BOOST_CHECK_EQUAL(letters_of(later)[0]["reason"], "no_device_accepted");
   BOOST_CHECK_EQUAL(sender("poison"), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_message_is_dead_lettered_as_it_is_and_acked) {
+  auto before = sender("dead_lettered");
+  auto marker = herald::make_uuid();
+  publish_direct({{"notification_id", "not-a-uuid"}, {"correlation_id", marker}}, "push");
+  json letter;
+  BOOST_REQUIRE(eventually([&] {
+    auto r = http_call("GET", node.url() + "/api/v1/dead-letters?reason=unreadable&limit=100");
+    for (auto& d : r.body["data"]) {
+      if (d.value("correlation_id", "") == marker) {
+        letter = d;
+        return true;
+      }
+    }
+    return false;
+  }));
+  BOOST_CHECK_EQUAL(letter["channel"], "push");
+  // Acked once confirmed on failed.queue, not requeued: counted once.
+  BOOST_REQUIRE(eventually([&] { return sender("dead_lettered") == before + 1; }));
 }
 
 BOOST_AUTO_TEST_CASE(a_user_with_push_turned_off_is_skipped_without_a_send) {
