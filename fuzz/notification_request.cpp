@@ -1,9 +1,9 @@
 // POST /api/v1/notifications/: the raw body through the gateway's path (parse_object,
 // parse_notification_request, the missing-variables check against a template), then the
-// message it publishes read back by the email worker (parse_email_job): what the worker
+// message it publishes read back by the email worker (messaging::parse_notification_job): what the worker
 // reads must be what the gateway accepted.
 
-#include "actors/email_sender/email_batch.hpp"
+#include "actors/messaging/notification_job.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "fuzz/support.hpp"
 
@@ -50,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string id = "0b8f4a52-4a6e-4c1e-9d55-1f2a3b4c5d6e";
   queued_message m{7, false, notification_message(r, tpl, id, "corr-1"), ""};
   std::string why;
-  auto job = parse_email_job(m, why);
+  auto job = messaging::parse_notification_job(m, why);
   require(job.has_value(), "the worker reads every message the gateway publishes");
   require(job->notification_id == id && job->user_id == r.user_id
             && job->template_code == r.template_code && job->language == r.language

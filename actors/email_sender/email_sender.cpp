@@ -12,8 +12,11 @@
 #include <unordered_set>
 
 #include "actors/email_sender/email_batch.hpp"
+#include "actors/messaging/crash_triage.hpp"
 #include "actors/messaging/forwarding.hpp"
 #include "actors/messaging/messages.hpp"
+#include "actors/messaging/notification_job.hpp"
+#include "actors/messaging/provider_breaker.hpp"
 #include "actors/messaging/publisher.hpp"
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
@@ -30,6 +33,7 @@
 namespace herald {
 
 using json = nlohmann::json;
+using messaging::verdict;
 
 namespace {
 
@@ -114,7 +118,7 @@ using compiled_ptr = compiled_cache::compiled_ptr;
 
 /// One message of a batch and what is known about it so far.
 struct batch_item {
-  email_job job;
+  messaging::notification_job job;
   verdict result = verdict::pending;
   std::string detail;
   user_record user;
@@ -171,12 +175,11 @@ struct sender_counters {
 /// One SMTP relay: its pool of connections and its circuit breaker, both owned by the
 /// email_sender (the supervising actor of the email service's sends).
 struct smtp_relay {
-  std::string name;  ///< "primary" or "fallback"
-  std::string where; ///< scheme://host:port, no credentials: for logs and the registry
   smtp::settings settings;
   caf::actor pool;
-  runtime::circuit_breaker breaker;
-  runtime::entry_ptr entry; ///< "smtp_breaker/<name>"
+  /// name "primary" or "fallback"; where scheme://host:port, no credentials; its registry
+  /// entry "smtp_breaker/<name>"
+  messaging::provider_breaker breaker;
 };
 
 struct sender_state {
@@ -211,8 +214,7 @@ struct sender_state {
   std::shared_ptr<runtime::crash_ledger> ledger;
   /// Suspects of a crash, one per batch, each worked on while no other batch is in flight;
   /// while any waits, no other batch starts.
-  std::deque<batch_ptr> isolated;
-  bool isolated_running = false;
+  messaging::suspect_queue<batch_ptr> isolated;
   static inline const char* name = "email_sender";
 };
 
@@ -228,27 +230,8 @@ void forward(sender_actor* self, batch_ptr b);
 void record(sender_actor* self, batch_ptr b);
 void finish(sender_actor* self, batch_ptr b, bool recorded);
 
-void decide(batch_item& item, verdict v, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.result = v;
-    item.detail = std::move(detail);
-  }
-}
-
-/// A permanent failure: the message is dead-lettered with `reason`.
-void fail(batch_item& item, const char* reason, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.reason = reason;
-  }
-  decide(item, verdict::failed, std::move(detail));
-}
-
-/// Every message still pending ends requeued with `why` (a dependency is down).
-void requeue_pending(const batch_ptr& b, const std::string& why) {
-  for (auto& item : b->items) {
-    decide(item, verdict::requeue, why);
-  }
-}
+using messaging::decide;
+using messaging::fail;
 
 std::string render_error(sender_actor* self, const caf::error& e) {
   return self->system().render(e);
@@ -264,18 +247,6 @@ std::string render_error(sender_actor* self, const caf::error& e) {
 // fallback while its breaker is closed, else nowhere: consumption pauses.
 
 const log::context breaker_log{"email", "email_sender", {}};
-
-std::string utc_text(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(ms % 1000));
-  return out;
-}
 
 /// The relay batches go to now; none while consumption is paused.
 std::optional<std::size_t> route_index(const sender_state& st) {
@@ -317,96 +288,27 @@ void update_route(sender_actor* self) {
                 {{"consumers", st.consumers.size()}});
     } else {
       log::info(breaker_log, "email.queue resumed",
-                {{"relay", st.relays[*index].where}, {"breaker", st.relays[*index].name}});
+                {{"relay", st.relays[*index].breaker.where()},
+                 {"breaker", st.relays[*index].breaker.name()}});
     }
   }
   st.entry->set_state(pause ? std::string{"paused: SMTP circuit breaker open"}
-                            : "sending through " + st.relays[*index].name + " relay "
-                                + st.relays[*index].where);
+                            : "sending through " + st.relays[*index].breaker.name() + " relay "
+                                + st.relays[*index].breaker.where());
 }
 
-void probe_relay(sender_actor* self, std::size_t index);
-
-/// After a call or a probe changed `index`'s breaker: registry, log, the next probe, and
-/// the route.
-void on_transition(sender_actor* self, std::size_t index, runtime::breaker_state from,
-                   const std::string& why) {
+/// The outcome of one send request: counted when it started and ended while `index`'s
+/// breaker was closed (requests started before it opened change nothing: only the probe
+/// decides); when it opened the breaker, the probe is timed for the end of the cool-down.
+void report(sender_actor* self, std::size_t index, bool failed, const std::string& why,
+            messaging::admission kind = messaging::admission::call) {
   auto& st = self->state;
-  auto& r = st.relays[index];
-  auto to = r.breaker.state();
-  if (to == from) {
-    return;
-  }
-  using runtime::breaker_state;
-  auto now = std::chrono::system_clock::now();
-  auto to_name = std::string{runtime::to_string(to)};
-  r.entry->set_state(to_name);
-  r.entry->counter("transitions").store(r.breaker.transitions());
-  r.entry->counter(to == breaker_state::open     ? "opened"
-                   : to == breaker_state::closed ? "closed"
-                                                 : "half_opened") += 1;
-  r.entry->set_info("last_change", utc_text(now));
-  r.entry->set_info("last_transition", std::string{runtime::to_string(from)} + " -> " + to_name);
-  nlohmann::json fields = {{"relay", r.where},
-                           {"breaker", r.name},
-                           {"from", runtime::to_string(from)},
-                           {"to", to_name},
-                           {"transitions", r.breaker.transitions()}};
-  if (to == breaker_state::open) {
-    auto wait = std::chrono::ceil<std::chrono::milliseconds>(r.breaker.retry_at()
-                                                             - clock_type::now());
-    wait = std::max(wait, std::chrono::milliseconds{1});
-    r.entry->set_info("probe_at", utc_text(now + wait));
-    r.entry->set_info("last_error", why);
-    fields["probe_in_ms"] = wait.count();
-    fields["error"] = why;
-    log::warn(breaker_log, "SMTP circuit breaker open", fields);
-    self->delayed_send(self, wait, probe_atom::value, static_cast<std::uint64_t>(index));
-  } else if (to == breaker_state::half_open) {
-    log::info(breaker_log, "SMTP circuit breaker half-open: probing the relay", fields);
-  } else {
-    r.entry->set_info("probe_at", nullptr);
-    log::info(breaker_log, "SMTP circuit breaker closed", fields);
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  if (auto wait = st.relays[index].breaker.report(kind, failed, why, clock_type::now(),
+                                                  unit(st.random))) {
+    self->delayed_send(self, *wait, probe_atom::value, static_cast<std::uint64_t>(index));
   }
   update_route(self);
-}
-
-/// The outcome of one send request while `index`'s breaker is closed. Outcomes that come
-/// back after it opened (requests started before) change nothing: only the probe decides.
-void report(sender_actor* self, std::size_t index, bool failed, const std::string& why) {
-  auto& st = self->state;
-  auto& r = st.relays[index];
-  if (r.breaker.state() != runtime::breaker_state::closed) {
-    return;
-  }
-  auto now = clock_type::now();
-  r.entry->processed += 1;
-  if (failed) {
-    r.entry->failed += 1;
-    std::uniform_real_distribution<double> unit{0.0, 1.0};
-    r.breaker.on_failure(now, unit(st.random));
-  } else {
-    r.breaker.on_success(now);
-  }
-  on_transition(self, index, runtime::breaker_state::closed, why);
-}
-
-void probe_done(sender_actor* self, std::size_t index, const std::string& error) {
-  auto& st = self->state;
-  auto& r = st.relays[index];
-  if (r.breaker.state() != runtime::breaker_state::half_open) {
-    return;
-  }
-  auto now = clock_type::now();
-  if (error.empty()) {
-    r.breaker.on_success(now);
-  } else {
-    r.entry->counter("probe_failures") += 1;
-    std::uniform_real_distribution<double> unit{0.0, 1.0};
-    r.breaker.on_failure(now, unit(st.random));
-  }
-  on_transition(self, index, runtime::breaker_state::half_open,
-                error.empty() ? std::string{} : "probe: " + error);
 }
 
 /// Once the cool-down has passed: one session check on a thread of its own (it blocks).
@@ -416,14 +318,13 @@ void probe_relay(sender_actor* self, std::size_t index) {
     return;
   }
   auto now = clock_type::now();
-  if (!r.breaker.allow(now)) { // the timer fired a little early
+  if (r.breaker.admit(now) != messaging::admission::probe) { // the timer fired a little early
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(r.breaker.retry_at() - now);
     self->delayed_send(self, std::max(wait, std::chrono::milliseconds{1}), probe_atom::value,
                        static_cast<std::uint64_t>(index));
     return;
   }
-  on_transition(self, index, runtime::breaker_state::open, {});
-  r.entry->counter("probes") += 1;
+  update_route(self);
   auto settings = r.settings;
   auto prober = self->system().spawn<caf::detached>(
     [settings](caf::event_based_actor* p) -> caf::behavior {
@@ -439,8 +340,12 @@ void probe_relay(sender_actor* self, std::size_t index) {
       };
     });
   self->request(prober, 2 * settings.timeout + std::chrono::seconds{5}, probe_atom::value)
-    .then([=](std::string& error) { probe_done(self, index, error); },
-          [=](caf::error& e) { probe_done(self, index, render_error(self, e)); });
+    .then([=](std::string& error) {
+            report(self, index, !error.empty(), error, messaging::admission::probe);
+          },
+          [=](caf::error& e) {
+            report(self, index, true, render_error(self, e), messaging::admission::probe);
+          });
 }
 
 // Step 1: a redelivered message whose notification already reached a final status is
@@ -467,7 +372,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
   }
   auto unreachable = [=](const std::string& why) {
     self->state.status_db_down = true;
-    requeue_pending(b, "status database unavailable, not sending: " + why);
+    messaging::requeue_pending(b->items, "status database unavailable, not sending: " + why);
     lookup_users(self, b); // nothing pending is left: records nothing, requeues the batch
   };
   auto redelivered_pending = [b, checked](auto&& fn) {
@@ -495,7 +400,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
           std::size_t i = 0;
           redelivered_pending([&](batch_item& item) {
             auto& status = statuses[i++];
-            if (is_terminal_status(status)) {
+            if (messaging::is_terminal_status(status)) {
               *self->state.count.duplicates += 1;
               decide(item, verdict::drop, "redelivered, already " + status);
             }
@@ -525,7 +430,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
     .then(
       [=](std::vector<user_lookup_result>& found) {
         if (found.size() != asked) {
-          requeue_pending(b, "users: answer of the wrong size");
+          messaging::requeue_pending(b->items, "users: answer of the wrong size");
           forward(self, b);
           return;
         }
@@ -547,7 +452,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
         resolve_templates(self, b);
       },
       [=](caf::error& e) {
-        requeue_pending(b, "users: " + render_error(self, e));
+        messaging::requeue_pending(b->items, "users: " + render_error(self, e));
         forward(self, b);
       });
 }
@@ -555,7 +460,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
 /// A compiled version from the sender's own cache, or compiled now and kept.
 compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
   auto& cache = self->state.compiled;
-  auto key = template_key{t.template_code, {t.language}, t.version}.text();
+  auto key = messaging::template_key{t.template_code, {t.language}, t.version}.text();
   if (auto c = cache.find(key)) {
     return c;
   }
@@ -568,14 +473,14 @@ compiled_ptr compiled_version(sender_actor* self, const template_record& t) {
 // pinned version already compiled here needs none.
 void resolve_templates(sender_actor* self, batch_ptr b) {
   std::unordered_map<std::string, std::vector<std::size_t>> by_key;
-  std::vector<template_key> keys;
+  std::vector<messaging::template_key> keys;
   for (std::size_t i = 0; i < b->items.size(); ++i) {
     auto& item = b->items[i];
     if (item.result != verdict::pending) {
       continue;
     }
     if (item.job.pinned()) {
-      auto local = template_key{item.job.template_code, {item.job.template_language},
+      auto local = messaging::template_key{item.job.template_code, {item.job.template_language},
                                 item.job.template_version}
                      .text();
       if (auto c = self->state.compiled.find(local)) {
@@ -583,7 +488,7 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
         continue;
       }
     }
-    auto key = template_key_for(item.job, item.user);
+    auto key = messaging::template_key_for(item.job, item.user);
     auto [slot, fresh] = by_key.try_emplace(key.text());
     if (fresh) {
       keys.push_back(std::move(key));
@@ -646,7 +551,7 @@ void resolve_templates(sender_actor* self, batch_ptr b) {
 void render_and_send(sender_actor* self, batch_ptr b) {
   auto relay = route_index(self->state);
   if (!relay) {
-    requeue_pending(b, "SMTP relay unavailable (circuit breaker open), not sending");
+    messaging::requeue_pending(b->items, "SMTP relay unavailable (circuit breaker open), not sending");
     forward(self, b);
     return;
   }
@@ -656,12 +561,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     if (item.result != verdict::pending) {
       continue;
     }
-    auto& crash_key = self->state.cfg.crash_on_variable;
-    if (!crash_key.empty() && item.job.variables.is_object()
-        && item.job.variables.contains(crash_key)) {
-      // fault.crash_on_variable: a poison message, for tests of supervision.
-      throw std::runtime_error("fault injection: variables contain " + crash_key);
-    }
+    messaging::crash_on_variable(item.job.variables, self->state.cfg.crash_on_variable);
     auto r = item.tpl->render(item.job.variables, self->state.cfg.limits);
     if (!r.ok) {
       fail(item, messaging::reason::render_error, r.error);
@@ -680,7 +580,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
                  item.job.notification_id, item.job.correlation_id};
     to_send.push_back(i);
   }
-  auto chunks = split_evenly(to_send.size(), self->state.cfg.smtp_connections);
+  auto chunks = messaging::split_evenly(to_send.size(), self->state.cfg.smtp_connections);
   if (chunks.empty()) {
     forward(self, b);
     return;
@@ -805,7 +705,7 @@ void forward(sender_actor* self, batch_ptr b) {
 void record(sender_actor* self, batch_ptr b) {
   std::vector<status_event> events;
   for (auto& item : b->items) {
-    auto status = status_name(item.result);
+    auto status = messaging::status_name(item.result);
     if (*status == '\0') {
       continue;
     }
@@ -851,7 +751,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   std::uint64_t failed = 0;
   std::uint64_t retried = 0;
   if (b->isolated) {
-    st.isolated_running = false;
+    st.isolated.finished();
   }
   for (auto& item : b->items) {
     outcomes.emplace_back(item.job.tag, item.result);
@@ -873,7 +773,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
           skipped += item.result == verdict::skipped;
           failed += item.result == verdict::failed;
           retried += item.result == verdict::retry;
-          log::info(who, std::string{"notification "} + status_name(item.result),
+          log::info(who, std::string{"notification "} + messaging::status_name(item.result),
                     {{"notification_id", item.job.notification_id},
                      {"attempt", item.job.attempt},
                      {"detail", item.detail}});
@@ -899,7 +799,7 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
         mine.push_back(outcomes[i]);
       }
     }
-    auto s = settle(mine, recorded);
+    auto s = messaging::settle(mine, recorded);
     requeued += s.requeue.size();
     auto& consumer = b->consumers[source];
     if (!s.ack.empty()) {
@@ -931,13 +831,10 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
 /// else while suspects wait), else everything that waited as one batch.
 void schedule(sender_actor* self) {
   auto& st = self->state;
-  if (!st.isolated.empty() || st.isolated_running) {
-    if (st.running == 0 && !st.isolated.empty()) {
-      auto b = std::move(st.isolated.front());
-      st.isolated.pop_front();
-      st.isolated_running = true;
+  if (st.isolated.blocking()) {
+    if (auto b = st.isolated.next(st.running)) {
       *st.count.isolated += 1;
-      start_batch(self, std::move(b));
+      start_batch(self, std::move(*b));
     }
     return;
   }
@@ -966,7 +863,7 @@ void start_batch(sender_actor* self, batch_ptr b) {
   }
   st.entry->in_flight += static_cast<std::int64_t>(n);
   if (st.paused) {
-    requeue_pending(b, "SMTP relay unavailable (circuit breaker open), not sending");
+    messaging::requeue_pending(b->items, "SMTP relay unavailable (circuit breaker open), not sending");
     finish(self, b, true);
     return;
   }
@@ -983,19 +880,7 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
   entry->in_flight = 0; // what an earlier incarnation had in flight went with it
   // A crash: every message in flight is blamed in the tree's ledger, then the actor dies
   // with the exception's text and its supervisor restarts it (and its consumers).
-  self->set_exception_handler([ledger](caf::scheduled_actor*, std::exception_ptr& e) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      what = x.what();
-    } catch (...) {
-    }
-    auto blamed = ledger->crashed(what);
-    log::error({"email", "email_sender", {}}, "email sender crashed",
-               {{"error", what}, {"messages_in_flight", blamed}});
-    return caf::make_error(caf::sec::runtime_error, what);
-  });
+  messaging::blame_on_crash(self, ledger, {"email", "email_sender", {}});
   st.publisher = std::move(publisher);
   st.users = std::move(users);
   st.templates = std::move(templates);
@@ -1012,12 +897,6 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
               &entry->counter("dead_lettered"), &entry->counter("pauses"),
               &entry->counter("paused_requeued"), &entry->counter("poison"),
               &entry->counter("isolated"),      &entry->counter("recovered_sends")};
-  for (auto& r : st.relays) {
-    r.entry->set_state(std::string{runtime::to_string(r.breaker.state())});
-    r.entry->set_info("relay", r.where);
-    r.entry->set_info("last_change", utc_text(std::chrono::system_clock::now()));
-    r.entry->counter("transitions");
-  }
   update_route(self);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& cs = self->state.consumers;
@@ -1053,28 +932,16 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
       };
       for (auto& m : messages) {
         std::string why;
-        auto job = parse_email_job(m, why);
+        auto job = messaging::parse_notification_job(m, why);
         if (!job) {
           // It would never become readable: dead-lettered as it is, then acked (requeued
           // when failed.queue did not confirm it).
-          log::error({"email", "email_sender", m.correlation_id}, "unreadable message",
-                     {{"reason", why}, {"body", m.body.substr(0, 200)}});
           st.entry->processed += 1;
           st.entry->failed += 1;
-          auto tag = m.tag;
-          auto settle = [=](bool forwarded) {
-            if (forwarded) {
-              *self->state.count.dead_lettered += 1;
-              self->send(consumer, ack_atom::value, tag);
-            } else {
-              self->delayed_send(consumer, self->state.cfg.requeue_delay, requeue_atom::value,
-                                 tag);
-            }
-          };
-          self->request(st.publisher, st.cfg.publish_timeout, messaging::publish_atom::value,
-                        messaging::to_failed_queue(m.body, "email", {}, m.correlation_id,
-                                                   messaging::reason::unreadable, why, 1))
-            .then([=](outcome& o) { settle(o.ok()); }, [=](caf::error&) { settle(false); });
+          messaging::dead_letter_unreadable(
+            self, st.publisher, st.cfg.publish_timeout, consumer, m, why,
+            {"email", "email_sender", m.correlation_id}, st.cfg.requeue_delay,
+            [self] { *self->state.count.dead_lettered += 1; });
           continue;
         }
         batch_item item;
@@ -1085,30 +952,31 @@ caf::behavior email_sender(sender_actor* self, caf::actor users, caf::actor temp
           item.result = verdict::requeue;
           item.detail = "redelivered while its first delivery is still in progress";
           item.tracked = false;
-        } else if (st.ledger->was_sent(id)) {
-          // Sent by a connection just before the sender died, never recorded: that is what
-          // happened to it, however often it was blamed.
-          decide(item, verdict::sent, "delivered before the email sender restarted");
-          *st.count.recovered_sends += 1;
-        } else if (st.ledger->poison(id)) {
-          // It crashed the sender every time it was worked on: dead-lettered untouched.
-          auto crashes = st.ledger->crashes(id);
-          fail(item, messaging::reason::poison,
-               "crashed the email sender " + std::to_string(crashes) + " times: "
-                 + st.ledger->last_error(id));
-          *st.count.poison += 1;
-          log::error({"email", "email_sender", item.job.correlation_id},
-                     "poison message, dead-lettering it",
-                     {{"notification_id", id}, {"crashes", crashes},
-                      {"error", st.ledger->last_error(id)}});
-        } else if (st.ledger->suspect(id)) {
-          // In flight when the sender crashed: worked on alone, so a crash is its own.
-          auto b = std::make_shared<email_batch>();
-          b->consumers.push_back(consumer);
-          b->isolated = true;
-          b->items.push_back(std::move(item));
-          st.isolated.push_back(std::move(b));
-          continue;
+        } else {
+          switch (messaging::triage(*st.ledger, id)) {
+            case messaging::crash_triage::recovered_send:
+              decide(item, verdict::sent, "delivered before the email sender restarted");
+              *st.count.recovered_sends += 1;
+              break;
+            case messaging::crash_triage::poison:
+              fail(item, messaging::reason::poison,
+                   messaging::poison_detail(*st.ledger, id, "email sender"));
+              *st.count.poison += 1;
+              messaging::log_poison(*st.ledger, id,
+                                    {"email", "email_sender", item.job.correlation_id});
+              break;
+            case messaging::crash_triage::suspect: {
+              // In flight when the sender crashed: worked on alone, so a crash is its own.
+              auto b = std::make_shared<email_batch>();
+              b->consumers.push_back(consumer);
+              b->isolated = true;
+              b->items.push_back(std::move(item));
+              st.isolated.push(std::move(b));
+              continue;
+            }
+            case messaging::crash_triage::clear:
+              break;
+          }
         }
         auto& b = forming();
         item.source = source;
@@ -1220,8 +1088,9 @@ email_service spawn_email_sender(node_context& ctx, caf::actor user_lookup,
     child.spawn = [=](caf::actor_system& sys, const runtime::child_env& env) {
       std::vector<smtp_relay> live;
       for (auto& r : relays) {
-        live.push_back({r.name, r.where, r.settings, env.front(r.pool),
-                        runtime::circuit_breaker{policy}, r.entry});
+        live.push_back({r.settings, env.front(r.pool),
+                        messaging::provider_breaker{r.name, "SMTP", r.where, policy, r.entry,
+                                                    breaker_log, "relay"}});
       }
       return sys.spawn(email_sender, user_lookup, template_cache, std::move(live), status_writer,
                        env.front("email_forwarder"), cfg, ledger, env.entry);

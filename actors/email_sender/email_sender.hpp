@@ -98,7 +98,8 @@
 // breaker is closed every send request to that relay's connections is one call: it fails
 // when the relay could not be talked to for any of its mails (connection refused or lost,
 // a timeout, the session refused), and succeeds when each mail was answered — a 5xx or a
-// 4xx for one recipient included (email_batch.hpp: relay_failed). Outcomes of requests
+// 4xx for one recipient included (email_batch.hpp: relay_failed; the breaker's bookkeeping is
+// messaging/provider_breaker.hpp, shared with push). Outcomes of requests
 // that end after the breaker opened count for nothing. Open, the relay gets no batch;
 // after the cool-down (smtp.breaker.cool_down_ms, jittered) one probe, an SMTP session
 // check on a thread of its own (smtp::probe: connect, greeting, EHLO, STARTTLS, AUTH; no

@@ -288,7 +288,7 @@ void gateway::core::accept(std::shared_ptr<intake_step> step, const template_rec
   auto& r = step->r;
   status_event queued{step->claim.notification_id, "queued", "", 0, r.request_id, r.user_id,
                       r.notification_type, r.template_code, step->correlation_id,
-                      tpl.language, tpl.version};
+                      tpl.language, tpl.version, /*device_events=*/""};
   intake_record rec{queued, step->claim.client_id, step->claim.fingerprint};
   auto self = shared_from_this();
   intake->record(std::move(rec), [self, step, queued, tpl](const intake_result& res) {

@@ -1,9 +1,8 @@
 #pragma once
 
 // The channel-independent part of a sender's batch, as pure logic shared by every channel's
-// sender (push uses it; email's email_batch.hpp still has its own copy of the same rules
-// until it switches): reading a queued notification message, the template lookup it needs,
-// where each message of a batch stands (verdict) and how a batch is settled with its
+// sender (email_sender and push_sender): reading a queued notification message, the template lookup it needs,
+// where each message of a batch stands (verdict, decided once: decide, fail) and how a batch is settled with its
 // consumer (which tags to ack, which to requeue), and splitting work across a pool.
 
 #include <nlohmann/json.hpp>
@@ -80,6 +79,34 @@ enum class verdict {
   requeue, ///< a dependency is down: give it back to the queue, a little later
   drop,    ///< nothing to record: ack as it is (unreadable, or already final before)
 };
+
+/// An item of a batch is any struct with `verdict result`, `std::string detail` and
+/// `std::string reason` (email's batch_item, push's push_item). Its first verdict stands:
+/// later ones are ignored, so a step never undoes what an earlier one decided.
+template <class Item>
+void decide(Item& item, verdict v, std::string detail) {
+  if (item.result == verdict::pending) {
+    item.result = v;
+    item.detail = std::move(detail);
+  }
+}
+
+/// A permanent failure: the message is dead-lettered with `reason`.
+template <class Item>
+void fail(Item& item, const char* reason, std::string detail) {
+  if (item.result == verdict::pending) {
+    item.reason = reason;
+  }
+  decide(item, verdict::failed, std::move(detail));
+}
+
+/// Every item still pending ends requeued with `why` (a dependency is down).
+template <class Items>
+void requeue_pending(Items& items, const std::string& why) {
+  for (auto& item : items) {
+    decide(item, verdict::requeue, why);
+  }
+}
 
 /// The status name of a verdict that is recorded ("sent", "skipped", "failed",
 /// "retrying"), else "".

@@ -4,8 +4,7 @@
 // Push service): the runtime::circuit_breaker, its registry entry, and what each
 // transition does there and in the log. Not an actor: the actor that owns the provider's
 // pool (its supervising actor) calls it from its handlers and sets the timer it asks for.
-// Shared by the channels' senders (push uses it; email keeps its own copy of this
-// bookkeeping until it switches).
+// Shared by the channels' senders (email's SMTP relays, push's providers).
 //
 // Calls are admitted one by one: admit() says whether a call may start now and whether it
 // is the probe. Closed: every call is admitted and its outcome counts. Open: none is

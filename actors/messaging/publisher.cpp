@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "actors/messaging/forwarding.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
 
 namespace herald::messaging {
@@ -83,6 +84,28 @@ publisher_factory(const config::settings& settings, amqp::topology declare) {
   return [ps](caf::actor_system& sys, runtime::entry_ptr entry) {
     return sys.spawn(publisher, ps, std::move(entry));
   };
+}
+
+void dead_letter_unreadable(caf::event_based_actor* self, const caf::actor& publisher,
+                            std::chrono::milliseconds publish_timeout,
+                            const caf::actor& consumer, const queued_message& m,
+                            const std::string& why, const log::context& who,
+                            std::chrono::milliseconds requeue_delay,
+                            std::function<void()> dead_lettered) {
+  log::error(who, "unreadable message", {{"reason", why}, {"body", m.body.substr(0, 200)}});
+  auto tag = m.tag;
+  auto settle = [=](bool forwarded) {
+    if (forwarded) {
+      dead_lettered();
+      self->send(consumer, ack_atom::value, tag);
+    } else {
+      self->delayed_send(consumer, requeue_delay, requeue_atom::value, tag);
+    }
+  };
+  self->request(publisher, publish_timeout, publish_atom::value,
+                to_failed_queue(m.body, who.role, {}, m.correlation_id, reason::unreadable, why,
+                                1))
+    .then([=](outcome& o) { settle(o.ok()); }, [=](caf::error&) { settle(false); });
 }
 
 } // namespace herald::messaging

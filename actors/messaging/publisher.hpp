@@ -20,9 +20,14 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
+#include <functional>
+#include <string>
+
 #include "actors/messaging/messages.hpp"
 #include "actors/node/node_context.hpp"
 #include "adapters/amqp/connection.hpp"
+#include "runtime/logging/log.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(herald::amqp::message)
 
@@ -39,5 +44,17 @@ caf::actor spawn_publisher(node_context& ctx, const std::string& name, const std
 /// entry it is given, each time it is called (settings are read now).
 std::function<caf::actor(caf::actor_system&, runtime::entry_ptr)>
 publisher_factory(const config::settings& settings, amqp::topology declare);
+
+/// A channel's sender met a delivery it cannot read (queued_message, parse_notification_job
+/// refused it with `why`): it would never become readable, so it is logged, dead-lettered
+/// as it is (failed.queue, reason unreadable, through `publisher`) and acked to
+/// `consumer` once confirmed, then `dead_lettered` is called; unconfirmed, it is requeued
+/// `requeue_delay` later. Never blocks.
+void dead_letter_unreadable(caf::event_based_actor* self, const caf::actor& publisher,
+                            std::chrono::milliseconds publish_timeout,
+                            const caf::actor& consumer, const queued_message& m,
+                            const std::string& why, const log::context& who,
+                            std::chrono::milliseconds requeue_delay,
+                            std::function<void()> dead_lettered);
 
 } // namespace herald::messaging

@@ -275,12 +275,7 @@ std::string node::start() {
   }
   if (push_role) {
     auto push = spawn_push_sender(ctx_, users, templates, status_writer);
-    impl_->roots.push_back(push.sender);
-    for (auto* pool : {&push.fcm, &push.webpush, &push.consumers}) {
-      if (pool->supervisor) {
-        impl_->roots.push_back(pool->supervisor);
-      }
-    }
+    impl_->roots.push_back(push.tree.supervisor);
     auto* server = make_server(base + 4);
     add_health_routes(*server, "push", node_name,
                       {{"rabbitmq", amqp_check(s)},
@@ -313,7 +308,7 @@ void node::stop() {
     caf::anon_send_exit(impl_->watcher, caf::exit_reason::user_shutdown);
     impl_->watcher = nullptr;
   }
-  // The last started first, each awaited (up to stop_wait): the email and dlq trees (which
+  // The last started first, each awaited (up to stop_wait): the email, dlq and push trees (which
   // stop their own children last first: consumers, then workers, then connections) are
   // down before the stores and caches they use. Called from main's thread, never an actor's.
   {

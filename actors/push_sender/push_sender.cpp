@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/messaging/crash_triage.hpp"
 #include "actors/messaging/forwarding.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/notification_job.hpp"
@@ -24,6 +25,7 @@
 #include "actors/user_lookup/user_lookup.hpp"
 #include "adapters/url.hpp"
 #include "runtime/logging/log.hpp"
+#include "runtime/supervision/supervisor.hpp"
 
 namespace herald {
 
@@ -95,6 +97,7 @@ struct push_batch {
   std::vector<caf::actor> consumers;
   std::vector<push_item> items;
   std::size_t awaiting = 0;
+  bool isolated = false; ///< one suspect of a crash, worked on with no other batch
 };
 
 using batch_ptr = std::shared_ptr<push_batch>;
@@ -116,6 +119,7 @@ struct sender_config {
   render_limits limits;
   runtime::retry_schedule retries;
   std::chrono::milliseconds publish_timeout;
+  std::string crash_on_variable; ///< fault.crash_on_variable ("": off)
 };
 
 struct sender_state {
@@ -134,6 +138,9 @@ struct sender_state {
   batch_ptr forming;
   bool status_db_down = false;
   std::size_t running = 0;
+  /// The tree's memory of crashes (messaging/crash_triage.hpp): survives this incarnation.
+  std::shared_ptr<runtime::crash_ledger> ledger;
+  messaging::suspect_queue<batch_ptr> isolated;
   static inline const char* name = "push_sender";
 };
 
@@ -147,31 +154,15 @@ void decide_all(sender_actor* self, batch_ptr b);
 void forward(sender_actor* self, batch_ptr b);
 void record(sender_actor* self, batch_ptr b);
 void finish(sender_actor* self, batch_ptr b, bool recorded);
-void start_batch(sender_actor* self);
+void start_batch(sender_actor* self, batch_ptr b);
+void schedule(sender_actor* self);
 
 std::atomic<std::uint64_t>& count(sender_actor* self, const char* name) {
   return self->state.entry->counter(name);
 }
 
-void decide(push_item& item, verdict v, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.result = v;
-    item.detail = std::move(detail);
-  }
-}
-
-void fail(push_item& item, const char* reason, std::string detail) {
-  if (item.result == verdict::pending) {
-    item.reason = reason;
-  }
-  decide(item, verdict::failed, std::move(detail));
-}
-
-void requeue_pending(const batch_ptr& b, const std::string& why) {
-  for (auto& item : b->items) {
-    decide(item, verdict::requeue, why);
-  }
-}
+using messaging::decide;
+using messaging::fail;
 
 std::string render_error(sender_actor* self, const caf::error& e) {
   return self->system().render(e);
@@ -262,7 +253,7 @@ void check_redelivered(sender_actor* self, batch_ptr b) {
   }
   auto unreachable = [=](const std::string& why) {
     self->state.status_db_down = true;
-    requeue_pending(b, "status database unavailable, not sending: " + why);
+    messaging::requeue_pending(b->items, "status database unavailable, not sending: " + why);
     lookup_users(self, b);
   };
   auto asked = ids.size();
@@ -312,7 +303,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
     .then(
       [=](std::vector<user_lookup_result>& found) {
         if (found.size() != asked) {
-          requeue_pending(b, "users: answer of the wrong size");
+          messaging::requeue_pending(b->items, "users: answer of the wrong size");
           forward(self, b);
           return;
         }
@@ -336,7 +327,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
         resolve_templates(self, b);
       },
       [=](caf::error& e) {
-        requeue_pending(b, "users: " + render_error(self, e));
+        messaging::requeue_pending(b->items, "users: " + render_error(self, e));
         forward(self, b);
       });
 }
@@ -454,6 +445,7 @@ void render_and_send(sender_actor* self, batch_ptr b) {
     if (item.result != verdict::pending) {
       continue;
     }
+    messaging::crash_on_variable(item.job.variables, st.cfg.crash_on_variable);
     auto r = item.tpl->render(item.job.variables, st.cfg.limits);
     if (!r.ok) {
       fail(item, messaging::reason::render_error, r.error);
@@ -678,9 +670,16 @@ void record(sender_actor* self, batch_ptr b) {
 void finish(sender_actor* self, batch_ptr b, bool recorded) {
   auto& st = self->state;
   std::uint64_t requeued = 0;
+  if (b->isolated) {
+    st.isolated.finished();
+  }
   for (auto& item : b->items) {
     if (item.tracked) {
       st.in_flight.erase(item.job.notification_id);
+      st.ledger->finished(item.job.notification_id);
+      if (recorded && item.result != verdict::requeue && item.result != verdict::pending) {
+        st.ledger->forget(item.job.notification_id);
+      }
     }
     log::context who{"push", "push_sender", item.job.correlation_id};
     auto status = messaging::status_name(item.result);
@@ -731,22 +730,41 @@ void finish(sender_actor* self, batch_ptr b, bool recorded) {
   st.entry->processed += n;
   st.entry->in_flight -= static_cast<std::int64_t>(n);
   st.running -= 1;
-  if (st.forming) {
-    start_batch(self);
+  schedule(self);
+}
+
+/// Starts what may start: a suspect alone once nothing else is in flight (and nothing
+/// else while suspects wait), else everything that waited as one batch.
+void schedule(sender_actor* self) {
+  auto& st = self->state;
+  if (st.isolated.blocking()) {
+    if (auto b = st.isolated.next(st.running)) {
+      count(self, "isolated") += 1;
+      start_batch(self, std::move(*b));
+    }
+    return;
+  }
+  if (st.forming && st.running < st.cfg.max_batches) {
+    auto b = std::move(st.forming);
+    st.forming = nullptr;
+    start_batch(self, std::move(b));
   }
 }
 
-void start_batch(sender_actor* self) {
+void start_batch(sender_actor* self, batch_ptr b) {
   auto& st = self->state;
-  auto b = std::move(st.forming);
-  st.forming = nullptr;
+  for (auto& item : b->items) {
+    if (item.tracked) {
+      st.ledger->started(item.job.notification_id);
+    }
+  }
   auto n = b->items.size();
   st.running += 1;
   count(self, "batches") += 1;
   count(self, "batched_messages") += n;
   st.entry->in_flight += static_cast<std::int64_t>(n);
   if (st.paused) {
-    requeue_pending(b, "push providers unavailable (circuit breakers open), not sending");
+    messaging::requeue_pending(b->items, "push providers unavailable (circuit breakers open), not sending");
     finish(self, b, true);
     return;
   }
@@ -756,8 +774,14 @@ void start_batch(sender_actor* self) {
 caf::behavior push_sender(sender_actor* self, caf::actor users, caf::actor templates,
                           caf::actor writer, caf::actor publisher,
                           std::vector<provider_slot> providers, sender_config cfg,
+                          std::shared_ptr<runtime::crash_ledger> ledger,
                           runtime::entry_ptr entry) {
   auto& st = self->state;
+  st.ledger = ledger;
+  entry->in_flight = 0; // what an earlier incarnation had in flight went with it
+  // A crash: every message in flight is blamed in the tree's ledger, then the actor dies
+  // with the exception's text and its supervisor restarts it (and its consumers).
+  messaging::blame_on_crash(self, ledger, {"push", "push_sender", {}});
   st.users = std::move(users);
   st.templates = std::move(templates);
   st.writer = std::move(writer);
@@ -769,7 +793,7 @@ caf::behavior push_sender(sender_actor* self, caf::actor users, caf::actor templ
   for (auto name : {"sent", "skipped", "failed", "retried", "dead_lettered", "requeued",
                     "duplicates", "batches", "batched_messages", "pauses", "paused_requeued",
                     "devices_accepted", "devices_gone", "devices_refused", "devices_transient",
-                    "devices_deferred", "devices_removed"}) {
+                    "devices_deferred", "devices_removed", "poison", "isolated"}) {
     entry->counter(name);
   }
   update_route(self);
@@ -792,56 +816,69 @@ caf::behavior push_sender(sender_actor* self, caf::actor users, caf::actor templ
           self->send(consumer, pause_atom::value);
         }
       }
-      if (!st.forming) {
-        st.forming = std::make_shared<push_batch>();
-      }
-      auto& b = *st.forming;
-      auto source = static_cast<std::size_t>(
-        std::find(b.consumers.begin(), b.consumers.end(), consumer) - b.consumers.begin());
-      if (source == b.consumers.size()) {
-        b.consumers.push_back(consumer);
-      }
+      // The next batch, and this consumer's index in it, made when first needed.
+      std::size_t source = 0;
+      auto forming = [&]() -> push_batch& {
+        if (!st.forming) {
+          st.forming = std::make_shared<push_batch>();
+        }
+        auto& b = *st.forming;
+        source = static_cast<std::size_t>(
+          std::find(b.consumers.begin(), b.consumers.end(), consumer) - b.consumers.begin());
+        if (source == b.consumers.size()) {
+          b.consumers.push_back(consumer);
+        }
+        return b;
+      };
       for (auto& m : messages) {
         std::string why;
         auto job = messaging::parse_notification_job(m, why);
         if (!job) {
-          log::error({"push", "push_sender", m.correlation_id}, "unreadable message",
-                     {{"reason", why}, {"body", m.body.substr(0, 200)}});
           st.entry->processed += 1;
           st.entry->failed += 1;
-          auto tag = m.tag;
-          auto settle = [=](bool forwarded) {
-            if (forwarded) {
-              count(self, "dead_lettered") += 1;
-              self->send(consumer, ack_atom::value, tag);
-            } else {
-              self->delayed_send(consumer, self->state.cfg.requeue_delay, requeue_atom::value,
-                                 tag);
-            }
-          };
-          self->request(st.publisher, st.cfg.publish_timeout, messaging::publish_atom::value,
-                        messaging::to_failed_queue(m.body, "push", {}, m.correlation_id,
-                                                   messaging::reason::unreadable, why, 1))
-            .then([=](outcome& o) { settle(o.ok()); }, [=](caf::error&) { settle(false); });
+          messaging::dead_letter_unreadable(
+            self, st.publisher, st.cfg.publish_timeout, consumer, m, why,
+            {"push", "push_sender", m.correlation_id}, st.cfg.requeue_delay,
+            [self] { count(self, "dead_lettered") += 1; });
           continue;
         }
         push_item item;
         item.job = std::move(*job);
-        item.source = source;
-        if (!st.in_flight.insert(item.job.notification_id).second) {
+        auto& id = item.job.notification_id;
+        if (!st.in_flight.insert(id).second) {
           item.result = verdict::requeue;
           item.detail = "redelivered while its first delivery is still in progress";
           item.tracked = false;
+        } else {
+          // Push notes no sends in the ledger (a device sent to before a crash is sent to
+          // again on redelivery: at-least-once per device), so recovered_send is not met.
+          switch (messaging::triage(*st.ledger, id)) {
+            case messaging::crash_triage::poison:
+              fail(item, messaging::reason::poison,
+                   messaging::poison_detail(*st.ledger, id, "push sender"));
+              count(self, "poison") += 1;
+              messaging::log_poison(*st.ledger, id,
+                                    {"push", "push_sender", item.job.correlation_id});
+              break;
+            case messaging::crash_triage::suspect: {
+              // In flight when the sender crashed: worked on alone, so a crash is its own.
+              auto b = std::make_shared<push_batch>();
+              b->consumers.push_back(consumer);
+              b->isolated = true;
+              b->items.push_back(std::move(item));
+              st.isolated.push(std::move(b));
+              continue;
+            }
+            case messaging::crash_triage::recovered_send:
+            case messaging::crash_triage::clear:
+              break;
+          }
         }
+        auto& b = forming();
+        item.source = source;
         b.items.push_back(std::move(item));
       }
-      if (b.items.empty()) {
-        st.forming = nullptr;
-        return;
-      }
-      if (st.running < st.cfg.max_batches) {
-        start_batch(self);
-      }
+      schedule(self);
     },
   };
 }
@@ -859,8 +896,10 @@ std::string origin_of(const std::string& url) {
 
 push_service spawn_push_sender(node_context& ctx, caf::actor user_lookup,
                                caf::actor template_cache, caf::actor status_writer) {
+  // Everything is read and enlisted here: the spawn functions below run again on each
+  // restart, on the supervisor's thread, and capture only values.
   auto& s = ctx.settings;
-  push_service out;
+  auto& reg = ctx.registry;
   runtime::breaker_policy policy;
   policy.consecutive_failures = static_cast<int>(s.get_int("push.breaker.failures"));
   policy.failure_rate =
@@ -868,37 +907,58 @@ push_service spawn_push_sender(node_context& ctx, caf::actor user_lookup,
   policy.window = static_cast<int>(s.get_int("push.breaker.window"));
   policy.cool_down = s.get_ms("push.breaker.cool_down_ms");
   auto workers = static_cast<std::size_t>(s.get_int("push.workers"));
+  auto restart = runtime::restart_policy_from(s);
+  auto ledger = std::make_shared<runtime::crash_ledger>();
 
-  // One slot per provider: a pool of workers and a breaker when configured, else the
-  // setting to set. The adapters (adapters/push/) plug in through the factories.
+  runtime::supervisor_spec tree;
+  tree.name = "push/supervisor";
+  tree.role = "push";
+
+  // One plan per provider: a pool of workers (a child of the tree) and a breaker (made in
+  // each sender incarnation, closed at start) when configured, else the setting to set.
+  // The adapters (adapters/push/) plug in through the factories.
+  struct provider_plan {
+    std::string kind; ///< "fcm", "webpush"
+    std::string label;
+    std::string where;
+    std::string not_configured; ///< "" when configured
+    std::string pool;           ///< the pool's child name (its front), when configured
+    runtime::entry_ptr entry;   ///< "push_breaker/<kind>"
+  };
+  std::vector<provider_plan> plans;
   auto provider = [&](const std::string& kind, const std::string& label,
                       const std::string& where, std::string not_configured,
-                      provider_factory make, runtime::supervised_pool& pool_out) {
-    provider_slot slot;
-    slot.kind = kind;
-    auto entry = ctx.registry.enlist("push_breaker/" + kind, "push", "circuit_breaker");
-    if (!not_configured.empty()) {
-      slot.not_configured = std::move(not_configured);
-      entry->set_state("not configured");
-      entry->set_info("reason", slot.not_configured);
-      log::warn(push_log, kind + " devices will be refused", {{"reason", slot.not_configured}});
-      return slot;
+                      provider_factory make) {
+    provider_plan plan{kind, label, where, std::move(not_configured), {},
+                       reg.enlist("push_breaker/" + kind, "push", "circuit_breaker")};
+    if (!plan.not_configured.empty()) {
+      plan.entry->set_state("not configured");
+      plan.entry->set_info("reason", plan.not_configured);
+      log::warn(push_log, kind + " devices will be refused", {{"reason", plan.not_configured}});
+      plans.push_back(std::move(plan));
+      return;
     }
     runtime::pool_spec spec;
     spec.name = kind + "_worker";
     spec.role = "push";
     spec.size = workers;
+    spec.policy = restart;
     spec.spawn_worker = [make](caf::actor_system& sys, runtime::entry_ptr e) {
       return sys.spawn<caf::detached>(provider_worker, make, e);
     };
-    pool_out = runtime::spawn_supervised_pool(ctx.system, ctx.registry, std::move(spec));
-    slot.pool = pool_out.pool;
-    slot.breaker.emplace(kind, label, where, policy, entry,
-                         log::context{"push", "push_sender", {}});
-    return slot;
+    auto make_pool = runtime::pool_factory(reg, std::move(spec));
+    runtime::child_spec child;
+    child.name = kind + "_worker/supervisor";
+    child.kind = "supervisor";
+    child.policy = restart;
+    child.spawn = [make_pool](caf::actor_system& sys, const runtime::child_env&) {
+      return make_pool(sys);
+    };
+    plan.pool = child.name;
+    tree.children.push_back(std::move(child));
+    plans.push_back(std::move(plan));
   };
 
-  std::vector<provider_slot> providers;
   auto timeout = s.get_ms("push.timeout_ms");
   auto ca_file = s.get("push.ca_file");
   {
@@ -914,8 +974,7 @@ push_service spawn_push_sender(node_context& ctx, caf::actor user_lookup,
     } else {
       make = fcm_provider({*loaded.account, s.get("push.fcm_endpoint"), timeout, ca_file});
     }
-    providers.push_back(provider("fcm", "FCM", origin_of(s.get("push.fcm_endpoint")), why,
-                                 make, out.fcm));
+    provider("fcm", "FCM", origin_of(s.get("push.fcm_endpoint")), why, make);
   }
   {
     // Web Push: main checked the keys and the subject at start-up; empty keys leave it off.
@@ -935,44 +994,90 @@ push_service spawn_push_sender(node_context& ctx, caf::actor user_lookup,
                                net::outbound_policy{s.get_bool("push.allow_insecure_endpoints")},
                                timeout, ca_file});
     }
-    providers.push_back(provider("webpush", "Web Push", "push services", why, make,
-                                 out.webpush));
+    provider("webpush", "Web Push", "push services", why, make);
   }
 
   runtime::retry_schedule retries;
   retries.steps = s.get_ms_list("retry.steps_ms");
   auto declare = messaging::topology(retries.steps);
-  out.publisher = messaging::spawn_publisher(ctx, "push_forwarder", "push", declare);
-  sender_config cfg{s.get_ms("push.timeout_ms"),
+  {
+    auto make_publisher = messaging::publisher_factory(s, declare);
+    runtime::child_spec child;
+    child.name = "push_forwarder";
+    child.kind = "io_thread";
+    child.policy = restart;
+    child.spawn = [make_publisher](caf::actor_system& sys, const runtime::child_env& env) {
+      return make_publisher(sys, env.entry);
+    };
+    tree.children.push_back(std::move(child));
+  }
+
+  sender_config cfg{timeout,
                     s.get_ms("push.requeue_delay_ms"),
                     static_cast<std::size_t>(s.get_int("push.batches_in_flight")),
                     1024,
                     static_cast<std::size_t>(s.get_int("templates.cache_bytes")),
                     render_limits_from(s),
                     retries,
-                    s.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2}};
-  out.sender = ctx.system.spawn(push_sender, user_lookup, template_cache, status_writer,
-                                out.publisher, std::move(providers), cfg,
-                                ctx.registry.enlist("push_sender", "push", "event_based"));
-  auto publisher = out.publisher;
-  out.sender->attach_functor([publisher] {
-    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
-  });
+                    s.get_ms("amqp.confirm_timeout_ms") + std::chrono::seconds{2},
+                    s.get("fault.crash_on_variable")};
+  {
+    runtime::child_spec child;
+    child.name = "push_sender";
+    child.kind = "event_based";
+    child.policy = restart;
+    // Rest-for-one: the consumers hold the sender's deliveries unacked; they restart with
+    // it, dropping their connections, so the broker redelivers what it had in flight.
+    child.restart_dependants = true;
+    child.spawn = [=](caf::actor_system& sys, const runtime::child_env& env) {
+      std::vector<provider_slot> live;
+      for (auto& p : plans) {
+        provider_slot slot;
+        slot.kind = p.kind;
+        slot.not_configured = p.not_configured;
+        if (p.not_configured.empty()) {
+          slot.pool = env.front(p.pool);
+          slot.breaker.emplace(p.kind, p.label, p.where, policy, p.entry,
+                               log::context{"push", "push_sender", {}});
+        }
+        live.push_back(std::move(slot));
+      }
+      return sys.spawn(push_sender, user_lookup, template_cache, status_writer,
+                       env.front("push_forwarder"), std::move(live), cfg, ledger,
+                       env.entry);
+    };
+    tree.children.push_back(std::move(child));
+  }
 
   messaging::consumer_settings cs{s.get("amqp.url"), messaging::push_queue,
                                   static_cast<std::uint16_t>(s.get_int("amqp.prefetch")),
                                   declare};
-  runtime::pool_spec consumer_spec;
-  consumer_spec.name = "push_consumer";
-  consumer_spec.role = "push";
-  consumer_spec.size = static_cast<std::size_t>(s.get_int("push.consumers"));
-  auto sender = out.sender;
-  consumer_spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
-    return sys.spawn(messaging::queue_consumer, cs, sender, entry);
-  };
-  out.consumers = runtime::spawn_supervised_pool(ctx.system, ctx.registry,
-                                                 std::move(consumer_spec));
-  return out;
+  {
+    // The consumers' worker is the sender's front: it outlives the sender's incarnations.
+    auto sender_front = std::make_shared<caf::actor>();
+    runtime::pool_spec spec;
+    spec.name = "push_consumer";
+    spec.role = "push";
+    spec.size = static_cast<std::size_t>(s.get_int("push.consumers"));
+    spec.policy = restart;
+    spec.spawn_worker = [=](caf::actor_system& sys, runtime::entry_ptr entry) {
+      return sys.spawn(messaging::queue_consumer, cs, *sender_front, entry);
+    };
+    auto make_pool = runtime::pool_factory(reg, std::move(spec));
+    runtime::child_spec child;
+    child.name = "push_consumer/supervisor";
+    child.kind = "supervisor";
+    child.policy = restart;
+    child.spawn = [make_pool, sender_front](caf::actor_system& sys,
+                                            const runtime::child_env& env) {
+      if (!*sender_front) { // written once, before any consumer reads it
+        *sender_front = env.front("push_sender");
+      }
+      return make_pool(sys);
+    };
+    tree.children.push_back(std::move(child));
+  }
+  return {runtime::spawn_supervisor(ctx.system, reg, std::move(tree))};
 }
 
 } // namespace herald

@@ -4,13 +4,35 @@
 // the push template, sends to every device through its provider (FCM, Web Push), records
 // each device's outcome and the notification's, and only then acks the message.
 //
-// The tree (built in one function, spawn_push_sender): consumers (each an I/O thread with
-// its own connection) -> one event-based push_sender actor -> per provider a supervised
-// pool of provider workers (detached actors, each owning one provider object with its
-// kept-alive HTTP client: push_provider.hpp is the boundary, push_providers.hpp the FCM and
-// Web Push providers on adapters/push/). The users' store workers, the node's
-// template cache and its status writer serve it; a confirmed publisher ("push_forwarder")
-// carries retries and dead letters (messaging/forwarding.hpp, shared with email).
+// The tree (runtime/supervision/supervisor.hpp), one root of the node, children started
+// in this order and stopped in the reverse one (as email's, email_sender.hpp):
+//
+//   push/supervisor
+//   |-- fcm_worker/supervisor       pool: fcm_worker/0..n-1 (detached; one provider object
+//   |                               each, with its kept-alive HTTP client), when configured
+//   |-- webpush_worker/supervisor   the same for Web Push, when configured
+//   |-- push_forwarder              confirmed publisher: delay queues, failed.queue
+//   |                               (messaging/forwarding.hpp, shared with email)
+//   |-- push_sender                 this actor (restart_dependants: rest-for-one)
+//   `-- push_consumer/supervisor    pool: push_consumer/0..n-1 (own connections)
+//
+// push_provider.hpp is the providers' boundary, push_providers.hpp the FCM and Web Push
+// providers on adapters/push/. Children reach each other through the supervisor's fronts,
+// so a restarted child is reachable at the same address. Every child restarts with
+// supervision.* backoff; past the intensity the tree escalates and the node exits. An
+// exception in the sender kills it; it restarts, and its consumers with it: they drop
+// their connections, so the broker redelivers what the dead sender had unsettled. The
+// breakers' state lives in the sender and starts closed after a restart. The users'
+// store workers, the node's template cache and its status writer serve it from outside.
+//
+// -- Crashes and poison messages (as email's: messaging/crash_triage.hpp) ---------------
+// The tree keeps a runtime::crash_ledger that outlives sender incarnations: every message
+// in flight at a crash is blamed once; a suspect (blamed once) is worked on in a batch of
+// its own with no other batch in flight; a message blamed twice is poison: dead-lettered
+// untouched (reason `poison`, the exception's text as detail) and acked. Unlike email no
+// send is noted in the ledger: devices sent to before a crash are sent to again on
+// redelivery (at-least-once per device). fault.crash_on_variable (a testing aid, off by
+// default) makes the sender throw while rendering a message whose variables contain it.
 //
 // -- Batches ---------------------------------------------------------------------------
 // As email's (email_sender.hpp): every delivery a consumer read in one wake-up is one
@@ -66,19 +88,16 @@
 // Counters on the registry entry "push_sender": sent, skipped, failed, retried,
 // dead_lettered, requeued, duplicates, batches, batched_messages, pauses,
 // paused_requeued, devices_accepted, devices_gone, devices_refused, devices_transient,
-// devices_deferred, devices_removed.
+// devices_deferred, devices_removed, poison (dead-lettered as poison), isolated (suspects
+// worked on alone).
 
 #include "actors/node/node_context.hpp"
-#include "runtime/supervision/supervised_pool.hpp"
+#include "runtime/supervision/supervisor.hpp"
 
 namespace herald {
 
 struct push_service {
-  caf::actor sender;
-  runtime::supervised_pool fcm;     ///< empty when FCM is not configured
-  runtime::supervised_pool webpush; ///< empty when Web Push is not configured
-  runtime::supervised_pool consumers;
-  caf::actor publisher;
+  runtime::supervisor_handle tree; ///< the node's root for role push
 };
 
 push_service spawn_push_sender(node_context& ctx, caf::actor user_lookup,

@@ -251,10 +251,6 @@ void token_cache::invalidate(const std::string& token) {
 
 // -- messages ------------------------------------------------------------------
 
-priority priority_for(int herald_priority) {
-  return herald_priority >= 7 ? priority::high : priority::normal;
-}
-
 std::map<std::string, std::string> string_data(const nlohmann::json& data) {
   std::map<std::string, std::string> out;
   if (!data.is_object()) {

@@ -136,10 +136,9 @@ private:
 
 // -- messages ------------------------------------------------------------------
 
+/// FCM's priority of a message. Herald's 1..10 maps to it in one place, the push_sender's
+/// push_options_for (actors/push_sender/push_batch.hpp: 8 and above high).
 enum class priority { normal, high };
-
-/// Herald's priority 1..10 → FCM's: 7 and above high, the rest normal.
-priority priority_for(int herald_priority);
 
 /// What a push notification says (the rendered push template).
 struct content {

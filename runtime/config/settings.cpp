@@ -408,8 +408,8 @@ const std::vector<option>& declared_options() {
       integer("supervision.window_ms", "HERALD_SUPERVISION_WINDOW_MS", "60000",
               "Window over which supervision.max_restarts is counted", 1000, 86400000),
       text("fault.crash_on_variable", "HERALD_FAULT_CRASH_ON_VARIABLE", "",
-           "Testing aid, off when empty: the email sender throws while rendering a message "
-           "whose variables contain this key (a poison message)"),
+           "Testing aid, off when empty: the email and push senders throw while rendering a "
+           "message whose variables contain this key (a poison message)"),
       ms_list("retry.steps_ms", "HERALD_RETRY_STEPS_MS", "2000,4000,8000,16000,32000",
               "Delays before the 2nd, 3rd, ... attempt of a message that failed transiently "
               "(each jittered by 10 % per message; one delay queue per step); after the "

@@ -16,8 +16,10 @@ namespace {
 const std::string fcm_token = "fcm-test-token:APA91bGxJ3kYqK1nFh0aWk7z_device_";
 
 struct push_fixture {
+  // A message whose variables carry "explode" crashes the sender (poison messages).
   running_node node{{{"HERALD_RETRY_STEPS_MS", "200,400"},
-                     {"HERALD_PUSH_REQUEUE_DELAY_MS", "200"}}};
+                     {"HERALD_PUSH_REQUEUE_DELAY_MS", "200"},
+                     {"HERALD_FAULT_CRASH_ON_VARIABLE", "explode"}}};
   std::string code = create_push_template();
 
   std::string create_push_template() {
@@ -77,7 +79,7 @@ struct push_fixture {
       auto r = http_call("GET", node.url() + "/api/v1/dead-letters?limit=100");
       out.clear();
       for (auto& d : r.body["data"]) {
-        if (d.value("notification_id", "") == id) {
+        if (d["notification_id"].is_string() && d["notification_id"] == id) { // null: unreadable
           out.push_back(d);
         }
       }
@@ -125,6 +127,60 @@ BOOST_AUTO_TEST_CASE(push_answers_health_and_readiness_on_base_plus_4_without_pr
   BOOST_CHECK_EQUAL(fcm["state"], "not configured");
   BOOST_CHECK_MESSAGE(contains(fcm["info"].value("reason", ""), "HERALD_FCM_CREDENTIALS"),
                       fcm.dump());
+}
+
+BOOST_AUTO_TEST_CASE(a_push_that_crashes_the_sender_twice_ends_dead_as_poison_and_others_flow) {
+  auto user = create_user(node);
+  add_fcm(user);
+  auto before = push(user, code);
+  auto poison = post_notification(node, user, code,
+                                  {{"name", "Ada"}, {"order", "A-1"}, {"explode", 1}},
+                                  {{"notification_type", "push"}});
+  auto after = push(user, code);
+  BOOST_REQUIRE_EQUAL(wait_for(poison, "dead"), "dead");
+  auto letters = letters_of(poison);
+  BOOST_REQUIRE_EQUAL(letters.size(), 1u);
+  BOOST_CHECK_EQUAL(letters[0]["reason"], "poison");
+  auto detail = letters[0].value("detail", "");
+  BOOST_CHECK_MESSAGE(contains(detail, "crashed the push sender 2 times"), detail);
+  BOOST_CHECK_MESSAGE(contains(detail, "fault injection"), detail);
+  BOOST_CHECK_EQUAL(sender("poison"), 1u);
+  // Restarted once per crash; its consumers with it (rest-for-one).
+  BOOST_CHECK_GE(actor_figure(node, "push_sender", "restarts"), 2u);
+  BOOST_CHECK_GE(actor_figure(node, "push_consumer/supervisor", "restarts"), 2u);
+  // The others were rendered and settled as without a poison message among them: no
+  // provider is configured, so their device is refused and they are dead-lettered.
+  for (auto& id : {before, after}) {
+    BOOST_REQUIRE_EQUAL(wait_for(id, "dead"), "dead");
+    auto theirs = letters_of(id);
+    BOOST_REQUIRE_EQUAL(theirs.size(), 1u);
+    BOOST_CHECK_EQUAL(theirs[0]["reason"], "no_device_accepted");
+  }
+  // A push posted once the poison is settled flows as usual.
+  auto later = push(user, code);
+  BOOST_REQUIRE_EQUAL(wait_for(later, "dead"), "dead");
+  BOOST_CHECK_EQUAL(letters_of(later)[0]["reason"], "no_device_accepted");
+  BOOST_CHECK_EQUAL(sender("poison"), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_message_is_dead_lettered_as_it_is_and_acked) {
+  auto before = sender("dead_lettered");
+  auto marker = herald::make_uuid();
+  publish_direct({{"notification_id", "not-a-uuid"}, {"correlation_id", marker}}, "push");
+  json letter;
+  BOOST_REQUIRE(eventually([&] {
+    auto r = http_call("GET", node.url() + "/api/v1/dead-letters?reason=unreadable&limit=100");
+    for (auto& d : r.body["data"]) {
+      if (d.value("correlation_id", "") == marker) {
+        letter = d;
+        return true;
+      }
+    }
+    return false;
+  }));
+  BOOST_CHECK_EQUAL(letter["channel"], "push");
+  // Acked once confirmed on failed.queue, not requeued: counted once.
+  BOOST_REQUIRE(eventually([&] { return sender("dead_lettered") == before + 1; }));
 }
 
 BOOST_AUTO_TEST_CASE(a_user_with_push_turned_off_is_skipped_without_a_send) {

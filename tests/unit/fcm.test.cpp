@@ -289,13 +289,11 @@ BOOST_AUTO_TEST_CASE(a_link_that_is_not_https_or_an_empty_token_cannot_be_sent) 
   BOOST_TEST(!fcm::build_message("", c).error.empty());
 }
 
-BOOST_AUTO_TEST_CASE(template_data_becomes_string_values_and_priority_maps) {
+BOOST_AUTO_TEST_CASE(template_data_becomes_string_values) {
   auto data = fcm::string_data(json{{"s", "x"}, {"n", 5}, {"b", true}, {"o", {{"k", 1}}}});
   BOOST_TEST(data == (std::map<std::string, std::string>{
                        {"s", "x"}, {"n", "5"}, {"b", "true"}, {"o", "{\"k\":1}"}}));
   BOOST_TEST(fcm::string_data(json::array()).empty());
-  BOOST_TEST((fcm::priority_for(6) == fcm::priority::normal));
-  BOOST_TEST((fcm::priority_for(7) == fcm::priority::high));
 }
 
 BOOST_AUTO_TEST_CASE(the_send_request_goes_to_the_project_with_the_bearer_token) {

@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(a_port_nobody_listens_on_is_refused) {
   BOOST_TEST(!a.error_text.empty());
 }
 
-BOOST_AUTO_TEST_CASE(a_silent_server_is_a_timeout_within_the_deadline) {
+BOOST_AUTO_TEST_CASE(a_silent_server_is_a_timeout_not_a_hang) {
   served s;
   http::client_settings cfg;
   cfg.timeout = 300ms;
@@ -143,8 +143,10 @@ BOOST_AUTO_TEST_CASE(a_silent_server_is_a_timeout_within_the_deadline) {
   auto start = std::chrono::steady_clock::now();
   auto a = c.send({"GET", s.url("/silent"), {}, {}});
   auto took = std::chrono::steady_clock::now() - start;
+  // The behaviour is the error kind. libcurl promises no lower bound to the millisecond
+  // (it has fired at 299.7 ms for 300), only that the transfer ends once the timeout is
+  // up: the upper bound catches a client that hangs; speed belongs in bench/.
   BOOST_TEST(a.error == http::transport_error::timeout);
-  BOOST_TEST(took >= 300ms);
   BOOST_TEST(took < 3s);
 }
 

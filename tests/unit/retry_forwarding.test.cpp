@@ -1,11 +1,11 @@
 // Where a failed delivery goes next (actors/messaging/forwarding.hpp) and how a worker
-// reads the attempt it is on and settles a retried message (actors/email_sender/email_batch).
+// reads the attempt it is on and settles a retried message (actors/messaging/notification_job).
 
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include "actors/email_sender/email_batch.hpp"
+#include "actors/messaging/notification_job.hpp"
 #include "actors/messaging/forwarding.hpp"
 #include "runtime/config/settings.hpp"
 
@@ -82,20 +82,20 @@ BOOST_AUTO_TEST_CASE(the_attempt_comes_from_the_header_else_the_body_else_one) {
   json body = {{"notification_id", id}, {"attempt", 1}};
   queued_message m{1, false, body.dump(), "", "email", {}};
   std::string why;
-  BOOST_CHECK_EQUAL(parse_email_job(m, why)->attempt, 1);
+  BOOST_CHECK_EQUAL(messaging::parse_notification_job(m, why)->attempt, 1);
   m.headers[messaging::attempt_header] = "3";
-  BOOST_CHECK_EQUAL(parse_email_job(m, why)->attempt, 3);
+  BOOST_CHECK_EQUAL(messaging::parse_notification_job(m, why)->attempt, 3);
   m.headers[messaging::attempt_header] = "zero";
-  BOOST_CHECK_EQUAL(parse_email_job(m, why)->attempt, 1);
-  BOOST_CHECK_EQUAL(parse_email_job(m, why)->body, body.dump()); // forwarded unchanged
+  BOOST_CHECK_EQUAL(messaging::parse_notification_job(m, why)->attempt, 1);
+  BOOST_CHECK_EQUAL(messaging::parse_notification_job(m, why)->body, body.dump()); // forwarded unchanged
 }
 
 BOOST_AUTO_TEST_CASE(a_retried_message_is_acked_once_recorded_and_requeued_otherwise) {
-  BOOST_CHECK_EQUAL(status_name(verdict::retry), std::string{"retrying"});
-  auto s = settle({{1, verdict::retry}, {2, verdict::failed}, {3, verdict::requeue}}, true);
+  BOOST_CHECK_EQUAL(messaging::status_name(messaging::verdict::retry), std::string{"retrying"});
+  auto s = messaging::settle({{1, messaging::verdict::retry}, {2, messaging::verdict::failed}, {3, messaging::verdict::requeue}}, true);
   BOOST_CHECK((s.ack == std::vector<std::uint64_t>{1, 2}));
   BOOST_CHECK((s.requeue == std::vector<std::uint64_t>{3}));
-  s = settle({{1, verdict::retry}}, false);
+  s = messaging::settle({{1, messaging::verdict::retry}}, false);
   BOOST_CHECK((s.requeue == std::vector<std::uint64_t>{1}));
 }
 

@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(a_request_to_a_child_that_is_down_fails_at_once) {
   auto slow = quick();
   slow.initial_delay = 10s; // stays down for the whole test
   auto t = make({spec("a", slow)});
-  // The child starts on the supervisor's first run; a crash sent before it would be dropped.
+  // Started first: a message to a front before the supervisor's first run is dropped.
   BOOST_REQUIRE(eventually([&] { return echo(t.front("a")) != 0; }));
   caf::anon_send(t.front("a"), crash_atom::value);
   BOOST_REQUIRE(eventually([&] { return restarts("a") == 1; }));

@@ -2,9 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/email_sender/email_batch.hpp"
+#include "actors/messaging/notification_job.hpp"
 
 using namespace herald;
+using namespace herald::messaging;
 using json = nlohmann::json;
 
 namespace {
@@ -25,11 +26,11 @@ std::size_t total(const std::vector<std::pair<std::size_t, std::size_t>>& ranges
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(email_batch)
+BOOST_AUTO_TEST_SUITE(notification_job)
 
 BOOST_AUTO_TEST_CASE(a_gateway_message_is_read_with_its_pinned_template_version) {
   std::string why;
-  auto job = parse_email_job(
+  auto job = parse_notification_job(
     message({{"notification_id", id},
              {"notification_type", "email"},
              {"user_id", "u-1"},
@@ -63,7 +64,7 @@ BOOST_AUTO_TEST_CASE(a_gateway_message_is_read_with_its_pinned_template_version)
 
 BOOST_AUTO_TEST_CASE(an_older_message_without_template_fields_is_not_pinned) {
   std::string why;
-  auto job = parse_email_job(
+  auto job = parse_notification_job(
     message({{"notification_id", id}, {"user_id", "u-1"}, {"template_code", "welcome"}}), why);
   BOOST_REQUIRE(job);
   BOOST_CHECK(!job->pinned());
@@ -76,24 +77,24 @@ BOOST_AUTO_TEST_CASE(the_transport_correlation_id_wins_over_the_body) {
   std::string why;
   auto m = message({{"notification_id", id}, {"correlation_id", "body"}});
   m.correlation_id = "header";
-  auto job = parse_email_job(m, why);
+  auto job = parse_notification_job(m, why);
   BOOST_REQUIRE(job);
   BOOST_CHECK_EQUAL(job->correlation_id, "header");
 }
 
 BOOST_AUTO_TEST_CASE(unreadable_messages_are_refused_with_the_reason) {
   std::string why;
-  BOOST_CHECK(!parse_email_job({1, false, "not json", ""}, why));
+  BOOST_CHECK(!parse_notification_job({1, false, "not json", ""}, why));
   BOOST_CHECK_NE(why.find("JSON object"), std::string::npos);
-  BOOST_CHECK(!parse_email_job(message(json::array({1, 2})), why));
-  BOOST_CHECK(!parse_email_job(message({{"notification_id", "not-a-uuid"}}), why));
+  BOOST_CHECK(!parse_notification_job(message(json::array({1, 2})), why));
+  BOOST_CHECK(!parse_notification_job(message({{"notification_id", "not-a-uuid"}}), why));
   BOOST_CHECK_NE(why.find("notification_id"), std::string::npos);
-  BOOST_CHECK(!parse_email_job(message({{"notification_id", 12}}), why));
+  BOOST_CHECK(!parse_notification_job(message({{"notification_id", 12}}), why));
 }
 
 BOOST_AUTO_TEST_CASE(fields_of_the_wrong_type_count_as_absent_instead_of_throwing) {
   std::string why;
-  auto job = parse_email_job(message({{"notification_id", id},
+  auto job = parse_notification_job(message({{"notification_id", id},
                                       {"user_id", 5},
                                       {"variables", "x"},
                                       {"template_version", "3"},
@@ -107,7 +108,7 @@ BOOST_AUTO_TEST_CASE(fields_of_the_wrong_type_count_as_absent_instead_of_throwin
 }
 
 BOOST_AUTO_TEST_CASE(a_pinned_job_looks_up_exactly_its_language_and_version) {
-  email_job j;
+  messaging::notification_job j;
   j.template_code = "welcome";
   j.language = "de";
   j.template_language = "fr";
@@ -122,7 +123,7 @@ BOOST_AUTO_TEST_CASE(a_pinned_job_looks_up_exactly_its_language_and_version) {
 }
 
 BOOST_AUTO_TEST_CASE(an_unpinned_job_tries_the_users_language_then_the_requests) {
-  email_job j;
+  messaging::notification_job j;
   j.template_code = "welcome";
   j.language = "de";
   user_record u;
