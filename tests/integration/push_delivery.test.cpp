@@ -164,6 +164,26 @@ BOOST_AUTO_TEST_CASE(an_expired_subscription_is_removed_from_its_user) {
   BOOST_CHECK_EQUAL(fcm_messages_to(token).size(), 2u);
 }
 
+BOOST_AUTO_TEST_CASE(an_fcm_token_answered_unregistered_is_removed_from_its_user) {
+  auto user = create_user(node);
+  auto token = add_fcm(user);
+  auto endpoint = add_webpush(user);
+  fcm.set_answer(token, fake_fcm::answer::unregistered);
+  auto id = push(user);
+  BOOST_REQUIRE_EQUAL(wait_for(id, "sent"), "sent"); // the Web Push device accepted
+  json left;
+  BOOST_REQUIRE(eventually([&] { return (left = devices_of(user)).size() == 1; }));
+  BOOST_CHECK_EQUAL(left[0]["type"], "webpush");
+  auto entries = device_entries(id);
+  BOOST_CHECK(std::any_of(entries.begin(), entries.end(),
+                          [](const json& d) { return d["outcome"] == "gone"; }));
+  // The next notification goes to the Web Push device only.
+  auto next = push(user);
+  BOOST_REQUIRE_EQUAL(wait_for(next, "sent"), "sent");
+  BOOST_CHECK_EQUAL(fcm_messages_to(token).size(), 1u);
+  BOOST_CHECK_EQUAL(web.received(endpoint).size(), 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_device_answering_503_is_retried_and_only_it_gets_the_retry) {
   auto user = create_user(node);
   auto token = add_fcm(user);
