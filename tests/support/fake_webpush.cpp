@@ -11,6 +11,7 @@
 
 #include "adapters/push/webpush_crypto.hpp"
 #include "runtime/auth/base64.hpp"
+#include "support/free_port.hpp"
 
 namespace herald::test {
 
@@ -29,17 +30,7 @@ struct fake_webpush::subscriber {
 
 namespace {
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using herald::test::free_port;
 
 http::response json_answer(int status, const std::string& message) {
   return {status, nlohmann::json{{"code", status}, {"message", message}}.dump(),

@@ -15,6 +15,7 @@
 #include "actors/common/rest.hpp"
 #include "adapters/http/client.hpp"
 #include "adapters/http/server.hpp"
+#include "tests/support/free_port.hpp"
 
 using namespace std::chrono_literals;
 namespace http = herald::http;
@@ -30,17 +31,7 @@ namespace {
 const std::vector<std::pair<std::string, std::string>> json_type{
   {"Content-Type", "application/json"}};
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using herald::test::free_port;
 
 /// A server with a few routes; replies to /silent are held until the fixture ends.
 struct served {

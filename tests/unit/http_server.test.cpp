@@ -24,24 +24,14 @@
 #include "adapters/http/connection_budget.hpp"
 #include "adapters/http/router.hpp"
 #include "adapters/http/server.hpp"
+#include "tests/support/free_port.hpp"
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
 
-/// A port nobody listens on right now (the kernel's pick, released at once).
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using herald::test::free_port;
 
 herald::http::response plain(int status, const std::string& message) {
   return {status, message, "text/plain", {}};
