@@ -464,8 +464,10 @@ const std::vector<option>& declared_options() {
       integer("auth.password_hashers", "HERALD_AUTH_PASSWORD_HASHERS", "1",
               "Threads hashing and checking passwords (each keeps one core busy while it works)",
               1, 64),
-      text("jwt.secret", "HERALD_JWT_SECRET", "",
-           "HS256 secret for bearer tokens; while empty, login answers 503"),
+      secret("jwt.secret", "HERALD_JWT_SECRET",
+             "HS256 secret for login tokens (at least 32 characters: RFC 7518 3.2 wants a key "
+             "as long as the hash); while empty, login answers 503",
+             32),
       secret("auth.admin_token", "HERALD_ADMIN_TOKEN",
              "Admin token (at least 16 characters): manages API keys and passes every route; "
              "empty: /api/v1/api-keys answers 403",

@@ -25,7 +25,6 @@ using rule_kind = auth::rule::kind;
 
 namespace {
 
-const std::string jwt_secret = "integration-test-secret"; // what test_env gives the node
 
 /// A login token for `user_id`, as POST /api/v1/users/login issues it.
 std::string login_token(const std::string& user_id) {

@@ -12,7 +12,6 @@ namespace jwt = herald::auth::jwt;
 
 namespace {
 
-const std::string secret = "integration-test-secret"; // what test_env gives the node
 
 struct auth_fixture {
   explicit auth_fixture(const std::map<std::string, std::string>& overrides = {})
@@ -43,7 +42,7 @@ struct auth_fixture {
 };
 
 std::string claims_token(const json& claims) {
-  return jwt::sign(claims, secret);
+  return jwt::sign(claims, jwt_secret);
 }
 
 std::int64_t now_s() {

@@ -23,7 +23,6 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string test_secret = "integration-test-secret"; // as tests/support sets it
 
 std::string p256dh_key() {
   std::string point(65, '\x5a');
@@ -260,7 +259,7 @@ BOOST_AUTO_TEST_CASE(login_answers_a_bearer_token_that_jwt_verify_accepts) {
   BOOST_TEST(d["token_type"] == "Bearer");
   BOOST_TEST(d["expires_in"] == 3600);
   BOOST_TEST(d["user_id"] == id);
-  auto verified = herald::auth::jwt::verify(d["token"].get<std::string>(), test_secret,
+  auto verified = herald::auth::jwt::verify(d["token"].get<std::string>(), herald::test::jwt_secret,
                                             std::chrono::system_clock::now());
   BOOST_TEST_REQUIRE(verified.ok(), verified.error);
   auto& claims = *verified.claims;

@@ -44,7 +44,7 @@ node_environment(const std::map<std::string, std::string>& overrides) {
     {"HERALD_HTTP_HOST", "127.0.0.1"},
     {"HERALD_NODE_NAME", "test-node"},
     // Login needs a secret; a small work factor keeps password tests fast.
-    {"HERALD_JWT_SECRET", "integration-test-secret"},
+    {"HERALD_JWT_SECRET", jwt_secret},
     {"HERALD_ADMIN_TOKEN", admin_token},
     {"HERALD_AUTH_PASSWORD_ITERATIONS", "1000"},
     // Suites send hundreds of notifications to one user within a minute; the rate limits

@@ -26,6 +26,10 @@ std::string env(const std::string& name);
 /// caller names a credential, so every suite runs with auth.required on.
 inline const std::string admin_token = "integration-test-admin-token";
 
+/// The jwt.secret node_environment gives every node (32 characters or more, as required),
+/// for tests that sign or verify login tokens themselves.
+inline const std::string jwt_secret = "integration-test-secret-of-32-characters";
+
 /// Headers for http_call: no credential at all.
 inline const std::map<std::string, std::string> no_credential{{"Authorization", ""}};
 

@@ -70,6 +70,17 @@ BOOST_AUTO_TEST_CASE(invalid_values_stop_loading_with_the_key_named) {
   BOOST_CHECK_NE(bad_role.error.find("unknown role 'fax'"), std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_login_token_secret_shorter_than_the_hash_is_refused) {
+  // RFC 7518 3.2: an HS256 key at least as long as SHA-256's output.
+  auto short_one = load({std::nullopt, {{"HERALD_JWT_SECRET", std::string(31, 'k')}}, {}});
+  BOOST_REQUIRE(!short_one.value);
+  BOOST_CHECK_NE(short_one.error.find("jwt.secret"), std::string::npos);
+  BOOST_CHECK_NE(short_one.error.find("at least 32 characters"), std::string::npos);
+  auto long_one = load({std::nullopt, {{"HERALD_JWT_SECRET", std::string(32, 'k')}}, {}});
+  BOOST_REQUIRE_MESSAGE(long_one.value, long_one.error);
+  BOOST_CHECK_EQUAL(long_one.value->get("jwt.secret"), std::string(32, 'k'));
+}
+
 BOOST_AUTO_TEST_CASE(unknown_keys_in_flags_and_files_are_errors) {
   auto r = load({std::nullopt, {}, {"--http.prot_base=8000"}});
   BOOST_CHECK(!r.value);
