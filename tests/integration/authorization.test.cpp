@@ -151,6 +151,8 @@ struct route_walk : authz_fixture {
        [&] {
          return route_request{method, g + "/api/v1/notifications/" + readable_notification(subject)};
        }},
+      {"GET /api/v1/notifications",
+       [&] { return route_request{method, g + "/api/v1/notifications?user_id=" + subject}; }},
       {"GET /api/v1/introspection/actors",
        [&] { return route_request{method, g + "/api/v1/introspection/actors"}; }},
       {"POST /api/v1/api-keys",
