@@ -7,6 +7,7 @@
 #include "actors/gateway/admission.hpp"
 #include "actors/gateway/directory.hpp"
 #include "actors/gateway/list_request.hpp"
+#include "actors/gateway/openapi.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
@@ -86,6 +87,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   void notify(access::call&& c, http::reply_fn reply);
   void read_notification(access::call&& c, http::reply_fn reply);
   void list_notifications(access::call&& c, http::reply_fn reply);
+  void openapi(access::call&& c, http::reply_fn reply);
   void introspect(access::call&& c, http::reply_fn reply);
 
   static const std::vector<access::route<core>>& routes() {
@@ -97,6 +99,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
        &core::read_notification},
       {"GET", "/api/v1/notifications", auth::key_or_user(scope::notifications_read),
        &core::list_notifications},
+      {"GET", "/openapi.json", auth::open(), &core::openapi},
       {"GET", "/api/v1/introspection/actors", auth::key(scope::introspection_read),
        &core::introspect},
     };
@@ -428,6 +431,10 @@ void gateway::core::list_notifications(access::call&& c, http::reply_fn reply) {
       },
       rest::unavailable(reply, "notification store"), list_notifications_atom::value, f.user_id,
       f.status, f.channel, f.since, f.until, (page - 1) * limit, limit);
+}
+
+void gateway::core::openapi(access::call&&, http::reply_fn reply) {
+  reply(http::response{200, std::string{openapi_document()}, "application/json", {}});
 }
 
 void gateway::core::introspect(access::call&&, http::reply_fn reply) {

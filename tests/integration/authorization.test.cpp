@@ -153,6 +153,7 @@ struct route_walk : authz_fixture {
        }},
       {"GET /api/v1/notifications",
        [&] { return route_request{method, g + "/api/v1/notifications?user_id=" + subject}; }},
+      {"GET /openapi.json", [&] { return route_request{method, g + "/openapi.json"}; }},
       {"GET /api/v1/introspection/actors",
        [&] { return route_request{method, g + "/api/v1/introspection/actors"}; }},
       {"POST /api/v1/api-keys",
