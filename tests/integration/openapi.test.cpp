@@ -12,6 +12,7 @@
 #include "actors/common/ids.hpp"
 #include "actors/node/node.hpp"
 #include "support/herald_api.hpp"
+#include "support/json_schema.hpp"
 
 using namespace herald::test;
 
@@ -127,6 +128,45 @@ BOOST_AUTO_TEST_CASE(every_documented_operation_answers) {
   }
   BOOST_TEST(operations >= 32);
   (void)user;
+}
+
+BOOST_AUTO_TEST_CASE(every_example_matches_its_schema_and_every_reference_resolves) {
+  json_schema_validator validator{doc};
+  int examples = 0;
+  auto check_media = [&](const json& media, const std::string& where) {
+    if (!media.contains("example")) {
+      return;
+    }
+    ++examples;
+    BOOST_TEST_CONTEXT(where) {
+      for (auto& e : validator.errors(media["example"], media["schema"])) {
+        BOOST_ERROR("example: " << e);
+      }
+    }
+  };
+  for (auto& [name, response] : doc["components"]["responses"].items()) {
+    check_media(response["content"]["application/json"], "components/responses/" + name);
+  }
+  for (auto& [pattern, item] : doc["paths"].items()) {
+    for (auto& method : methods) {
+      if (!item.contains(method)) {
+        continue;
+      }
+      auto& operation = item[method];
+      auto where = method + " " + pattern;
+      if (operation.contains("requestBody")) {
+        check_media(operation["requestBody"]["content"]["application/json"], where + " request");
+      }
+      for (auto& [status, response] : operation["responses"].items()) {
+        auto& r = response.contains("$ref") ? validator.resolve(response["$ref"].get<std::string>())
+                                            : response;
+        if (r.contains("content")) {
+          check_media(r["content"]["application/json"], where + " " + status);
+        }
+      }
+    }
+  }
+  BOOST_TEST(examples >= 40);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
