@@ -95,6 +95,7 @@ BOOST_AUTO_TEST_CASE(every_registered_route_is_documented_with_its_method_on_its
 BOOST_AUTO_TEST_CASE(every_documented_operation_answers) {
   auto user = create_user(node);
   auto code = create_email_template(node);
+  json_schema_validator validator{doc};
   int operations = 0;
   for (auto& [pattern, item] : doc["paths"].items()) {
     for (auto& method : methods) {
@@ -122,6 +123,19 @@ BOOST_AUTO_TEST_CASE(every_documented_operation_answers) {
           bool no_route = r.status == 404 && r.body.is_object() && r.body["error"].is_string()
                           && r.body["error"].get<std::string>().find("no such endpoint") == 0;
           BOOST_TEST(!no_route, r.raw);
+          // The answer is one the document names, in its shape.
+          auto status = std::to_string(r.status);
+          auto& responses = item[method]["responses"];
+          BOOST_TEST_REQUIRE(responses.contains(status), "undocumented status: " << r.raw.substr(0, 300));
+          auto response = responses[status];
+          if (response.contains("$ref")) {
+            response = validator.resolve(response["$ref"].get<std::string>());
+          }
+          if (pattern != "/openapi.json") {
+            for (auto& e : validator.errors(r.body, response["content"]["application/json"]["schema"])) {
+              BOOST_ERROR("answer " << status << ": " << e << "\n" << r.raw.substr(0, 300));
+            }
+          }
         }
       }
     }
