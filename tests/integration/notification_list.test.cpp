@@ -192,6 +192,35 @@ BOOST_AUTO_TEST_CASE(a_login_token_lists_only_its_own_user) {
   check_error(list(node, q, token), 403, "own user"); // the fixture's user is another
 }
 
+BOOST_AUTO_TEST_CASE(the_total_is_counted_up_to_ten_thousand_and_then_capped) {
+  auto many = herald::make_uuid();
+  {
+    pqxx::connection c{notification_db_url()};
+    pqxx::work tx{c};
+    tx.exec_params("INSERT INTO notifications (id, user_id, channel, status, created_at) "
+                   "SELECT gen_random_uuid(), $1, 'email', 'sent', "
+                   "timestamptz '2026-02-01T00:00:00Z' + g * interval '1 s' "
+                   "FROM generate_series(1, 10050) AS g",
+                   many);
+    tx.commit();
+  }
+  auto r = list(node, "?user_id=" + many);
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.raw);
+  BOOST_TEST(r.body["meta"] == (json{{"total", 10000}, {"limit", 20}, {"page", 1},
+                                     {"total_pages", 500}, {"has_next", true},
+                                     {"has_previous", false}, {"total_capped", true}}));
+  BOOST_TEST(r.body["data"][0]["created_at"] == "2026-02-01T02:47:30.000Z"); // the 10,050th second
+  auto last = list(node, "?user_id=" + many + "&page=100&limit=100");
+  BOOST_REQUIRE_EQUAL(last.status, 200);
+  BOOST_TEST(last.body["data"].size() == 100u);
+  BOOST_TEST(last.body["meta"]["has_next"] == false);
+  // Narrowed by time, the rest is counted exactly.
+  auto narrowed = list(node, "?user_id=" + many + "&until=2026-02-01T00:01:00Z");
+  BOOST_REQUIRE_EQUAL(narrowed.status, 200);
+  BOOST_TEST(narrowed.body["meta"]["total"] == 59);
+  BOOST_TEST(narrowed.body["meta"]["total_capped"] == false);
+}
+
 BOOST_AUTO_TEST_CASE(bad_parameters_are_400s_naming_them) {
   check_error(list(node, "?user_id=nobody"), 400, "'user_id'");
   check_error(list(node, "?status=delivered"), 400, "'status'");
