@@ -14,7 +14,8 @@
 // request body (-d/--data) and its answer validate against the OpenAPI document's schemas
 // for that operation and status (tests/support/json_schema.hpp). Every `# →` comment
 // must have been reached. Examples use curl -s (or -si to show headers) and pipes;
-// -o, -D and -w would take the recording's place.
+// -o, -D and -w would take the recording's place. Each curl may take 30 s, the whole
+// session 240 s.
 
 #include <boost/test/unit_test.hpp>
 
@@ -195,7 +196,7 @@ curl() {
   echo "$n" >"$dir/count"
   echo "${BASH_LINENO[0]}" >"$dir/$n.line"
   printf '%s\0' "$@" >"$dir/$n.args"
-  command curl "$@" -D "$dir/$n.headers" -o "$dir/$n.body"
+  command curl "$@" --max-time 30 -D "$dir/$n.headers" -o "$dir/$n.body"
   rc=$?
   cat "$dir/$n.body"
   return $rc
@@ -248,7 +249,8 @@ BOOST_AUTO_TEST_CASE(the_readme_examples_answer_as_documented_and_match_the_open
       script << l << "\n";
     }
   }
-  auto command = "cd " + dir.string() + " && bash -c 'source prelude.sh; source examples.sh' >output.txt 2>&1";
+  auto command = "cd " + dir.string()
+                 + " && timeout 240 bash -c 'source prelude.sh; source examples.sh' >output.txt 2>&1";
   auto rc = std::system(command.c_str());
   auto output = read_text(dir / "output.txt");
   BOOST_TEST_MESSAGE("examples' output (exit " << rc << "):\n" << output);
