@@ -16,7 +16,8 @@
 // of the user it was sent to (403 for another user's). Introspection needs
 // introspection:read. Listing (GET /api/v1/notifications, list_request.hpp) needs
 // notifications:read, or a login token, which lists only its own user's notifications
-// (a user_id filter naming another user is a 403).
+// (a user_id filter naming another user is a 403). GET /openapi.json (openapi.hpp) needs
+// no credential.
 //
 // Before any lookup, one admission check in Redis (admission.hpp: the rate limits and the
 // request_id claim, one script, group-committed with other requests' checks): 429 past a
