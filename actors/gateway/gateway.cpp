@@ -6,10 +6,13 @@
 #include "actors/common/rest.hpp"
 #include "actors/gateway/admission.hpp"
 #include "actors/gateway/directory.hpp"
+#include "actors/gateway/list_request.hpp"
+#include "actors/gateway/openapi.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/intake.hpp"
+#include "actors/notification_store/notification_store.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
 #include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
@@ -83,6 +86,8 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
 
   void notify(access::call&& c, http::reply_fn reply);
   void read_notification(access::call&& c, http::reply_fn reply);
+  void list_notifications(access::call&& c, http::reply_fn reply);
+  void openapi(access::call&& c, http::reply_fn reply);
   void introspect(access::call&& c, http::reply_fn reply);
 
   static const std::vector<access::route<core>>& routes() {
@@ -92,6 +97,9 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
        &core::notify},
       {"GET", "/api/v1/notifications/{id}", auth::key_or_user(scope::notifications_read),
        &core::read_notification},
+      {"GET", "/api/v1/notifications", auth::key_or_user(scope::notifications_read),
+       &core::list_notifications},
+      {"GET", "/openapi.json", auth::open(), &core::openapi},
       {"GET", "/api/v1/introspection/actors", auth::key(scope::introspection_read),
        &core::introspect},
     };
@@ -392,6 +400,41 @@ void gateway::core::read_notification(access::call&& c, http::reply_fn reply) {
         reply(rest::ok(200, std::move(j), "notification found"));
       },
       rest::unavailable(reply, "notification store"), read_atom::value, c.req.params["id"]);
+}
+
+void gateway::core::list_notifications(access::call&& c, http::reply_fn reply) {
+  std::string error;
+  auto asked = parse_list_request(c.req.query, error);
+  if (!asked) {
+    reply(rest::fail(400, error));
+    return;
+  }
+  auto& f = asked->filter;
+  if (c.who.is_user()) {
+    if (!f.user_id.empty() && f.user_id != c.who.id) {
+      reply(rest::fail(403, "a login token lists only its own user's notifications"));
+      return;
+    }
+    f.user_id = c.who.id;
+  }
+  auto page = asked->page;
+  auto limit = asked->limit;
+  ask(system, reader, service_timeout,
+      [reply, page, limit](outcome& o, std::string& items, std::int64_t total, bool capped) {
+        if (!o.ok()) {
+          reply(rest::fail(o.status, o.error));
+          return;
+        }
+        auto meta = rest::page_meta(total, page, limit);
+        meta["total_capped"] = capped;
+        reply(rest::ok(200, json::parse(items), "notifications", std::move(meta)));
+      },
+      rest::unavailable(reply, "notification store"), list_notifications_atom::value, f.user_id,
+      f.status, f.channel, f.since, f.until, (page - 1) * limit, limit);
+}
+
+void gateway::core::openapi(access::call&&, http::reply_fn reply) {
+  reply(http::response{200, std::string{openapi_document()}, "application/json", {}});
 }
 
 void gateway::core::introspect(access::call&&, http::reply_fn reply) {

@@ -14,7 +14,10 @@
 // needs an API key with notifications:write, or a user's login token for a notification
 // to that very user; reading a notification needs notifications:read, or the login token
 // of the user it was sent to (403 for another user's). Introspection needs
-// introspection:read.
+// introspection:read. Listing (GET /api/v1/notifications, list_request.hpp) needs
+// notifications:read, or a login token, which lists only its own user's notifications
+// (a user_id filter naming another user is a 403). GET /openapi.json (openapi.hpp) needs
+// no credential.
 //
 // Before any lookup, one admission check in Redis (admission.hpp: the rate limits and the
 // request_id claim, one script, group-committed with other requests' checks): 429 past a

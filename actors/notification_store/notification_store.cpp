@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/common/ids.hpp"
+#include "actors/notification_store/notification_list.hpp"
 #include "actors/notification_store/status_batch.hpp"
 #include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
@@ -222,6 +223,21 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
         return {outcome{404, "no notification with id " + id}, std::string{}};
       }
       return {outcome{200, {}}, record.dump()};
+    },
+    [=](list_notifications_atom, std::string& user_id, std::string& status,
+        std::string& channel, std::string& since, std::string& until, std::int64_t offset,
+        std::int64_t limit) -> std::tuple<outcome, std::string, std::int64_t, bool> {
+      entry->processed += 1;
+      notification_filter f{std::move(user_id), std::move(status), std::move(channel),
+                             std::move(since), std::move(until)};
+      notification_page page;
+      auto r = self->state.db->read(
+        [&](pqxx::work& tx) { page = list_notifications(tx, f, offset, limit); });
+      if (!r.ok()) {
+        entry->failed += 1;
+        return {outcome{503, r.detail}, std::string{}, 0, false};
+      }
+      return {outcome{200, {}}, std::move(page.items_json), page.total, page.capped};
     },
   };
 }

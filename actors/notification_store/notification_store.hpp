@@ -23,6 +23,10 @@
 //
 // notification_reader — a supervised pool of detached readers:
 //   (read_atom, std::string id) -> (outcome, std::string json)
+//   (list_notifications_atom, user_id, status, channel, since, until, std::int64_t offset,
+//    std::int64_t limit) -> (outcome, std::string items_json, std::int64_t total, bool capped)
+//       one page, newest first (notification_list.hpp; "" for an absent filter); 503 when
+//       the database is down
 
 #include <caf/all.hpp>
 
@@ -34,6 +38,7 @@ namespace herald {
 
 using record_many_atom = caf::atom_constant<caf::atom("recordmany")>;
 using statuses_atom = caf::atom_constant<caf::atom("statuses")>;
+using list_notifications_atom = caf::atom_constant<caf::atom("nlist")>;
 
 struct notification_store {
   runtime::supervised_pool writer;  ///< send to writer.pool

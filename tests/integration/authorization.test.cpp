@@ -150,6 +150,9 @@ struct route_walk : authz_fixture {
        [&] {
          return route_request{method, g + "/api/v1/notifications/" + readable_notification(subject)};
        }},
+      {"GET /api/v1/notifications",
+       [&] { return route_request{method, g + "/api/v1/notifications?user_id=" + subject}; }},
+      {"GET /openapi.json", [&] { return route_request{method, g + "/openapi.json"}; }},
       {"GET /api/v1/introspection/actors",
        [&] { return route_request{method, g + "/api/v1/introspection/actors"}; }},
       {"POST /api/v1/api-keys",

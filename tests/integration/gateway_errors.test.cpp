@@ -115,18 +115,18 @@ BOOST_AUTO_TEST_CASE(trace_is_refused_without_echoing_and_options_names_the_real
   check_error(trace, 405, "TRACE");
   BOOST_CHECK_EQUAL(trace.raw.find("secret-token-value"), std::string::npos);
   BOOST_CHECK_EQUAL(trace.raw.find("session=abc"), std::string::npos);
-  BOOST_CHECK_EQUAL(trace.headers["Allow"], "POST, OPTIONS");
+  BOOST_CHECK_EQUAL(trace.headers["Allow"], "POST, GET, HEAD, OPTIONS"); // GET: the list
 
   auto options = http_call("OPTIONS", node.url() + "/api/v1/notifications/");
   BOOST_CHECK_EQUAL(options.status, 204);
-  BOOST_CHECK_EQUAL(options.headers["Allow"], "POST, OPTIONS");
+  BOOST_CHECK_EQUAL(options.headers["Allow"], "POST, GET, HEAD, OPTIONS"); // GET: the list
   auto one = http_call("OPTIONS", node.url(1) + "/api/v1/users/00000000-0000-4000-8000-000000000001");
   BOOST_CHECK_EQUAL(one.status, 204);
   BOOST_CHECK_EQUAL(one.headers["Allow"], "GET, HEAD, PATCH, DELETE, OPTIONS");
   check_error(http_call("OPTIONS", node.url() + "/api/v1/nothing-here"), 404, "no such endpoint");
   auto wrong = http_call("DELETE", node.url() + "/api/v1/notifications");
   check_error(wrong, 405, "DELETE");
-  BOOST_CHECK_EQUAL(wrong.headers["Allow"], "POST, OPTIONS");
+  BOOST_CHECK_EQUAL(wrong.headers["Allow"], "POST, GET, HEAD, OPTIONS"); // GET: the list
 }
 
 BOOST_AUTO_TEST_CASE(unknown_notification_is_a_404) {

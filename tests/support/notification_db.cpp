@@ -7,13 +7,9 @@
 
 namespace herald::test {
 
-namespace {
-
 std::string notification_db_url() {
   return postgres::database_url(env("HERALD_TEST_PG_URL"), "notification_db");
 }
-
-} // namespace
 
 std::vector<std::string> notification_row::timeline_statuses() const {
   std::vector<std::string> out;

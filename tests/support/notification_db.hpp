@@ -12,6 +12,9 @@
 
 namespace herald::test {
 
+/// The libpq URI of the test servers' notification_db.
+std::string notification_db_url();
+
 /// A notification's row as committed.
 struct notification_row {
   bool found = false;
