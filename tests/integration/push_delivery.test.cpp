@@ -34,20 +34,8 @@ struct delivery_fixture {
                      {"HERALD_PUSH_TIMEOUT_MS", "2000"},
                      {"HERALD_PUSH_BREAKER_FAILURES", "2"},
                      {"HERALD_PUSH_BREAKER_COOL_DOWN_MS", "500"}}};
-  std::string code = create_push_template();
-
-  std::string create_push_template() {
-    json body = {{"template_code", unique("push-")},
-                 {"channel", "push"},
-                 {"title", "Order {{order}}"},
-                 {"body", "Hello {{name}}, it shipped."},
-                 {"link", "https://shop.example.com/orders/{{order}}"},
-                 {"data", {{"order_id", "{{order}}"}}},
-                 {"variables", {"name", "order"}}};
-    auto r = post_json(node.url(2) + "/api/v1/templates", body);
-    BOOST_REQUIRE_MESSAGE(r.status == 201, r.raw);
-    return body["template_code"].get<std::string>();
-  }
+  std::string code =
+    create_push_template(node, {{"link", "https://shop.example.com/orders/{{order}}"}});
 
   std::string add_device(const std::string& user_id, const json& body) {
     auto r = post_json(node.url(1) + "/api/v1/users/" + user_id + "/push_tokens", body);
