@@ -263,7 +263,7 @@ void batch_pipeline::check_redelivered(batch_ptr b) {
 }
 
 // Step 2: every user of the batch in one request, read at send time (fresh address,
-// devices and preferences); then step 3 for each notification.
+// devices and preferences).
 void batch_pipeline::lookup_users(batch_ptr b) {
   std::vector<std::string> ids;
   std::unordered_map<std::string, std::size_t> position;
@@ -294,13 +294,11 @@ void batch_pipeline::lookup_users(batch_ptr b) {
             fail(item, reason::unknown_user, "unknown user " + item.job.user_id);
           } else if (!r.result.ok()) {
             decide(item, verdict::requeue, "users: " + r.result.error);
-          } else if (auto d = decide_delivery(item.job, r.user); !d.deliver) {
-            decide(item, verdict::skipped, std::move(d.why));
           } else {
             item.user = r.user;
           }
         }
-        resolve_templates(b);
+        decide_deliveries(b);
       },
       [=, this](caf::error& e) {
         requeue_pending(b->items, "users: " + render_error(e));
@@ -308,10 +306,24 @@ void batch_pipeline::lookup_users(batch_ptr b) {
       });
 }
 
-// Step 3: what happens to one notification now that its user is known.
-delivery_decision batch_pipeline::decide_delivery(const notification_job&,
-                                                  const user_record& user) const {
-  if (auto why = steps_.opted_out(user); !why.empty()) {
+// Step 3: what happens to each notification now that its user is known, decided here
+// and nowhere else. Quiet hours (branch schedule) add their deferral here: the deferred
+// ones handed over in one request, this step going on once it answered.
+void batch_pipeline::decide_deliveries(batch_ptr b) {
+  for (auto& item : b->items) {
+    if (item.result != verdict::pending) {
+      continue;
+    }
+    if (auto d = decide_delivery(item.job, item.user, steps_); !d.deliver) {
+      decide(item, verdict::skipped, std::move(d.why));
+    }
+  }
+  resolve_templates(b);
+}
+
+delivery_decision decide_delivery(const notification_job&, const user_record& user,
+                                  const channel_steps& channel) {
+  if (auto why = channel.opted_out(user); !why.empty()) {
     return {false, std::move(why)};
   }
   return {};

@@ -20,10 +20,12 @@
 //      failed) every batch asks, and when the query fails nothing of the batch is sent;
 //   2. lookup_users: one lookup_many for all its users, read at send time (unknown user:
 //      dead-lettered `unknown_user`; a lookup that failed: requeued);
-//   3. decide_delivery(job, user): per notification, deliver now or skip (the channel's
+//   3. decide_deliveries: for each notification whose user is known,
+//      decide_delivery(job, user, channel): deliver now, or skip (the channel's
 //      preferences: channel_steps::opted_out; `skipped`). The one place where a
-//      notification's fate is taken before any work is spent on it: quiet hours' "defer
-//      until T" belongs here too;
+//      notification's fate is taken from its user before any work is spent on it: quiet
+//      hours' "defer until T" (branch schedule) belongs here, as a third answer; the step
+//      may wait for an answer (a deferral committed elsewhere) before it goes on;
 //   4. resolve_templates: one template lookup per distinct (code, languages, version);
 //      a pinned version already compiled here needs none; every version is compiled once
 //      and kept (compiled_cache; versions are immutable). Unknown, of another channel, or
@@ -217,14 +219,13 @@ public:
   /// A counter of the sender's registry entry.
   std::atomic<std::uint64_t>& counter(const std::string& name) const;
 
-  /// Step 3: deliver now or skip, for one notification whose user is known.
-  delivery_decision decide_delivery(const notification_job& job, const user_record& user) const;
 
 private:
   void start_batch(batch_ptr b);
   void schedule();
   void check_redelivered(batch_ptr b);
   void lookup_users(batch_ptr b);
+  void decide_deliveries(batch_ptr b);
   compiled_cache::compiled_ptr compiled_version(const template_record& t);
   void resolve_templates(batch_ptr b);
   void render_and_send(batch_ptr b);
@@ -254,6 +255,11 @@ private:
   /// Suspects of a crash, one per batch, each worked on while no other batch is in flight.
   suspect_queue<batch_ptr> isolated_;
 };
+
+/// Step 3 for one notification whose user is known: deliver now, or skip when the user
+/// opted out of `channel` (preferences; no device). Pure.
+delivery_decision decide_delivery(const notification_job& job, const user_record& user,
+                                  const channel_steps& channel);
 
 // -- the tree ------------------------------------------------------------------------
 
