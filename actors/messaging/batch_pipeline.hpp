@@ -55,7 +55,8 @@
 // -- Guarantees ------------------------------------------------------------------------
 // A message is acked only after its outcome is committed in notification_db (and its
 // retry or dead letter confirmed on the broker); anything else is requeued (at-least-once).
-// A verdict once given stands (messaging::decide): a later step never undoes it.
+// A verdict once given stands (messaging::decide): a later step never undoes it, except
+// forward, which turns a retry or dead letter the broker did not confirm into a requeue.
 //
 // Counters on the sender's registry entry: sent, skipped, failed, requeued, duplicates,
 // batches, batched_messages, batch_size_max, batch_size_last, retried, dead_lettered,
