@@ -40,6 +40,8 @@
 // rendering a message whose variables contain that key.
 //
 // -- Batches ---------------------------------------------------------------------------
+// The flow below is messaging/batch_pipeline.hpp's, shared with push; email's own steps
+// (its preference, the SMTP send and the relays' breakers) plug into it.
 // Work moves in batches, one message per batch at every hop (group commit everywhere):
 // a consumer hands on every delivery it read in one wake-up as one batch. For a batch the
 // sender then makes
@@ -48,11 +50,14 @@
 //      write or query failed): when it fails, nothing of the batch is sent;
 //   2. one user lookup for all its users (user store, lookup_many_atom: one Redis MGET,
 //      one PostgreSQL query for the misses), at send time, so a changed address or
-//      preference applies to messages still queued;
+//      preference applies to messages still queued; then, per message, deliver or skip
+//      (batch_pipeline's decide_delivery: the user turned email off);
 //   3. one template lookup per distinct (code, languages, version); a pinned version
 //      already compiled here needs none;
 //   4. renders each message with its template version compiled once and kept here
-//      (versions are immutable), then splits the emails across the SMTP connections:
+//      (versions are immutable; a message is rendered before the relay is chosen, so
+//      while every breaker is open one that does not render is still dead-lettered),
+//      then splits the emails across the SMTP connections:
 //      one (send_atom, std::vector<outgoing_email>, start_by) per connection, sent one
 //      after another on its reused connection;
 //   5. one record_many_atom with the batch's outcomes to the status writer;
@@ -116,7 +121,7 @@
 // probes, probe_failures; processed and failed: the calls counted), info (relay,
 // last_change, last_transition, last_error, probe_at).
 //
-// Counters on the registry entry "email_sender": sent, skipped, failed, requeued,
+// Counters on the registry entry "email_sender" (batch_pipeline.hpp's): sent, skipped, failed, requeued,
 // duplicates (redeliveries acked without sending), batches, batched_messages (their sum:
 // the mean batch size is batched_messages / batches), batch_size_max, batch_size_last,
 // retried, dead_lettered, pauses (times consumption paused), paused_requeued (messages

@@ -35,13 +35,16 @@
 // default) makes the sender throw while rendering a message whose variables contain it.
 //
 // -- Batches ---------------------------------------------------------------------------
-// As email's (email_sender.hpp): every delivery a consumer read in one wake-up is one
-// batch, and for a batch the sender makes
+// One flow with email's: messaging/batch_pipeline.hpp runs it; push's own steps (its
+// preferences, the per-device sends, the delivery rule, the providers' breakers) plug in.
+// Every delivery a consumer read in one wake-up is one batch, and for a batch the sender
+// makes
 //   1. one status query for its redelivered or retried messages (statuses_atom): one whose
 //      notification is already final is acked without sending; when the query fails
 //      nothing of the batch is sent (requeued);
 //   2. one lookup_many for all its users (devices and preferences read at send time);
-//      push turned off, or no device: `skipped`; unknown user: dead (`unknown_user`);
+//      then per message deliver or skip (batch_pipeline's decide_delivery: push turned
+//      off, or no device: `skipped`); unknown user: dead (`unknown_user`);
 //   3. one template lookup per distinct (code, languages, version), compiled once here;
 //      unknown, or not a push template: dead (`unknown_template`);
 //   4. renders (title, body, image_url, link, data; a render error or a missing variable:
@@ -85,11 +88,12 @@
 // (pause_atom to every consumer: messages wait in RabbitMQ), and resumes when a cool-down
 // ends.
 //
-// Counters on the registry entry "push_sender": sent, skipped, failed, retried,
-// dead_lettered, requeued, duplicates, batches, batched_messages, pauses,
-// paused_requeued, devices_accepted, devices_gone, devices_refused, devices_transient,
-// devices_deferred, devices_removed, poison (dead-lettered as poison), isolated (suspects
-// worked on alone).
+// Counters on the registry entry "push_sender": batch_pipeline.hpp's (sent, skipped,
+// failed, retried, dead_lettered, requeued, duplicates, batches, batched_messages,
+// batch_size_max, batch_size_last, pauses, paused_requeued, poison, isolated,
+// recovered_sends: never counted here, as no send is noted in the ledger), and
+// devices_accepted, devices_gone, devices_refused, devices_transient, devices_deferred,
+// devices_removed.
 
 #include "actors/node/node_context.hpp"
 #include "runtime/supervision/supervisor.hpp"

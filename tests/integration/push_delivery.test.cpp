@@ -3,11 +3,19 @@
 // account whose token_uri is the fake's, Web Push with a fresh VAPID pair — sends through
 // them; the fakes verify the OAuth2 assertion, the v1 message, the VAPID JWT and decrypt the
 // payload. Steps are short here (300, 600 ms) and a breaker opens after 2 failures.
+// push_pause: FCM alone, its breaker open. push_endpoints: Web Push as in production
+// (push.allow_insecure_endpoints off): an endpoint is judged by what it resolves to when
+// it is sent to.
 
 #include <boost/test/unit_test.hpp>
 
+#include <boost/asio/ip/host_name.hpp>
+
 #include <filesystem>
 
+#include "actors/common/ids.hpp"
+#include "adapters/net/outbound.hpp"
+#include "adapters/postgres/session.hpp"
 #include "adapters/push/webpush.hpp"
 #include "support/fake_fcm.hpp"
 #include "support/fake_webpush.hpp"
@@ -34,20 +42,8 @@ struct delivery_fixture {
                      {"HERALD_PUSH_TIMEOUT_MS", "2000"},
                      {"HERALD_PUSH_BREAKER_FAILURES", "2"},
                      {"HERALD_PUSH_BREAKER_COOL_DOWN_MS", "500"}}};
-  std::string code = create_push_template();
-
-  std::string create_push_template() {
-    json body = {{"template_code", unique("push-")},
-                 {"channel", "push"},
-                 {"title", "Order {{order}}"},
-                 {"body", "Hello {{name}}, it shipped."},
-                 {"link", "https://shop.example.com/orders/{{order}}"},
-                 {"data", {{"order_id", "{{order}}"}}},
-                 {"variables", {"name", "order"}}};
-    auto r = post_json(node.url(2) + "/api/v1/templates", body);
-    BOOST_REQUIRE_MESSAGE(r.status == 201, r.raw);
-    return body["template_code"].get<std::string>();
-  }
+  std::string code =
+    create_push_template(node, {{"link", "https://shop.example.com/orders/{{order}}"}});
 
   std::string add_device(const std::string& user_id, const json& body) {
     auto r = post_json(node.url(1) + "/api/v1/users/" + user_id + "/push_tokens", body);
@@ -310,6 +306,78 @@ BOOST_AUTO_TEST_CASE(consumption_pauses_while_every_configured_provider_is_open)
     BOOST_CHECK_EQUAL(n, 1u);
   }
   BOOST_CHECK_EQUAL(registry_entry(node, "push_sender").value("state", ""), "running");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Web Push as in production: push.allow_insecure_endpoints off (no FCM).
+struct strict_endpoints_fixture {
+  fake_webpush web;
+  herald::webpush::vapid_keys keys = herald::webpush::vapid_keys::generate();
+  running_node node{{{"HERALD_VAPID_PUBLIC_KEY", keys.public_key()},
+                     {"HERALD_VAPID_PRIVATE_KEY", keys.private_key()},
+                     {"HERALD_VAPID_SUBJECT", "mailto:push-tests@example.com"},
+                     {"HERALD_RETRY_STEPS_MS", "300,600"},
+                     {"HERALD_PUSH_REQUEUE_DELAY_MS", "200"},
+                     {"HERALD_PUSH_TIMEOUT_MS", "2000"}}};
+  std::string code = create_push_template(node);
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(push_endpoints, strict_endpoints_fixture)
+
+BOOST_AUTO_TEST_CASE(an_endpoint_whose_name_now_resolves_privately_is_refused_at_send_time) {
+  // A DNS name that resolves to a loopback or private address here: this machine's own
+  // name (127.0.x.1 in /etc/hosts, or a container's private address). The device goes
+  // into user_db directly, standing for a name that resolved to a public address when it
+  // was registered and to this one since: whatever registration checked (it judges the
+  // URL as written, net::check_url), the send must judge the addresses it connects to.
+  auto host = boost::asio::ip::host_name();
+  auto resolved = herald::net::resolve(host);
+  BOOST_REQUIRE_MESSAGE(resolved.error.empty(), host << ": " << resolved.error);
+  auto problem = herald::net::resolved_problem(resolved.addresses, {});
+  BOOST_REQUIRE_MESSAGE(!problem.empty(), host << " resolves to a public address here");
+  auto sub = web.subscribe();
+  auto fake = sub["endpoint"].get<std::string>(); // http://127.0.0.1:<port>/push/<id>
+  auto endpoint = "https://" + host + fake.substr(fake.rfind(':'));
+  auto user = create_user(node);
+  auto device = herald::make_uuid();
+  herald::postgres::session db{
+    herald::postgres::database_url(env("HERALD_TEST_PG_URL"), "user_db")};
+  auto w = db.transact([&](pqxx::work& tx) {
+    tx.exec_params("INSERT INTO push_tokens (id, user_id, kind, token, p256dh, auth) "
+                   "VALUES ($1, $2, 'webpush', $3, $4, $5)",
+                   device, user, endpoint, sub["keys"]["p256dh"].get<std::string>(),
+                   sub["keys"]["auth"].get<std::string>());
+  });
+  BOOST_REQUIRE_MESSAGE(w.ok(), w.detail);
+
+  auto id = post_notification(node, user, code, {{"name", "Ada"}, {"order", "A-1"}},
+                              {{"notification_type", "push"}});
+  std::string status;
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return (status = status_of(node, id)) == "dead"; }),
+                        "status " << status);
+
+  json entry;
+  for (auto& ev : read_notification_row(id).timeline) {
+    if (ev.value("status", "") == "device") {
+      BOOST_REQUIRE_MESSAGE(entry.is_null(), "one device entry: " << ev.dump());
+      entry = ev;
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(!entry.is_null(), "no device entry");
+  BOOST_CHECK_EQUAL(entry.value("device_id", ""), device);
+  BOOST_CHECK_EQUAL(entry.value("outcome", ""), "refused"); // permanent: not retried
+  auto detail = entry.value("detail", "");
+  BOOST_CHECK_MESSAGE(detail.find("resolves to " + resolved.addresses.front().text())
+                        != std::string::npos,
+                      detail);
+  BOOST_CHECK_EQUAL(web.attempts(sub["endpoint"].get<std::string>()), 0u);
+  BOOST_CHECK_MESSAGE(web.refusals().empty(), web.refusals().front().reason);
+  BOOST_CHECK_EQUAL(notification(node, id).value("attempts", 0), 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

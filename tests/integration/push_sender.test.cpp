@@ -20,21 +20,7 @@ struct push_fixture {
   running_node node{{{"HERALD_RETRY_STEPS_MS", "200,400"},
                      {"HERALD_PUSH_REQUEUE_DELAY_MS", "200"},
                      {"HERALD_FAULT_CRASH_ON_VARIABLE", "explode"}}};
-  std::string code = create_push_template();
-
-  std::string create_push_template() {
-    json body = {{"template_code", unique("push-")},
-                 {"channel", "push"},
-                 {"title", "Order {{order}}"},
-                 {"body", "Hello {{name}}, it shipped."},
-                 {"data", {{"order_id", "{{order}}"}}},
-                 {"variables", {"name", "order"}}};
-    auto r = post_json(node.url(2) + "/api/v1/templates", body);
-    BOOST_TEST_CONTEXT("create template: " << r.raw) {
-      BOOST_REQUIRE_EQUAL(r.status, 201);
-    }
-    return body["template_code"].get<std::string>();
-  }
+  std::string code = create_push_template(node);
 
   /// Registers a device; answers its id.
   std::string add_device(const std::string& user_id, const json& body) {

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "runtime/auth/base64.hpp"
+#include "support/rs256.hpp"
 
 namespace herald::test {
 
@@ -89,23 +90,6 @@ std::map<std::string, std::string> parse_form(const std::string& body) {
     start = end + 1;
   }
   return out;
-}
-
-bool verify_rs256(const std::string& public_pem, std::string_view input,
-                  const std::string& signature) {
-  BIO* bio = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
-  EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = key != nullptr && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1
-            && EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
-                                signature.size(),
-                                reinterpret_cast<const unsigned char*>(input.data()),
-                                input.size())
-                 == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(key);
-  return ok;
 }
 
 std::string random_token() {

@@ -17,18 +17,39 @@ std::string create_user(const running_node& node, const json& fields) {
   return r.body["data"]["id"].get<std::string>();
 }
 
-std::string create_email_template(const running_node& node, const json& fields) {
-  json body = {{"template_code", unique("tpl-")},
-               {"channel", "email"},
-               {"subject", "Hello {{name}}"},
-               {"body", "Hi {{name}}."},
-               {"variables", {"name"}}};
-  body.update(fields);
-  auto r = post_json(node.url(2) + "/api/v1/templates", body);
+namespace {
+
+/// POSTs `defaults` updated with `fields` as a template; answers its code.
+std::string post_template(const running_node& node, json defaults, const json& fields) {
+  defaults.update(fields);
+  auto r = post_json(node.url(2) + "/api/v1/templates", defaults);
   BOOST_TEST_CONTEXT("create template: " << r.raw) {
     BOOST_REQUIRE_EQUAL(r.status, 201);
   }
-  return body["template_code"].get<std::string>();
+  return defaults["template_code"].get<std::string>();
+}
+
+} // namespace
+
+std::string create_email_template(const running_node& node, const json& fields) {
+  return post_template(node,
+                       {{"template_code", unique("tpl-")},
+                        {"channel", "email"},
+                        {"subject", "Hello {{name}}"},
+                        {"body", "Hi {{name}}."},
+                        {"variables", {"name"}}},
+                       fields);
+}
+
+std::string create_push_template(const running_node& node, const json& fields) {
+  return post_template(node,
+                       {{"template_code", unique("push-")},
+                        {"channel", "push"},
+                        {"title", "Order {{order}}"},
+                        {"body", "Hello {{name}}, it shipped."},
+                        {"data", {{"order_id", "{{order}}"}}},
+                        {"variables", {"name", "order"}}},
+                       fields);
 }
 
 std::string post_notification(const running_node& node, const std::string& user_id,

@@ -26,6 +26,11 @@ std::string create_user(const running_node& node, const json& fields = json::obj
 /// subject "Hello {{name}}", body "Hi {{name}}." with variable `name`. Answers its code.
 std::string create_email_template(const running_node& node, const json& fields = json::object());
 
+/// POSTs a push template with the given fields over these defaults: a unique code, title
+/// "Order {{order}}", body "Hello {{name}}, it shipped.", data {"order_id": "{{order}}"}
+/// with variables `name` and `order`. Answers its code.
+std::string create_push_template(const running_node& node, const json& fields = json::object());
+
 /// POSTs an email notification for `user_id` with template `code` and `variables` (more
 /// fields in `extra`), REQUIREs its 202 and answers the notification id.
 std::string post_notification(const running_node& node, const std::string& user_id,

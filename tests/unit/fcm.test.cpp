@@ -15,10 +15,12 @@
 
 #include "adapters/push/fcm.hpp"
 #include "runtime/auth/base64.hpp"
+#include "tests/support/rs256.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 namespace fcm = herald::push::fcm;
+using herald::test::verify_rs256;
 
 namespace {
 
@@ -70,23 +72,6 @@ json decode_part(const std::string& part) {
   auto bytes = herald::auth::base64url_decode(part);
   BOOST_REQUIRE(bytes);
   return json::parse(*bytes);
-}
-
-bool verify_rs256(const std::string& public_pem, const std::string& input,
-                  const std::string& signature) {
-  BIO* bio = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
-  EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = key != nullptr && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1
-            && EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
-                                signature.size(),
-                                reinterpret_cast<const unsigned char*>(input.data()),
-                                input.size())
-                 == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(key);
-  return ok;
 }
 
 json error_body(int code, const std::string& status, const std::string& fcm_code,
