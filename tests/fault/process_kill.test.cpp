@@ -140,7 +140,12 @@ BOOST_AUTO_TEST_CASE(herald_killed_mid_stream_and_started_again_loses_nothing_an
                                    << " %); redeliveries acked without sending after the restart: "
                                    << worker_counter(worker, "email_sender", "duplicates"));
   BOOST_CHECK_LE(a.duplicates, 2 * prefetch * email_consumers); // two kills
-  BOOST_CHECK_EQUAL(relay_count(hanging, "RCPT", 250), 1u); // sent after the restart
+  // The hung mail was never accepted before the first kill; it is sent after a restart,
+  // and once more only if the second kill came between that send and its status commit
+  // (the window above; the span check below then finds it across the second kill).
+  auto hung_sent = relay_count(hanging, "RCPT", 250);
+  BOOST_CHECK_GE(hung_sent, 1u);
+  BOOST_CHECK_LE(hung_sent, kills.size());
 
   // Each duplicated notification was in flight at a kill: its first mail before that kill,
   // its last after (500 ms: a mail whose data the relay had whole is stored just after).
