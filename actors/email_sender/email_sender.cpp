@@ -21,6 +21,7 @@
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/scheduler/quiet_hours_deferral.hpp"
 #include "actors/template_cache/compiled_cache.hpp"
 #include "actors/template_cache/render.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
@@ -449,7 +450,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
             item.user = r.user;
           }
         }
-        resolve_templates(self, b);
+        defer_quiet_hours(self, b, "email", [=] { resolve_templates(self, b); });
       },
       [=](caf::error& e) {
         messaging::requeue_pending(b->items, "users: " + render_error(self, e));

@@ -17,6 +17,7 @@
 #include "actors/messaging/queue_consumer.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/scheduler/quiet_hours_deferral.hpp"
 #include "actors/push_sender/push_batch.hpp"
 #include "actors/push_sender/push_provider.hpp"
 #include "actors/push_sender/push_providers.hpp"
@@ -324,7 +325,7 @@ void lookup_users(sender_actor* self, batch_ptr b) {
             item.user = r.user;
           }
         }
-        resolve_templates(self, b);
+        defer_quiet_hours(self, b, "push", [=] { resolve_templates(self, b); });
       },
       [=](caf::error& e) {
         messaging::requeue_pending(b->items, "users: " + render_error(self, e));
