@@ -186,9 +186,10 @@ BOOST_AUTO_TEST_CASE(two_hundred_sends_scheduled_for_one_moment_on_two_nodes_are
     }
     last = std::max(last, entry_time(timeline, "sent"));
   }
+  auto last_ms = (last - parse(when)).count();
   BOOST_TEST_MESSAGE("200 due at once: published by " << by_node["test-node"] << " / "
                      << by_node["test-node-2"] << " (node 1 / node 2); the last sent "
-                     << (last - parse(when)).count() << " ms after send_at");
+                     << last_ms << " ms after send_at");
 }
 
 BOOST_AUTO_TEST_CASE(a_cancelled_send_is_never_delivered_and_only_a_scheduled_one_cancels) {
