@@ -8,6 +8,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -221,6 +222,34 @@ BOOST_AUTO_TEST_CASE(a_cancelled_send_is_never_delivered_and_only_a_scheduled_on
   BOOST_TEST(mails_per_notification(to).count(cancelled) == 0);
   BOOST_TEST(status_of(node, cancelled) == "cancelled");
   check_error(http_call("DELETE", url + control), 409, "is sent");
+}
+
+BOOST_AUTO_TEST_CASE(a_cancel_waits_for_a_scheduler_that_claimed_the_send_and_then_answers_409) {
+  // This test is the scheduler: it claims the row as the scheduler does (FOR UPDATE), and
+  // marks it published while the DELETE waits. The node runs no scheduler of its own.
+  running_node node{{{"HERALD_ROLES", "gateway,users,templates"}}};
+  auto user = create_user(node);
+  auto code = create_email_template(node);
+  auto id = post_scheduled(node.url(), email_body(user, code, {{"send_at", in_seconds(3600)}}))
+              ["notification_id"].get<std::string>();
+  pqxx::connection c{herald::postgres::database_url(env("HERALD_TEST_PG_URL"), "notification_db")};
+  pqxx::work claim{c};
+  claim.exec_params("SELECT 1 FROM scheduled_sends WHERE notification_id = $1::uuid FOR UPDATE", id);
+  http_reply reply;
+  std::atomic<bool> answered{false};
+  std::thread cancel([&] {
+    reply = http_call("DELETE", node.url() + "/api/v1/notifications/" + id);
+    answered = true;
+  });
+  // While the claim is held, the cancel waits for it.
+  BOOST_TEST(!eventually([&] { return answered.load(); }, 1s), "the cancel did not wait");
+  claim.exec_params("UPDATE scheduled_sends SET state = 'published', finished_at = now()"
+                    " WHERE notification_id = $1::uuid", id);
+  claim.exec_params("UPDATE notifications SET status = 'queued' WHERE id = $1::uuid", id);
+  claim.commit();
+  cancel.join();
+  check_error(reply, 409, "is queued");
+  BOOST_TEST(status_of(node, id) == "queued");
 }
 
 BOOST_AUTO_TEST_CASE(send_at_must_be_rfc3339_with_an_offset_at_most_30_days_ahead) {
