@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(u->password.empty() || check_password(u->password).empty(),
             "a new user's password is none or an acceptable one");
     require(is_language_tag(user.language), "a new user's language is a language tag");
-    check_quiet_hours(u->profile.quiet);
+    check_quiet_hours(u->profile.user.quiet);
   }
 
   if (auto p = parse_user_patch(id, *body, error); accepted(p, error)) {

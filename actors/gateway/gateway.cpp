@@ -13,6 +13,7 @@
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/intake.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/scheduler/schedule_store.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
 #include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
@@ -88,6 +89,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   void read_notification(access::call&& c, http::reply_fn reply);
   void list_notifications(access::call&& c, http::reply_fn reply);
   void openapi(access::call&& c, http::reply_fn reply);
+  void cancel_notification(access::call&& c, http::reply_fn reply);
   void introspect(access::call&& c, http::reply_fn reply);
 
   static const std::vector<access::route<core>>& routes() {
@@ -100,6 +102,8 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
       {"GET", "/api/v1/notifications", auth::key_or_user(scope::notifications_read),
        &core::list_notifications},
       {"GET", "/openapi.json", auth::open(), &core::openapi},
+      {"DELETE", "/api/v1/notifications/{id}", auth::key_or_user(scope::notifications_write),
+       &core::cancel_notification},
       {"GET", "/api/v1/introspection/actors", auth::key(scope::introspection_read),
        &core::introspect},
     };
@@ -121,6 +125,10 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   /// be written before (database down), so the status writer gets it after the confirm.
   void publish(std::shared_ptr<intake_step> step, status_event queued, bool recorded,
                const template_record& tpl);
+
+  /// A checked request with a send_at ahead: committed as a scheduled send (not published;
+  /// the scheduler does that when it is due), then 202 `scheduled`.
+  void schedule(std::shared_ptr<intake_step> step, const template_record& tpl);
 
   /// 200 with the notification `id` that an earlier request with the same request_id made.
   void answer_existing(const std::string& id, const std::shared_ptr<intake_step>& step);
@@ -294,6 +302,10 @@ void gateway::core::check_and_accept(std::shared_ptr<intake_step> step) {
 
 void gateway::core::accept(std::shared_ptr<intake_step> step, const template_record& tpl) {
   auto& r = step->r;
+  if (r.send_at) {
+    schedule(std::move(step), tpl);
+    return;
+  }
   status_event queued{step->claim.notification_id, "queued", "", 0, r.request_id, r.user_id,
                       r.notification_type, r.template_code, step->correlation_id,
                       tpl.language, tpl.version, /*device_events=*/""};
@@ -361,6 +373,102 @@ void gateway::core::publish(std::shared_ptr<intake_step> step, status_event queu
     step->answer(rest::ok_text(202, data.finish(), "notification queued"));
   };
   next_publisher().publish(std::move(msg), std::move(on_outcome));
+}
+
+void gateway::core::schedule(std::shared_ptr<intake_step> step, const template_record& tpl) {
+  auto& r = step->r;
+  scheduled_intake in;
+  in.record = {step->claim.notification_id, "scheduled", "", 0, r.request_id, r.user_id,
+               r.notification_type, r.template_code, step->correlation_id, tpl.language,
+               tpl.version, /*device_events=*/""};
+  in.client_id = step->claim.client_id;
+  in.fingerprint = step->claim.fingerprint;
+  auto& s = in.send;
+  s.notification_id = in.record.notification_id;
+  s.send_at = time::format_rfc3339(*r.send_at);
+  s.reason = "send_at";
+  s.detail = "scheduled for " + s.send_at;
+  s.routing_key = r.notification_type;
+  s.body = notification_message(r, tpl, s.notification_id, step->correlation_id);
+  s.correlation_id = step->correlation_id;
+  s.priority = r.priority;
+  auto store = system.registry().get<caf::actor>(schedules_name);
+  auto self = shared_from_this();
+  // Copied before `in` is moved into the request (argument order is unspecified).
+  auto id = s.notification_id;
+  auto send_at = s.send_at;
+  auto release = [self, step] {
+    if (step->claimed) {
+      self->checks->release(step->claim);
+    }
+  };
+  ask(system, store, service_timeout,
+      [self, step, release, id, send_at](
+        outcome& o, std::string& existing_id, std::string& fingerprint) {
+        if (!o.ok()) {
+          release();
+          step->answer(rest::fail(503, o.error, "notification not accepted; retry later"));
+          return;
+        }
+        if (o.status == 200) { // the request_id was taken (the backstop)
+          if (fingerprint != step->claim.fingerprint) {
+            release();
+            step->answer(rest::fail(409, "request_id '" + step->r.request_id + "' was already "
+                                         "used with a different request body"));
+            return;
+          }
+          if (step->claimed) {
+            self->checks->complete(step->claim, existing_id);
+          }
+          self->answer_existing(existing_id, step);
+          return;
+        }
+        if (step->claimed) {
+          self->checks->complete(step->claim, id);
+        }
+        json_writer data;
+        data.field("notification_id", id);
+        if (step->r.request_id.empty()) {
+          data.null_field("request_id");
+        } else {
+          data.field("request_id", step->r.request_id);
+        }
+        data.field("status", "scheduled")
+          .field("send_at", send_at)
+          .field("channel", step->r.notification_type)
+          .field("correlation_id", step->correlation_id);
+        step->answer(rest::ok_text(202, data.finish(), "notification scheduled"));
+      },
+      [step, release](const std::string& why) {
+        release();
+        step->answer(rest::fail(503, "schedule store: " + why,
+                                "notification not accepted; retry later"));
+      },
+      schedule_atom::value, std::move(in));
+}
+
+void gateway::core::cancel_notification(access::call&& c, http::reply_fn reply) {
+  auto id = c.req.params["id"];
+  auto store = system.registry().get<caf::actor>(schedules_name);
+  auto user = c.who.is_user() ? c.who.id : std::string{};
+  ask(system, store, service_timeout,
+      [self = shared_from_this(), reply, id](outcome& o) {
+        if (!o.ok()) {
+          reply(rest::fail(o.status, o.error));
+          return;
+        }
+        // Committed: answer with the record as GET shows it.
+        ask(self->system, self->reader, service_timeout,
+            [reply](outcome& ro, std::string& record) {
+              if (!ro.ok()) {
+                reply(rest::fail(ro.status, ro.error));
+                return;
+              }
+              reply(rest::ok(200, json::parse(record), "notification cancelled"));
+            },
+            rest::unavailable(reply, "notification store"), read_atom::value, id);
+      },
+      rest::unavailable(reply, "schedule store"), cancel_atom::value, id, user);
 }
 
 void gateway::core::answer_existing(const std::string& id,

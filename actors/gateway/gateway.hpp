@@ -10,10 +10,20 @@
 // over `amqp.publishers` connections: many requests' messages are in flight at once and
 // each answer waits for its own confirm only.
 //
+// Scheduling (issue 12): a request with `send_at` ahead (notification_request.hpp: RFC 3339
+// with an offset, at most 30 days ahead; now or past sends at once) is checked the same
+// way, then committed durably as a scheduled send with its notification `scheduled`
+// (actors/scheduler/schedule_store.hpp) instead of being published: 202 with status
+// `scheduled` and `send_at` means it is in notification_db; the scheduler on a gateway
+// node publishes it when due. DELETE /api/v1/notifications/{id} cancels it while it is
+// still scheduled: 200 with the record (`cancelled`), 409 naming the status once it is on
+// its way, 404 unknown.
+//
 // Credentials (actors/common/access.hpp; the route table is in gateway.cpp): sending
 // needs an API key with notifications:write, or a user's login token for a notification
 // to that very user; reading a notification needs notifications:read, or the login token
-// of the user it was sent to (403 for another user's). Introspection needs
+// of the user it was sent to (403 for another user's); cancelling one needs
+// notifications:write, or that user's login token. Introspection needs
 // introspection:read. Listing (GET /api/v1/notifications, list_request.hpp) needs
 // notifications:read, or a login token, which lists only its own user's notifications
 // (a user_id filter naming another user is a 403). GET /openapi.json (openapi.hpp) needs

@@ -6,9 +6,6 @@
 #include "runtime/auth/api_key.hpp"
 
 #include <array>
-#include <cctype>
-#include <chrono>
-#include <ctime>
 
 namespace herald {
 
@@ -18,33 +15,6 @@ using json = nlohmann::json;
 
 validation problem(std::string error, int status = 400) {
   return {std::nullopt, status, std::move(error)};
-}
-
-bool is_rfc3339(const std::string& s) {
-  std::tm tm{};
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) {
-    return false;
-  }
-  if (*end == '.') {
-    ++end;
-    if (!std::isdigit(static_cast<unsigned char>(*end))) {
-      return false;
-    }
-    while (std::isdigit(static_cast<unsigned char>(*end))) {
-      ++end;
-    }
-  }
-  if (*end == 'Z' || *end == 'z') {
-    return end[1] == '\0';
-  }
-  if ((*end == '+' || *end == '-') && std::isdigit(static_cast<unsigned char>(end[1]))
-      && std::isdigit(static_cast<unsigned char>(end[2])) && end[3] == ':'
-      && std::isdigit(static_cast<unsigned char>(end[4]))
-      && std::isdigit(static_cast<unsigned char>(end[5])) && end[6] == '\0') {
-    return true;
-  }
-  return false;
 }
 
 } // namespace
@@ -66,7 +36,7 @@ std::string request_id_problem(const std::string& id, const std::string& what) {
   return {};
 }
 
-validation parse_notification_request(const json& body) {
+validation parse_notification_request(const json& body, time::instant now) {
   static const std::array<const char*, 11> known{
     "notification_type", "user_id",  "template_code", "variables", "request_id",
     "priority",          "metadata", "language",      "send_at",   "channel",
@@ -145,10 +115,19 @@ validation parse_notification_request(const json& body) {
     return problem(e);
   }
   if (!send_at.empty()) {
-    if (!is_rfc3339(send_at)) {
-      return problem("field 'send_at' must be an RFC 3339 timestamp, got \"" + send_at + "\"");
+    auto when = time::parse_rfc3339(send_at);
+    if (!when) {
+      return problem("field 'send_at' must be an RFC 3339 timestamp with an offset (Z or "
+                     "+HH:MM), like \"2026-12-01T09:30:00Z\", got \"" + send_at + "\"");
     }
-    return problem("field 'send_at': scheduled sending is not available yet", 422);
+    if (*when > now + max_schedule_ahead) {
+      return problem("field 'send_at' may be at most 30 days ahead (until "
+                     + time::format_rfc3339(now + max_schedule_ahead) + "), got \"" + send_at
+                     + "\"");
+    }
+    if (*when > now) {
+      r.send_at = *when;
+    }
   }
   return {std::move(r), 0, {}};
 }

@@ -8,6 +8,7 @@
 
 #include "actors/messaging/messages.hpp"
 #include "actors/template_cache/render.hpp"
+#include "runtime/time/rfc3339.hpp"
 
 namespace herald {
 
@@ -21,7 +22,13 @@ struct notification_request {
   nlohmann::json metadata = nlohmann::json::object();
   std::string language;          ///< optional
   int template_version = 0;      ///< optional pin; 0 means the latest
+  /// When to send: set only for a time after the request's `now` (a scheduled send); a
+  /// `send_at` at or before it sends at once, as if none was given.
+  std::optional<time::instant> send_at;
 };
+
+/// How far ahead `send_at` may be.
+inline constexpr std::chrono::hours max_schedule_ahead{24 * 30};
 
 struct validation {
   std::optional<notification_request> value;
@@ -29,7 +36,9 @@ struct validation {
   std::string error;  ///< names the field
 };
 
-validation parse_notification_request(const nlohmann::json& body);
+/// `now` is the request's arrival: it decides whether `send_at` is ahead, and how far.
+validation parse_notification_request(const nlohmann::json& body,
+                                      time::instant now = time::now());
 
 /// A request_id (the body's field or the Idempotency-Key header): up to 128 characters,
 /// letters, digits and - _ . : only; "" means none.

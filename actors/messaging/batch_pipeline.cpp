@@ -8,6 +8,7 @@
 #include "actors/messaging/topology.hpp"
 #include "actors/node/node_context.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/scheduler/quiet_hours_deferral.hpp"
 #include "actors/user_lookup/user_lookup.hpp"
 #include "runtime/logging/log.hpp"
 #include "runtime/supervision/supervised_pool.hpp"
@@ -307,8 +308,9 @@ void batch_pipeline::lookup_users(batch_ptr b) {
 }
 
 // Step 3: what happens to each notification now that its user is known, decided here
-// and nowhere else. Quiet hours (branch schedule) add their deferral here: the deferred
-// ones handed over in one request, this step going on once it answered.
+// and nowhere else: skipped by preferences, then deferred by quiet hours (the deferred
+// ones handed to the schedule store in one request, this step going on once it answered;
+// actors/scheduler/quiet_hours_deferral.hpp).
 void batch_pipeline::decide_deliveries(batch_ptr b) {
   for (auto& item : b->items) {
     if (item.result != verdict::pending) {
@@ -318,7 +320,7 @@ void batch_pipeline::decide_deliveries(batch_ptr b) {
       decide(item, verdict::skipped, std::move(d.why));
     }
   }
-  resolve_templates(b);
+  defer_quiet_hours(self_, b, cfg_.channel, [=, this] { resolve_templates(b); });
 }
 
 delivery_decision decide_delivery(const notification_job&, const user_record& user,

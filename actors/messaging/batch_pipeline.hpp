@@ -22,10 +22,11 @@
 //      dead-lettered `unknown_user`; a lookup that failed: requeued);
 //   3. decide_deliveries: for each notification whose user is known,
 //      decide_delivery(job, user, channel): deliver now, or skip (the channel's
-//      preferences: channel_steps::opted_out; `skipped`). The one place where a
-//      notification's fate is taken from its user before any work is spent on it: quiet
-//      hours' "defer until T" (branch schedule) belongs here, as a third answer; the step
-//      may wait for an answer (a deferral committed elsewhere) before it goes on;
+//      preferences: channel_steps::opted_out; `skipped`), then defer: priority below 9
+//      inside the user's quiet hours is written as a scheduled send for the period's end
+//      and acked once that is committed (actors/scheduler/quiet_hours_deferral.hpp). The
+//      one place where a notification's fate is taken from its user before any work is
+//      spent on it;
 //   4. resolve_templates: one template lookup per distinct (code, languages, version);
 //      a pinned version already compiled here needs none; every version is compiled once
 //      and kept (compiled_cache; versions are immutable). Unknown, of another channel, or

@@ -60,7 +60,24 @@ typename Inspector::result_type inspect(Inspector& f, push_token& x) {
   return f(caf::meta::type_name("push_token"), x.id, x.kind, x.token, x.p256dh, x.auth);
 }
 
-/// A user as the senders and the gateway see it: contact, preferences and devices.
+/// When a user does not want push or email: local times HH:MM in an IANA time zone, the
+/// period [start, end) (overnight when start > end). The senders defer a notification of
+/// priority below 9 that falls inside to the period's end (runtime/time/quiet_hours.hpp,
+/// actors/scheduler/quiet_hours_deferral.hpp). All three empty means none.
+struct quiet_hours {
+  std::string start;
+  std::string end;
+  std::string timezone;
+  bool empty() const { return start.empty(); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, quiet_hours& x) {
+  return f(caf::meta::type_name("quiet_hours"), x.start, x.end, x.timezone);
+}
+
+/// A user as the senders and the gateway see it: contact, preferences, quiet hours and
+/// devices.
 struct user_record {
   std::string id;
   std::string email;
@@ -69,12 +86,13 @@ struct user_record {
   bool email_enabled = true;
   bool push_enabled = true;
   std::vector<push_token> push_tokens;
+  quiet_hours quiet;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("user_record"), x.id, x.email, x.name, x.language,
-           x.email_enabled, x.push_enabled, x.push_tokens);
+           x.email_enabled, x.push_enabled, x.push_tokens, x.quiet);
 }
 
 // -- templates -----------------------------------------------------------------

@@ -44,7 +44,8 @@ std::optional<notification_job> parse_notification_job(const queued_message& m,
   }
   notification_job j;
   j.tag = m.tag;
-  j.redelivered = m.redelivered;
+  // A scheduler's publish may be a second copy (topology.hpp): checked like a redelivery.
+  j.redelivered = m.redelivered || m.headers.count(scheduled_header) > 0;
   j.notification_id = text_field(body, "notification_id");
   if (!is_uuid(j.notification_id)) {
     why = "no UUID notification_id";
@@ -153,7 +154,8 @@ batch_settlement settle(const std::vector<std::pair<std::uint64_t, verdict>>& ou
 }
 
 bool is_terminal_status(const std::string& status) {
-  return status == "sent" || status == "skipped" || status == "failed" || status == "dead";
+  return status == "sent" || status == "skipped" || status == "failed" || status == "dead"
+         || status == "cancelled";
 }
 
 } // namespace herald::messaging

@@ -125,7 +125,8 @@ struct batch_settlement {
 batch_settlement settle(const std::vector<std::pair<std::uint64_t, verdict>>& outcomes,
                         bool recorded);
 
-/// Terminal statuses: a notification in one of these is never sent again.
+/// Terminal statuses: a notification in one of these is never sent again (cancelled: a
+/// scheduled send cancelled, whose message a scheduler may still have published).
 bool is_terminal_status(const std::string& status);
 
 } // namespace herald::messaging

@@ -43,6 +43,10 @@ inline constexpr const char* reason_header = "x-herald-reason";
 inline constexpr const char* detail_header = "x-herald-detail";
 inline constexpr const char* attempts_header = "x-herald-attempts";
 inline constexpr const char* channel_header = "x-herald-channel";
+/// Published by the scheduler (its send_at, RFC 3339): the copy may be a second one (a
+/// scheduler that died between publishing and committing publishes again), so a sender
+/// treats it as redelivered and checks the notification's status before sending.
+inline constexpr const char* scheduled_header = "x-herald-scheduled";
 
 /// The name of the delay queue of a step.
 inline std::string delay_queue(std::chrono::milliseconds step) {

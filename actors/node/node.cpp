@@ -12,6 +12,8 @@
 #include "actors/gateway/api_keys.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/notification_store/notification_store.hpp"
+#include "actors/scheduler/schedule_store.hpp"
+#include "actors/scheduler/scheduler.hpp"
 #include "actors/push_sender/push_sender.hpp"
 #include "actors/template_cache/template_cache.hpp"
 #include "actors/user_lookup/password_hasher.hpp"
@@ -193,6 +195,8 @@ std::string node::start() {
     reader = store.readers.pool;
     impl_->roots.push_back(store.writer.supervisor);
     impl_->roots.push_back(store.readers.supervisor);
+    // Scheduled sends: the gateway writes and cancels them, the senders defer to them.
+    impl_->roots.push_back(spawn_schedule_store(ctx_).supervisor);
   }
   caf::actor users;
   if (users_role || email_role || push_role || gateway_role) {
@@ -227,6 +231,7 @@ std::string node::start() {
     impl_->roots.push_back(store.supervisor);
   }
   if (gateway_role) {
+    impl_->roots.push_back(spawn_scheduler(ctx_).supervisor);
     impl_->gw = std::make_unique<gateway>(ctx_, status_writer, reader, users, templates);
     auto* server = make_server(base);
     impl_->gw->add_routes(*server, gate);

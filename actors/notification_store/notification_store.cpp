@@ -189,6 +189,7 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
         auto rows = tx.exec_params(
           "SELECT id, request_id, user_id, channel, template_code, status, attempts, "
           "last_error, correlation_id, language, template_version, timeline, "
+          "to_char(send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS send_at, "
           "to_char(created_at AT TIME ZONE 'UTC', "
           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, to_char(updated_at AT TIME "
           "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS updated_at "
@@ -211,6 +212,7 @@ caf::behavior notification_reader(caf::stateful_actor<reader_state>* self, std::
                   {"template_version", row["template_version"].as<int>() == 0
                                          ? json(nullptr)
                                          : json(row["template_version"].as<int>())},
+                  {"send_at", text("send_at")},
                   {"created_at", text("created_at")}, {"updated_at", text("updated_at")}};
         auto timeline = json::parse(row["timeline"].c_str(), nullptr, false);
         record["timeline"] = std::move(timeline);

@@ -28,6 +28,10 @@ json to_json(const user_record& u) {
   for (auto& t : u.push_tokens) {
     tokens.push_back(to_json(t));
   }
+  json quiet = nullptr;
+  if (!u.quiet.empty()) {
+    quiet = {{"start", u.quiet.start}, {"end", u.quiet.end}, {"timezone", u.quiet.timezone}};
+  }
   return {{"id", u.id},
           {"email", u.email},
           {"name", u.name},
@@ -35,16 +39,12 @@ json to_json(const user_record& u) {
            {{"email", u.email_enabled},
             {"push", u.push_enabled},
             {"language", u.language},
-            {"quiet_hours", nullptr}}},
+            {"quiet_hours", std::move(quiet)}}},
           {"push_tokens", std::move(tokens)}};
 }
 
 json to_json(const user_profile& p) {
   auto j = to_json(p.user);
-  if (!p.quiet.empty()) {
-    j["preferences"]["quiet_hours"] = {
-      {"start", p.quiet.start}, {"end", p.quiet.end}, {"timezone", p.quiet.timezone}};
-  }
   j["has_password"] = p.has_password;
   j["created_at"] = p.created_at;
   j["updated_at"] = p.updated_at;
@@ -63,7 +63,7 @@ std::optional<user_profile> profile_from_json(const json& j) {
     u.push_enabled = prefs.at("push").get<bool>();
     u.language = prefs.at("language").get<std::string>();
     if (auto& q = prefs.at("quiet_hours"); !q.is_null()) {
-      p.quiet = {q.at("start").get<std::string>(), q.at("end").get<std::string>(),
+      p.user.quiet = {q.at("start").get<std::string>(), q.at("end").get<std::string>(),
                  q.at("timezone").get<std::string>()};
     }
     for (auto& t : j.at("push_tokens")) {
@@ -122,7 +122,7 @@ user_profile read_profile(const pqxx::row& row) {
   u.email_enabled = row["email_enabled"].as<bool>();
   u.push_enabled = row["push_enabled"].as<bool>();
   p.has_password = row["has_password"].as<bool>();
-  p.quiet = {row["quiet_start"].c_str(), row["quiet_end"].c_str(),
+  p.user.quiet = {row["quiet_start"].c_str(), row["quiet_end"].c_str(),
              row["quiet_timezone"].c_str()};
   p.created_at = row["created_at"].c_str();
   p.updated_at = row["updated_at"].c_str();
@@ -354,7 +354,7 @@ caf::behavior user_store(caf::stateful_actor<store_state>* self, std::string db_
                        "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), "
                        "NULLIF($9, ''), NULLIF($10, ''))",
                        u.id, u.email, u.name, u.language, u.email_enabled, u.push_enabled,
-                       password_hash, p.quiet.start, p.quiet.end, p.quiet.timezone);
+                       password_hash, p.user.quiet.start, p.user.quiet.end, p.user.quiet.timezone);
         created = select_profile(tx, u.id);
       });
       if (r.code == postgres::status::conflict) {

@@ -99,26 +99,10 @@ typename Inspector::result_type inspect(Inspector& f, user_lookup_result& x) {
   return f(caf::meta::type_name("user_lookup_result"), x.result, x.user);
 }
 
-/// When a user does not want push or email: local times HH:MM in an IANA time zone.
-/// Stored and returned, NOT enforced yet: senders do not read them so far.
-/// All three empty means none.
-struct quiet_hours {
-  std::string start;
-  std::string end;
-  std::string timezone;
-  bool empty() const { return start.empty(); }
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, quiet_hours& x) {
-  return f(caf::meta::type_name("quiet_hours"), x.start, x.end, x.timezone);
-}
-
 /// A user as the users REST API shows it: the record other services get, and what only
 /// the API shows. Never holds the password hash.
 struct user_profile {
-  user_record user;
-  quiet_hours quiet;
+  user_record user; ///< its quiet hours included
   bool has_password = false;
   std::string created_at; ///< RFC 3339, UTC
   std::string updated_at;
@@ -126,7 +110,7 @@ struct user_profile {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_profile& x) {
-  return f(caf::meta::type_name("user_profile"), x.user, x.quiet, x.has_password,
+  return f(caf::meta::type_name("user_profile"), x.user, x.has_password,
            x.created_at, x.updated_at);
 }
 

@@ -407,7 +407,7 @@ std::optional<new_user> parse_new_user(const json& body, std::string& error) {
     u.push_enabled = prefs.push_enabled.value_or(u.push_enabled);
     u.language = prefs.language.value_or(u.language);
     if (prefs.quiet) {
-      out.profile.quiet = *prefs.quiet;
+      out.profile.user.quiet = *prefs.quiet;
     }
   }
   return out;

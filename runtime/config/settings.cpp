@@ -294,6 +294,14 @@ const std::vector<option>& declared_options() {
               "How long the gateway keeps a user or template it checked requests against "
               "(changes through this node drop copies at once)",
               0, 3600000),
+      integer("scheduler.poll_ms", "HERALD_SCHEDULER_POLL_MS", "250",
+              "How often each gateway node's scheduler looks for scheduled sends that are "
+              "due (send_at, quiet hours): delivery starts at most this late",
+              10, 500),
+      integer("scheduler.batch_max", "HERALD_SCHEDULER_BATCH_MAX", "1000",
+              "Most due scheduled sends one scheduler claims and publishes in one "
+              "transaction (it claims again at once when it took that many)",
+              1, 10000),
       url("pg.url", "HERALD_PG_URL", "postgresql://postgres@127.0.0.1:5432",
           "PostgreSQL server; each service uses its own database on it",
           {"postgresql", "postgres"}),

@@ -29,7 +29,7 @@ HERALD_PACKAGES=(
   libcaf-dev libcpprest-dev libpqxx-dev postgresql libhiredis-dev redis-server
   librabbitmq-dev rabbitmq-server libkainjow-mustache-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libboost-test-dev python3-aiosmtpd curl postfix jq
-  iproute2 ca-certificates ccache openssl libutf8proc-dev
+  iproute2 ca-certificates ccache openssl libutf8proc-dev libhowardhinnant-date-dev
 )
 
 # Databases owned by the services; config/migrations/<db>/ holds each one's migrations.

@@ -11,12 +11,14 @@
 
 #include <boost/asio/ip/host_name.hpp>
 
+#include <chrono>
 #include <filesystem>
 
 #include "actors/common/ids.hpp"
 #include "adapters/net/outbound.hpp"
 #include "adapters/postgres/session.hpp"
 #include "adapters/push/webpush.hpp"
+#include "runtime/time/rfc3339.hpp"
 #include "support/fake_fcm.hpp"
 #include "support/fake_webpush.hpp"
 #include "support/herald_api.hpp"
@@ -237,6 +239,26 @@ BOOST_AUTO_TEST_CASE(the_fcm_breaker_opens_while_the_fake_is_down_and_nothing_is
     BOOST_CHECK_EQUAL(fcm_messages_to(t).size(), 1u);
   }
   BOOST_CHECK_EQUAL(registry_entry(node, "push_breaker/fcm").value("state", ""), "closed");
+}
+
+BOOST_AUTO_TEST_CASE(quiet_hours_defer_a_priority_5_push_and_let_priority_9_through) {
+  // Quiet from an hour ago to an hour from now, UTC, in whole minutes.
+  auto minute = std::chrono::floor<std::chrono::minutes>(herald::time::now());
+  auto hhmm = [](herald::time::instant t) { return herald::time::format_rfc3339(t).substr(11, 5); };
+  auto end = herald::time::format_rfc3339(minute + std::chrono::minutes{60});
+  auto user = create_user(node, {{"preferences",
+                                  {{"quiet_hours", {{"start", hhmm(minute - std::chrono::minutes{60})},
+                                                    {"end", end.substr(11, 5)},
+                                                    {"timezone", "UTC"}}}}}});
+  auto token = add_fcm(user);
+  auto quiet = push(user, 5);
+  auto urgent = push(user, 9);
+  BOOST_TEST(wait_for(urgent, "sent") == "sent");
+  BOOST_TEST(wait_for(quiet, "scheduled") == "scheduled");
+  auto record = notification(node, quiet);
+  BOOST_TEST(record["send_at"] == end);
+  BOOST_TEST(record["timeline"].back()["detail"] == "quiet hours until " + end);
+  BOOST_TEST(fcm_messages_to(token).size() == 1u); // the urgent one only
 }
 
 BOOST_AUTO_TEST_SUITE_END()

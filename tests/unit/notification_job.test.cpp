@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/messaging/notification_job.hpp"
+#include "actors/messaging/topology.hpp"
 
 using namespace herald;
 using namespace herald::messaging;
@@ -212,11 +213,19 @@ BOOST_AUTO_TEST_CASE(only_sent_skipped_and_failed_are_recorded_statuses) {
   BOOST_CHECK_EQUAL(std::string{status_name(verdict::pending)}, "");
 }
 
+BOOST_AUTO_TEST_CASE(a_scheduled_publish_is_checked_like_a_redelivery) {
+  std::string why;
+  auto m = message({{"notification_id", id}, {"user_id", "u-1"}, {"template_code", "t"}});
+  BOOST_CHECK(!parse_notification_job(m, why)->redelivered);
+  m.headers[herald::messaging::scheduled_header] = "2026-11-30T02:00:00.000Z";
+  BOOST_CHECK(parse_notification_job(m, why)->redelivered);
+}
+
 BOOST_AUTO_TEST_CASE(final_statuses_are_the_ones_a_redelivery_must_not_send_again) {
-  for (auto s : {"sent", "skipped", "failed", "dead"}) {
+  for (auto s : {"sent", "skipped", "failed", "dead", "cancelled"}) {
     BOOST_CHECK(is_terminal_status(s));
   }
-  for (auto s : {"queued", "processing", "retrying", ""}) {
+  for (auto s : {"queued", "processing", "retrying", "scheduled", ""}) {
     BOOST_CHECK(!is_terminal_status(s));
   }
 }

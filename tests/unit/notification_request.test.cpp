@@ -157,14 +157,41 @@ BOOST_AUTO_TEST_CASE(a_nul_character_in_a_string_field_is_refused_naming_the_fie
   BOOST_CHECK_NE(v.error.find("'request_id' must not contain NUL"), std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(send_at_must_be_rfc3339_and_is_not_yet_available) {
+BOOST_AUTO_TEST_CASE(send_at_is_an_rfc3339_time_with_an_offset_at_most_30_days_ahead) {
+  auto now = *herald::time::parse_rfc3339("2026-11-30T12:00:00Z");
   auto body = valid();
-  body["send_at"] = "tomorrow";
-  BOOST_CHECK_NE(error_of(body).find("RFC 3339"), std::string::npos);
-  body["send_at"] = "2026-12-01T10:00:00Z";
-  auto v = parse_notification_request(body);
-  BOOST_REQUIRE(!v.value);
-  BOOST_CHECK_EQUAL(v.status, 422);
+  auto parsed = [&](const json& b) { return parse_notification_request(b, now); };
+  for (const char* bad : {"tomorrow", "2026-12-01T10:00:00", "2026-12-01 10:00:00Z",
+                          "2026-02-30T10:00:00Z", "2026-12-01T10:00:00+0100"}) {
+    body["send_at"] = bad;
+    auto v = parsed(body);
+    BOOST_REQUIRE(!v.value);
+    BOOST_CHECK_EQUAL(v.status, 400);
+    BOOST_CHECK_MESSAGE(v.error.find("field 'send_at' must be an RFC 3339 timestamp with an "
+                                     "offset") != std::string::npos, v.error);
+  }
+  body["send_at"] = 1767268800;
+  BOOST_CHECK_NE(parsed(body).error.find("'send_at'"), std::string::npos);
+  body["send_at"] = "2026-12-30T12:00:00.001Z"; // 30 days and a millisecond
+  BOOST_CHECK_NE(parsed(body).error.find("at most 30 days ahead"), std::string::npos);
+  body["send_at"] = "2026-12-30T13:00:00+01:00"; // exactly 30 days
+  auto v = parsed(body);
+  BOOST_REQUIRE(v.value);
+  BOOST_REQUIRE(v.value->send_at);
+  BOOST_CHECK_EQUAL(herald::time::format_rfc3339(*v.value->send_at), "2026-12-30T12:00:00.000Z");
+}
+
+BOOST_AUTO_TEST_CASE(a_send_at_now_or_in_the_past_sends_at_once) {
+  auto now = *herald::time::parse_rfc3339("2026-11-30T12:00:00Z");
+  auto body = valid();
+  for (const char* when : {"2026-11-30T12:00:00Z", "2020-01-01T00:00:00Z"}) {
+    body["send_at"] = when;
+    auto v = parse_notification_request(body, now);
+    BOOST_REQUIRE(v.value);
+    BOOST_CHECK(!v.value->send_at);
+  }
+  body["send_at"] = "2026-11-30T12:00:00.001Z";
+  BOOST_CHECK(parse_notification_request(body, now).value->send_at);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -52,7 +52,7 @@ BOOST_AUTO_TEST_CASE(a_full_create_body_is_read_with_a_fresh_uuid) {
   BOOST_TEST(u->password == "correct horse");
   BOOST_TEST(!u->profile.user.email_enabled);
   BOOST_TEST(u->profile.user.language == "pt-BR");
-  BOOST_TEST(u->profile.quiet.timezone == "Europe/Berlin");
+  BOOST_TEST(u->profile.user.quiet.timezone == "Europe/Berlin");
 }
 
 BOOST_AUTO_TEST_CASE(create_refuses_unknown_fields_naming_them) {
@@ -287,7 +287,7 @@ BOOST_AUTO_TEST_CASE(profiles_survive_the_cache_format) {
   p.user.push_enabled = false;
   p.user.push_tokens = {{"t1", "fcm", std::string(40, 'f'), "", ""},
                         {"t2", "webpush", "https://push.example.com/1", p256dh_key(), "YXV0aA"}};
-  p.quiet = {"22:00", "07:00", "Europe/Berlin"};
+  p.user.quiet = {"22:00", "07:00", "Europe/Berlin"};
   p.has_password = true;
   p.created_at = "2024-01-01T00:00:00.000Z";
   p.updated_at = "2024-01-02T00:00:00.000Z";
@@ -295,7 +295,7 @@ BOOST_AUTO_TEST_CASE(profiles_survive_the_cache_format) {
   BOOST_TEST_REQUIRE(back.has_value());
   BOOST_TEST(to_json(*back) == to_json(p));
   BOOST_TEST(back->user.push_tokens.at(1).p256dh == p256dh_key());
-  BOOST_TEST(back->quiet.timezone == "Europe/Berlin");
+  BOOST_TEST(back->user.quiet.timezone == "Europe/Berlin");
   BOOST_TEST(back->has_password);
   // The comparison above sees every field: a profile differing in one is not equal.
   auto other = *back;
