@@ -31,6 +31,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/redis/command_batcher.hpp"
 #include "runtime/config/rate_spec.hpp"
@@ -68,6 +70,17 @@ public:
 
   /// Runs the checks; `done` runs once, on the Redis I/O thread (it must not block).
   void check(const admission_request& r, std::function<void(const admission_verdict&)> done);
+
+  /// The checks of many requests (a bulk) in ONE script call: each judged exactly as
+  /// check() would, in order, so earlier items count against later ones' windows. `done`
+  /// runs once, on the Redis I/O thread, with one verdict per request in order (all
+  /// `unchecked` when Redis fails: fail open, counted once per request).
+  void check_many(const std::vector<admission_request>& rs,
+                  std::function<void(std::vector<admission_verdict>)> done);
+
+  /// complete() and release() for many requests, one script call each (fire and forget).
+  void complete_many(const std::vector<std::pair<admission_request, std::string>>& done);
+  void release_many(const std::vector<admission_request>& rs);
 
   /// The request's notification is accepted as `notification_id` (its own, or the one the
   /// database already had): its claim becomes done for 24 h. Fire and forget.

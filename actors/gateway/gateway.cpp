@@ -5,6 +5,7 @@
 #include "actors/common/json_writer.hpp"
 #include "actors/common/rest.hpp"
 #include "actors/gateway/admission.hpp"
+#include "actors/gateway/bulk.hpp"
 #include "actors/gateway/directory.hpp"
 #include "actors/gateway/notification_request.hpp"
 #include "actors/messaging/messages.hpp"
@@ -82,6 +83,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   // -- the routes (table below) -------------------------------------------------------
 
   void notify(access::call&& c, http::reply_fn reply);
+  void notify_bulk(access::call&& c, http::reply_fn reply);
   void read_notification(access::call&& c, http::reply_fn reply);
   void introspect(access::call&& c, http::reply_fn reply);
 
@@ -90,6 +92,8 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
     static const std::vector<access::route<core>> table{
       {"POST", "/api/v1/notifications", auth::key_or_user(scope::notifications_write),
        &core::notify},
+      {"POST", "/api/v1/notifications/bulk", auth::key_or_user(scope::notifications_write),
+       &core::notify_bulk},
       {"GET", "/api/v1/notifications/{id}", auth::key_or_user(scope::notifications_read),
        &core::read_notification},
       {"GET", "/api/v1/introspection/actors", auth::key(scope::introspection_read),
@@ -129,6 +133,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   std::vector<runtime::entry_ptr> entries;
   std::atomic<std::size_t> next{0};
   render_limits limits; ///< what a request's variables may make its template cost
+  std::size_t bulk_max = 10000; ///< gateway.bulk_max
 };
 
 gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
@@ -147,6 +152,7 @@ gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notific
     entry->set_state("running");
     core_->entries.push_back(entry);
   }
+  core_->bulk_max = static_cast<std::size_t>(ctx.settings.get_int("gateway.bulk_max"));
   core_->checks = std::make_shared<admission>(
     ctx.settings, ctx.registry.enlist("admission", "gateway", "io_thread"));
   core_->intake = std::make_shared<notification_intake>(
@@ -241,6 +247,33 @@ void gateway::core::notify(access::call&& c, http::reply_fn reply) {
     }
     self->check_and_accept(step);
   });
+}
+
+void gateway::core::notify_bulk(access::call&& c, http::reply_fn reply) {
+  auto correlation_id = correlation_id_of(c.req);
+  auto answer = [reply, correlation_id](http::response r) {
+    reply(rest::with_correlation(std::move(r), correlation_id));
+  };
+  auto body = rest::parse_object(c.req.body, answer);
+  if (!body) {
+    return;
+  }
+  auto parsed = parse_bulk_request(*body, bulk_max, c.req.header("Idempotency-Key"));
+  if (parsed.status != 200) {
+    answer(rest::fail(parsed.status, parsed.error));
+    return;
+  }
+  bulk_parts parts;
+  parts.dir = &dir;
+  parts.checks = checks;
+  parts.intake = intake;
+  for (auto& p : publishers) {
+    parts.publishers.push_back(p.get());
+  }
+  parts.status_writer = status_writer;
+  parts.limits = limits;
+  run_bulk(parts, shared_from_this(), std::move(parsed.items), client_of(c.who),
+           c.who.is_user() ? c.who.id : std::string{}, correlation_id, answer);
 }
 
 void gateway::core::check_and_accept(std::shared_ptr<intake_step> step) {

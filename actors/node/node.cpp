@@ -198,7 +198,11 @@ std::string node::start() {
   // One budget for every port: the cap is the process's.
   limits.connections = std::make_shared<http::connection_budget>(max_connections);
   auto make_server = [&](int port) {
-    impl_->servers.push_back(std::make_unique<http::server>(host, port, limits, rest::server_error));
+    auto lim = limits;
+    if (port == base) { // the gateway's: the bulk route takes larger bodies
+      lim.path_body_bytes[std::string{gateway::bulk_path}] = size("gateway.bulk_max_body_bytes");
+    }
+    impl_->servers.push_back(std::make_unique<http::server>(host, port, lim, rest::server_error));
     return impl_->servers.back().get();
   };
   bool gateway_role = s.has_role("gateway");

@@ -60,6 +60,9 @@ using error_fn = std::function<response(int status, const std::string& message)>
 /// What a server accepts (defaults: the http.* settings' defaults).
 struct limits {
   std::size_t max_body_bytes = 1 << 20;          ///< larger: 413
+  /// Paths (exact, without a trailing slash) whose body limit is another than
+  /// max_body_bytes (e.g. a bulk route), checked once the header names the path.
+  std::map<std::string, std::size_t> path_body_bytes{};
   std::size_t max_header_bytes = 16 * 1024;      ///< request line and fields: 431
   std::size_t max_headers = 100;                 ///< header fields: 431
   std::size_t max_request_line_bytes = 8 * 1024; ///< method, target, version: 414
