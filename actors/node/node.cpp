@@ -80,8 +80,12 @@ std::string check_topology(const config::settings& s) {
   }
   auto rest = err.substr(std::string_view{amqp::inequivalent_queue_prefix}.size());
   auto queue = rest.substr(0, rest.find(' '));
+  auto detail = rest.substr(std::min(rest.size(), queue.size() + 2));
+  if (!detail.empty() && detail.back() == ')') {
+    detail.pop_back();
+  }
   return "RabbitMQ refuses to declare queue '" + queue + "': it exists with other arguments, "
-         "declared by an older Herald without x-max-priority (" + rest + "). Fix: stop the "
+         "declared by an older Herald without x-max-priority (" + detail + "). Fix: stop the "
          "gateways, let the old workers drain it (rabbitmqctl list_queues shows 0 messages), "
          "then `rabbitmqctl delete_queue " + queue + "` and start Herald again; with "
          "development data that may be lost, `scripts/down && rm -rf .run/rabbitmq && "

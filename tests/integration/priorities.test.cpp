@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "actors/messaging/topology.hpp"
+#include "support/broker.hpp"
 #include "support/herald_api.hpp"
 
 using namespace herald::test;
@@ -69,6 +71,28 @@ BOOST_AUTO_TEST_CASE(a_priority_10_notification_overtakes_a_backlog_of_priority_
   // priorities it would be the 501st.
   BOOST_TEST_CONTEXT("mails sent before the priority-10 one: " << sent_before) {
     BOOST_CHECK_LT(sent_before, consumers * prefetch);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_declared_before_priorities_stops_start_up_naming_the_fix) {
+  namespace messaging = herald::messaging;
+  {
+    broker_client broker;
+    broker.delete_queue(messaging::email_queue);
+    // As an older Herald declared it: durable, no arguments.
+    broker.declare_queue(messaging::email_queue, messaging::exchange, "email");
+  }
+  std::string error;
+  try {
+    running_node node{{{"HERALD_ROLES", "gateway,users,templates"}}, false};
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  broker_client{}.delete_queue(messaging::email_queue); // the next node declares it anew
+  BOOST_TEST_CONTEXT("start-up error: " << error) {
+    BOOST_CHECK_NE(error.find("queue 'email.queue'"), std::string::npos);
+    BOOST_CHECK_NE(error.find("x-max-priority"), std::string::npos);
+    BOOST_CHECK_NE(error.find("rabbitmqctl delete_queue email.queue"), std::string::npos);
   }
 }
 
