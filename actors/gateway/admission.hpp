@@ -4,8 +4,9 @@
 // gateway node, in Redis, in one round trip per request: the rate limits and the
 // request_id claim (idempotency). One Lua script per request does all of them
 // atomically; the requests of every HTTP thread are group-committed onto one connection
-// (redis::command_batcher), so many requests share each round trip. A bulk request can
-// send one script call per item through the same batcher: one round trip for all.
+// (redis::command_batcher), so many requests share each round trip. A bulk request
+// (bulk.hpp) checks all its items in ONE script call (check_many), item by item in
+// order, with exactly the single request's rules.
 //
 // Rate limits (rate_limit.per_user, rate_limit.per_client): fixed windows. A subject's
 // window starts with its first counted request and lasts the spec's period (a key with

@@ -8,7 +8,8 @@
 // connection stops reading while `limits::max_pipelined` answers are pending), HEAD for
 // every GET route, `Connection: close` and HTTP/1.0 honoured. Every limit below is checked
 // before any handler sees the request: an oversized header section or too many fields is
-// a 431, an oversized request line a 414, an oversized body a 413, a malformed request a
+// a 431, an oversized request line a 414, an oversized body a 413 (the limit is
+// max_body_bytes, or the path's own in path_body_bytes), a malformed request a
 // 400, each in the envelope of `error_fn` and followed by closing the connection. A
 // request that is not complete within `read_timeout` of its first byte, and a connection
 // with nothing in progress for `idle_timeout`, are closed. Past the connection budget the
