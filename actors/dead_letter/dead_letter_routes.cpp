@@ -42,6 +42,7 @@ amqp::message replay_message(const replay_item& item) {
   m.message_id = item.notification_id;
   m.correlation_id = item.correlation_id;
   m.int_headers = {{messaging::attempt_header, 1}};
+  m.priority = messaging::priority_of(m.body);
   return m;
 }
 

@@ -81,6 +81,90 @@ end
 return 0
 )lua"};
 
+// check_script for many requests at once (a bulk). KEYS: per request its user window,
+// client window and idempotency key. ARGV: user limit, user window ms, client limit,
+// client window ms, claim ttl ms, then per request its claim value and fingerprint.
+// Returns check_script's six values per request, in order.
+const redis::script check_many_script{R"lua(
+local out = {}
+local ttl = ARGV[5]
+for k = 0, #KEYS / 3 - 1 do
+  local idem, claim, fp = KEYS[3 * k + 3], ARGV[6 + 2 * k], ARGV[7 + 2 * k]
+  local verdict, existing = 0, ''
+  if idem ~= '' then
+    local v = redis.call('GET', idem)
+    if v then
+      existing = v
+      local state, vfp = string.match(v, '^(%a)|([^|]*)|')
+      if vfp ~= fp then verdict = 4 elseif state == 'd' then verdict = 2 else verdict = 3 end
+    end
+  end
+  local windows = {}
+  local limited = 0
+  for i = 1, 2 do
+    local key = KEYS[3 * k + i]
+    local limit, ms = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+    if limit > 0 then
+      local n = tonumber(redis.call('GET', key) or '0')
+      local left = redis.call('PTTL', key)
+      if left < 0 then left = ms end
+      windows[i] = {limit, n, left, ms, key}
+      if verdict == 0 and limited == 0 and n >= limit then limited = i end
+    end
+  end
+  if verdict == 0 and limited > 0 then verdict = 1 end
+  if verdict == 0 then
+    for i = 1, 2 do
+      local w = windows[i]
+      if w then
+        w[2] = redis.call('INCR', w[5])
+        if w[2] == 1 then
+          redis.call('PEXPIRE', w[5], w[4])
+          w[3] = w[4]
+        end
+      end
+    end
+    if idem ~= '' then redis.call('SET', idem, claim, 'PX', ttl) end
+  end
+  local pick = limited
+  if pick == 0 then
+    for i = 1, 2 do
+      local w = windows[i]
+      if w and (pick == 0 or w[1] - w[2] < windows[pick][1] - windows[pick][2]) then pick = i end
+    end
+  end
+  local n = #out
+  if pick == 0 then
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = verdict, 0, 0, 0, 0
+  else
+    local w = windows[pick]
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] =
+      verdict, pick, w[1], math.max(w[1] - w[2], 0), w[3]
+  end
+  out[n + 6] = existing
+end
+return out
+)lua"};
+
+// complete_script for many. KEYS: idempotency keys. ARGV: the done ttl in seconds, then
+// per key its pending claim and its done value.
+const redis::script complete_many_script{R"lua(
+for k = 1, #KEYS do
+  if redis.call('GET', KEYS[k]) == ARGV[2 * k] then
+    redis.call('SET', KEYS[k], ARGV[2 * k + 1], 'EX', ARGV[1])
+  end
+end
+return #KEYS
+)lua"};
+
+// release_script for many. KEYS: idempotency keys. ARGV: per key its pending claim.
+const redis::script release_many_script{R"lua(
+for k = 1, #KEYS do
+  if redis.call('GET', KEYS[k]) == ARGV[k] then redis.call('DEL', KEYS[k]) end
+end
+return #KEYS
+)lua"};
+
 constexpr std::chrono::seconds done_ttl{24 * 60 * 60};
 
 std::string claim_value(char state, const admission_request& r, const std::string& id) {
@@ -140,6 +224,45 @@ void count_fail_open(runtime::actor_entry& entry, fail_open_log& log_, const std
 
 } // namespace
 
+namespace {
+
+/// Reads one verdict (six values from `at`) of a check script's reply; false when it is
+/// not shaped as one.
+bool read_verdict(const std::vector<redis::value>& items, std::size_t at, admission_verdict& out) {
+  for (std::size_t i = at; i < at + 5; ++i) {
+    if (items[i].type != redis::value::kind::integer) {
+      return false;
+    }
+  }
+  static const admission_verdict::kind kinds[] = {
+    admission_verdict::kind::admitted, admission_verdict::kind::limited,
+    admission_verdict::kind::replay, admission_verdict::kind::in_progress,
+    admission_verdict::kind::conflict};
+  auto verdict = items[at].integer;
+  out.what = verdict >= 0 && verdict <= 4 ? kinds[verdict] : admission_verdict::kind::unchecked;
+  if (items[at + 1].integer != 0) {
+    out.rated = true;
+    out.limit_name = items[at + 1].integer == 1 ? "rate_limit.per_user" : "rate_limit.per_client";
+    out.limit = items[at + 2].integer;
+    out.remaining = items[at + 3].integer;
+    out.reset = std::chrono::milliseconds{items[at + 4].integer};
+  }
+  if (out.what == admission_verdict::kind::replay) {
+    auto& claim = items[at + 5].text;
+    auto bar = claim.rfind('|');
+    out.existing_id = bar == std::string::npos ? "" : claim.substr(bar + 1);
+  }
+  return true;
+}
+
+std::string failure_of(const std::optional<redis::value>& v, const std::string& error) {
+  return !v ? error
+            : v->type == redis::value::kind::error ? v->text
+                                                    : "unexpected reply to the admission script";
+}
+
+} // namespace
+
 void admission::check(const admission_request& r,
                       std::function<void(const admission_verdict&)> done) {
   auto ms = [](const config::rate_spec& s) { return std::to_string(s.window.count()); };
@@ -152,49 +275,100 @@ void admission::check(const admission_request& r,
                                 claim_value('p', r, r.notification_id), r.fingerprint,
                                 std::to_string(claim_ttl_.count())};
   redis_->eval(check_script, keys, args,
-               [entry = entry_, log = log_, done = std::move(done)](const std::optional<redis::value>& v,
-                                              const std::string& error) {
+               [entry = entry_, log = log_, done = std::move(done)](
+                 const std::optional<redis::value>& v, const std::string& error) {
                  admission_verdict out;
-                 bool shaped = v && v->type == redis::value::kind::array && v->items.size() == 6;
-                 for (std::size_t i = 0; shaped && i < 5; ++i) {
-                   shaped = v->items[i].type == redis::value::kind::integer;
-                 }
+                 bool shaped = v && v->type == redis::value::kind::array && v->items.size() == 6
+                               && read_verdict(v->items, 0, out);
                  if (!shaped) {
-                   count_fail_open(*entry, *log, !v ? error
-                                      : v->type == redis::value::kind::error
-                                          ? v->text
-                                          : "unexpected reply to the admission script");
-                   done(out);
+                   count_fail_open(*entry, *log, failure_of(v, error));
+                   done(admission_verdict{});
                    return;
                  }
                  entry->processed += 1;
                  entry->set_state("running");
-                 auto& items = v->items;
-                 static const admission_verdict::kind kinds[] = {
-                   admission_verdict::kind::admitted, admission_verdict::kind::limited,
-                   admission_verdict::kind::replay, admission_verdict::kind::in_progress,
-                   admission_verdict::kind::conflict};
-                 auto verdict = items[0].integer;
-                 out.what = verdict >= 0 && verdict <= 4 ? kinds[verdict]
-                                                         : admission_verdict::kind::unchecked;
-                 if (items[1].integer != 0) {
-                   out.rated = true;
-                   out.limit_name = items[1].integer == 1 ? "rate_limit.per_user"
-                                                          : "rate_limit.per_client";
-                   out.limit = items[2].integer;
-                   out.remaining = items[3].integer;
-                   out.reset = std::chrono::milliseconds{items[4].integer};
-                 }
-                 if (out.what == admission_verdict::kind::replay) {
-                   auto& claim = items[5].text;
-                   auto bar = claim.rfind('|');
-                   out.existing_id = bar == std::string::npos ? "" : claim.substr(bar + 1);
-                 }
                  if (out.what == admission_verdict::kind::limited) {
                    entry->counter("limited") += 1;
                  }
                  done(out);
                });
+}
+
+void admission::check_many(const std::vector<admission_request>& rs,
+                           std::function<void(std::vector<admission_verdict>)> done) {
+  auto ms = [](const config::rate_spec& s) { return std::to_string(s.window.count()); };
+  std::vector<std::string> keys;
+  std::vector<std::string> args{std::to_string(per_user_.limit), ms(per_user_),
+                                std::to_string(per_client_.limit), ms(per_client_),
+                                std::to_string(claim_ttl_.count())};
+  keys.reserve(3 * rs.size());
+  args.reserve(5 + 2 * rs.size());
+  for (auto& r : rs) {
+    keys.push_back(per_user_.off() ? "" : "herald:rl:u:" + ms(per_user_) + ":" + r.user_id);
+    keys.push_back(per_client_.off() ? "" : "herald:rl:c:" + ms(per_client_) + ":" + r.client_id);
+    keys.push_back(r.request_id.empty() ? "" : idempotency_key(r));
+    args.push_back(claim_value('p', r, r.notification_id));
+    args.push_back(r.fingerprint);
+  }
+  auto count = rs.size();
+  redis_->eval(check_many_script, keys, args,
+               [entry = entry_, log = log_, count, done = std::move(done)](
+                 const std::optional<redis::value>& v, const std::string& error) {
+                 std::vector<admission_verdict> out(count);
+                 bool shaped = v && v->type == redis::value::kind::array
+                               && v->items.size() == 6 * count;
+                 for (std::size_t i = 0; shaped && i < count; ++i) {
+                   shaped = read_verdict(v->items, 6 * i, out[i]);
+                 }
+                 if (!shaped) {
+                   out.assign(count, admission_verdict{});
+                   for (std::size_t i = 0; i < count; ++i) {
+                     count_fail_open(*entry, *log, failure_of(v, error));
+                   }
+                   done(std::move(out));
+                   return;
+                 }
+                 entry->processed += count;
+                 entry->set_state("running");
+                 for (auto& o : out) {
+                   if (o.what == admission_verdict::kind::limited) {
+                     entry->counter("limited") += 1;
+                   }
+                 }
+                 done(std::move(out));
+               });
+}
+
+void admission::complete_many(
+  const std::vector<std::pair<admission_request, std::string>>& done) {
+  std::vector<std::string> keys;
+  std::vector<std::string> args{std::to_string(done_ttl.count())};
+  for (auto& [r, id] : done) {
+    if (!r.request_id.empty()) {
+      keys.push_back(idempotency_key(r));
+      args.push_back(claim_value('p', r, r.notification_id));
+      args.push_back(claim_value('d', r, id));
+    }
+  }
+  if (!keys.empty()) {
+    redis_->eval(complete_many_script, keys, args,
+                 [](const std::optional<redis::value>&, const std::string&) {});
+  }
+}
+
+void admission::release_many(const std::vector<admission_request>& rs) {
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  for (auto& r : rs) {
+    if (!r.request_id.empty()) {
+      keys.push_back(idempotency_key(r));
+      args.push_back(claim_value('p', r, r.notification_id));
+    }
+  }
+  if (!keys.empty()) {
+    redis_->eval(release_many_script, keys, args,
+                 [](const std::optional<redis::value>&, const std::string&) {});
+  }
 }
 
 void admission::complete(const admission_request& r, const std::string& notification_id) {

@@ -4,8 +4,9 @@
 // gateway node, in Redis, in one round trip per request: the rate limits and the
 // request_id claim (idempotency). One Lua script per request does all of them
 // atomically; the requests of every HTTP thread are group-committed onto one connection
-// (redis::command_batcher), so many requests share each round trip. A bulk request can
-// send one script call per item through the same batcher: one round trip for all.
+// (redis::command_batcher), so many requests share each round trip. A bulk request
+// (bulk.hpp) checks all its items in ONE script call (check_many), item by item in
+// order, with exactly the single request's rules.
 //
 // Rate limits (rate_limit.per_user, rate_limit.per_client): fixed windows. A subject's
 // window starts with its first counted request and lasts the spec's period (a key with
@@ -31,6 +32,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/redis/command_batcher.hpp"
 #include "runtime/config/rate_spec.hpp"
@@ -68,6 +71,17 @@ public:
 
   /// Runs the checks; `done` runs once, on the Redis I/O thread (it must not block).
   void check(const admission_request& r, std::function<void(const admission_verdict&)> done);
+
+  /// The checks of many requests (a bulk) in ONE script call: each judged exactly as
+  /// check() would, in order, so earlier items count against later ones' windows. `done`
+  /// runs once, on the Redis I/O thread, with one verdict per request in order (all
+  /// `unchecked` when Redis fails: fail open, counted once per request).
+  void check_many(const std::vector<admission_request>& rs,
+                  std::function<void(std::vector<admission_verdict>)> done);
+
+  /// complete() and release() for many requests, one script call each (fire and forget).
+  void complete_many(const std::vector<std::pair<admission_request, std::string>>& done);
+  void release_many(const std::vector<admission_request>& rs);
 
   /// The request's notification is accepted as `notification_id` (its own, or the one the
   /// database already had): its claim becomes done for 24 h. Fire and forget.

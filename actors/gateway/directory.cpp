@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "actors/common/ask.hpp"
+#include "actors/user_lookup/user_lookup.hpp"
 
 namespace herald {
 
@@ -98,6 +99,51 @@ directory::directory(node_context& ctx, caf::actor users, caf::actor templates)
 void directory::user(const std::string& id, user_fn done) {
   state::look_up(state_, &state::user_copies, id, state_->users, "users service",
                  std::move(done), id);
+}
+
+void directory::users(const std::vector<std::string>& ids, users_fn done) {
+  using result = std::vector<std::pair<outcome, user_record>>;
+  auto out = std::make_shared<result>(ids.size());
+  auto& c = state_->user_copies;
+  std::vector<std::string> misses;
+  std::vector<std::size_t> at; // where each miss goes in `out`
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (auto hit = c.map.find(ids[i])) {
+      (*out)[i] = {outcome{200, {}}, **hit};
+    } else {
+      misses.push_back(ids[i]);
+      at.push_back(i);
+    }
+  }
+  if (misses.empty()) {
+    done(std::move(*out));
+    return;
+  }
+  auto epoch = c.epoch.load();
+  auto fail = [out, at, done](const std::string& e) {
+    for (auto i : at) {
+      (*out)[i] = {outcome{503, "users service: " + e}, {}};
+    }
+    done(std::move(*out));
+  };
+  ask(state_->system, state_->users, service_timeout,
+      [keep = state_, out, at, epoch, done, fail](std::vector<user_lookup_result>& found) {
+        if (found.size() != at.size()) {
+          fail("answered " + std::to_string(found.size()) + " users for "
+               + std::to_string(at.size()));
+          return;
+        }
+        auto& c = keep->user_copies;
+        bool fresh = c.epoch.load() == epoch;
+        for (std::size_t k = 0; k < at.size(); ++k) {
+          if (found[k].result.ok() && fresh) {
+            c.map.put(found[k].user.id, std::make_shared<const user_record>(found[k].user));
+          }
+          (*out)[at[k]] = {found[k].result, found[k].user};
+        }
+        done(std::move(*out));
+      },
+      fail, lookup_many_atom::value, std::move(misses));
 }
 
 void directory::find_template(const std::string& code,

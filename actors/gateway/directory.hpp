@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actors/messaging/messages.hpp"
@@ -35,6 +36,11 @@ public:
 
   /// Calls `done` exactly once: at once on a hit, else from an actor thread.
   void user(const std::string& id, user_fn done);
+
+  /// Each of `ids` as user() would answer it, in order: hits from the copies, the misses
+  /// in ONE lookup_many request (user_lookup.hpp), for a bulk. Calls `done` exactly once.
+  using users_fn = std::function<void(std::vector<std::pair<outcome, user_record>>)>;
+  void users(const std::vector<std::string>& ids, users_fn done);
 
   /// The version a notification will use: `languages` in order, then the code's default;
   /// `version` 0 is the latest. Calls `done` exactly once, like user().

@@ -5,6 +5,7 @@
 #include "actors/common/json_writer.hpp"
 #include "actors/common/rest.hpp"
 #include "actors/gateway/admission.hpp"
+#include "actors/gateway/bulk.hpp"
 #include "actors/gateway/directory.hpp"
 #include "actors/gateway/list_request.hpp"
 #include "actors/gateway/openapi.hpp"
@@ -86,6 +87,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   // -- the routes (table below) -------------------------------------------------------
 
   void notify(access::call&& c, http::reply_fn reply);
+  void notify_bulk(access::call&& c, http::reply_fn reply);
   void read_notification(access::call&& c, http::reply_fn reply);
   void list_notifications(access::call&& c, http::reply_fn reply);
   void openapi(access::call&& c, http::reply_fn reply);
@@ -97,6 +99,8 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
     static const std::vector<access::route<core>> table{
       {"POST", "/api/v1/notifications", auth::key_or_user(scope::notifications_write),
        &core::notify},
+      {"POST", "/api/v1/notifications/bulk", auth::key_or_user(scope::notifications_write),
+       &core::notify_bulk},
       {"GET", "/api/v1/notifications/{id}", auth::key_or_user(scope::notifications_read),
        &core::read_notification},
       {"GET", "/api/v1/notifications", auth::key_or_user(scope::notifications_read),
@@ -145,6 +149,7 @@ struct gateway::core : std::enable_shared_from_this<gateway::core> {
   std::vector<runtime::entry_ptr> entries;
   std::atomic<std::size_t> next{0};
   render_limits limits; ///< what a request's variables may make its template cost
+  std::size_t bulk_max = 10000; ///< gateway.bulk_max
 };
 
 gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
@@ -163,6 +168,7 @@ gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notific
     entry->set_state("running");
     core_->entries.push_back(entry);
   }
+  core_->bulk_max = static_cast<std::size_t>(ctx.settings.get_int("gateway.bulk_max"));
   core_->checks = std::make_shared<admission>(
     ctx.settings, ctx.registry.enlist("admission", "gateway", "io_thread"));
   core_->intake = std::make_shared<notification_intake>(
@@ -259,6 +265,33 @@ void gateway::core::notify(access::call&& c, http::reply_fn reply) {
   });
 }
 
+void gateway::core::notify_bulk(access::call&& c, http::reply_fn reply) {
+  auto correlation_id = correlation_id_of(c.req);
+  auto answer = [reply, correlation_id](http::response r) {
+    reply(rest::with_correlation(std::move(r), correlation_id));
+  };
+  auto body = rest::parse_object(c.req.body, answer);
+  if (!body) {
+    return;
+  }
+  auto parsed = parse_bulk_request(*body, bulk_max, c.req.header("Idempotency-Key"));
+  if (parsed.status != 200) {
+    answer(rest::fail(parsed.status, parsed.error));
+    return;
+  }
+  bulk_parts parts;
+  parts.dir = &dir;
+  parts.checks = checks;
+  parts.intake = intake;
+  for (auto& p : publishers) {
+    parts.publishers.push_back(p.get());
+  }
+  parts.status_writer = status_writer;
+  parts.limits = limits;
+  run_bulk(parts, shared_from_this(), std::move(parsed.items), client_of(c.who),
+           c.who.is_user() ? c.who.id : std::string{}, correlation_id, answer);
+}
+
 void gateway::core::check_and_accept(std::shared_ptr<intake_step> step) {
   auto self = shared_from_this();
   // Every refusal from here on frees the request_id's claim, so a corrected retry works.
@@ -340,6 +373,7 @@ void gateway::core::publish(std::shared_ptr<intake_step> step, status_event queu
   msg.body = notification_message(step->r, tpl, queued.notification_id, step->correlation_id);
   msg.message_id = queued.notification_id;
   msg.correlation_id = step->correlation_id;
+  msg.priority = static_cast<std::uint8_t>(step->r.priority);
   // Runs on the publisher's thread: it must not hold the core, whose last owner would
   // then join that very thread.
   auto on_outcome = [step, queued = std::move(queued), recorded, writer = status_writer,

@@ -39,6 +39,9 @@
 // The request_id is the body's field or the Idempotency-Key header (both: they must be
 // equal), scoped per credential (API key, login token's user, admin).
 //
+// POST /api/v1/notifications/bulk: many notifications in one request, each judged as
+// above, with every step batched (bulk.hpp).
+//
 // Read your own write: the `queued` record is committed (notification_intake, group
 // commit) before the message is published, so a GET after the 202 finds it; the same
 // insert is the request_id backstop (unique per credential in notification_db), so a
@@ -50,6 +53,7 @@
 // follows through the status writer (a GET may briefly answer 404; no backstop then).
 
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "actors/common/access.hpp"
@@ -60,6 +64,9 @@ namespace herald {
 
 class gateway {
 public:
+  /// The bulk route (bulk.hpp), whose body limit is gateway.bulk_max_body_bytes.
+  static constexpr std::string_view bulk_path = "/api/v1/notifications/bulk";
+
   /// `users` and `templates` answer lookups (user_lookup.hpp, template_cache.hpp).
   gateway(node_context& ctx, caf::actor status_writer, caf::actor notification_reader,
           caf::actor users, caf::actor templates);

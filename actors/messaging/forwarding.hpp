@@ -2,7 +2,7 @@
 
 // Where a delivery goes when it is not settled by its worker: to a delay queue for a later
 // attempt, or to failed.queue as a dead letter. Messages keep their body, message id and
-// correlation id unchanged; what happened travels in headers (topology.hpp names them).
+// correlation id and priority unchanged; what happened travels in headers (topology.hpp names them).
 // Shared by every channel's worker and by replays.
 
 #include <chrono>
@@ -58,6 +58,7 @@ inline amqp::message to_delay_queue(std::string body, const std::string& routing
   m.headers = {{delay_queue_header, delay_queue(plan.step)}};
   m.int_headers = {{attempt_header, plan.next_attempt}};
   m.expiration = std::to_string(std::max<long long>(1, plan.delay.count()));
+  m.priority = priority_of(m.body); // kept by RabbitMQ when the delay queue dead-letters it
   return m;
 }
 
@@ -76,6 +77,7 @@ inline amqp::message to_failed_queue(std::string body, const std::string& channe
   }
   m.headers = {{reason_header, why}, {detail_header, std::move(detail)}, {channel_header, channel}};
   m.int_headers = {{attempts_header, attempts}};
+  m.priority = priority_of(m.body);
   return m;
 }
 

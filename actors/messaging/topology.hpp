@@ -13,6 +13,18 @@
 // to notifications.direct with its original routing key, so it comes back to its channel's
 // queue. Expiry happens at the head of a queue only: a message may wait behind an older one
 // with a longer jittered expiration, by at most the step's jitter.
+//
+// Priorities (issue 12): email.queue and push.queue are declared with x-max-priority 10 and
+// every message carries its notification's priority (1-10) as basic.properties priority,
+// so a priority-10 message overtakes a backlog of lower ones (among the messages not yet
+// delivered: a consumer's prefetch window is already on its way). Every publish sets it:
+// the gateway's, a retry's (and RabbitMQ keeps it when a delay queue dead-letters the
+// message back), a dead letter's and its replay's (taken from the message body's
+// `priority`, see priority_of). A queue declared before this (without the argument) makes
+// the broker refuse the declare (PRECONDITION_FAILED): the node refuses to start and
+// names the fix (node.cpp, check_topology; README "Priorities").
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <string>
@@ -53,10 +65,31 @@ inline std::string delay_queue(std::chrono::milliseconds step) {
   return "retry." + std::to_string(step.count()) + "ms";
 }
 
+/// The highest priority of the channels' queues (x-max-priority): Herald's 1-10 as is.
+inline constexpr std::int64_t max_priority = 10;
+
+/// The AMQP priority of a notification message: its body's `priority` (1-10), 5 when
+/// absent, out of range or unreadable (as notification_job reads it).
+inline std::uint8_t priority_of(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object()) {
+    if (auto i = j.find("priority"); i != j.end() && i->is_number_integer()) {
+      auto p = i->get<std::int64_t>();
+      if (p >= 1 && p <= max_priority) {
+        return static_cast<std::uint8_t>(p);
+      }
+    }
+  }
+  return 5;
+}
+
 /// The exchange and the channels' queues.
 inline amqp::topology topology() {
-  return {exchange,
-          {{email_queue, {"email"}}, {push_queue, {"push"}}, {failed_queue, {failed_routing_key}}}};
+  amqp::queue_spec email{email_queue, {"email"}};
+  email.int_args = {{"x-max-priority", max_priority}};
+  amqp::queue_spec push{push_queue, {"push"}};
+  push.int_args = {{"x-max-priority", max_priority}};
+  return {exchange, {std::move(email), std::move(push), {failed_queue, {failed_routing_key}}}};
 }
 
 /// The same and the retry exchange with one delay queue per step.

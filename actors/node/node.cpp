@@ -66,6 +66,34 @@ check smtp_check(const config::settings& s) {
   return [url, ca_file] { return smtp::probe(url, probe_timeout, ca_file); };
 }
 
+/// "" unless the broker refuses Herald's topology because a queue exists with other
+/// arguments: email.queue and push.queue declared before priorities (x-max-priority, issue
+/// 12). Then start-up stops with the fix named, rather than every publisher and consumer
+/// failing to connect, forever. A broker that cannot be reached is not this check's
+/// business (the node starts and reconnects, as before).
+std::string check_topology(const config::settings& s) {
+  amqp::connection conn{s.get("amqp.url"), probe_timeout};
+  if (!conn.open().empty()) {
+    return {};
+  }
+  auto err = conn.declare(messaging::topology());
+  if (err.rfind(amqp::inequivalent_queue_prefix, 0) != 0) {
+    return {};
+  }
+  auto rest = err.substr(std::string_view{amqp::inequivalent_queue_prefix}.size());
+  auto queue = rest.substr(0, rest.find(' '));
+  auto detail = rest.substr(std::min(rest.size(), queue.size() + 2));
+  if (!detail.empty() && detail.back() == ')') {
+    detail.pop_back();
+  }
+  return "RabbitMQ refuses to declare queue '" + queue + "': it exists with other arguments, "
+         "declared by an older Herald without x-max-priority (" + detail + "). Fix: stop the "
+         "gateways, let the old workers drain it (rabbitmqctl list_queues shows 0 messages), "
+         "then `rabbitmqctl delete_queue " + queue + "` and start Herald again; with "
+         "development data that may be lost, `scripts/down && rm -rf .run/rabbitmq && "
+         "scripts/up`. See README, Priorities";
+}
+
 void add_health_routes(http::server& server, std::string role, std::string node_name,
                        std::vector<std::pair<std::string, check>> checks) {
   server.route("GET", "/health", [role, node_name](http::request&&, http::reply_fn reply) {
@@ -176,7 +204,11 @@ std::string node::start() {
   // One budget for every port: the cap is the process's.
   limits.connections = std::make_shared<http::connection_budget>(max_connections);
   auto make_server = [&](int port) {
-    impl_->servers.push_back(std::make_unique<http::server>(host, port, limits, rest::server_error));
+    auto lim = limits;
+    if (port == base) { // the gateway's: the bulk route takes larger bodies
+      lim.path_body_bytes[std::string{gateway::bulk_path}] = size("gateway.bulk_max_body_bytes");
+    }
+    impl_->servers.push_back(std::make_unique<http::server>(host, port, lim, rest::server_error));
     return impl_->servers.back().get();
   };
   bool gateway_role = s.has_role("gateway");
@@ -184,6 +216,11 @@ std::string node::start() {
   bool templates_role = s.has_role("templates");
   bool email_role = s.has_role("email");
   bool push_role = s.has_role("push");
+  if (gateway_role || email_role || push_role || s.has_role("dlq")) {
+    if (auto err = check_topology(s); !err.empty()) {
+      return err;
+    }
+  }
 
   // Services other roles stand on are spawned where they are needed: lookups are served
   // from this node's caches, never across the cluster.

@@ -143,9 +143,18 @@ void confirmed_publisher::publish_queued(std::deque<job>& batch) {
       continue;
     }
     if (in_flight_.size() >= settings_.max_in_flight) {
-      stats_.failed += 1;
-      j.done({publish_status::unavailable, "too many messages awaiting confirmation"});
-      continue;
+      // No room: it and the rest wait, in order, ahead of later publishes, for confirms to
+      // make room (their deadlines still count from publish()).
+      batch.push_front(std::move(j));
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        while (!batch.empty()) {
+          queue_.push_front(std::move(batch.back()));
+          batch.pop_back();
+        }
+        stats_.queued = static_cast<std::int64_t>(queue_.size());
+      }
+      break;
     }
     if (!ensure_connected()) {
       stats_.failed += 1;

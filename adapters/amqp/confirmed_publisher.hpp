@@ -10,6 +10,9 @@
 // While the broker is unreachable, publishes fail at once (no queueing in memory) and the
 // thread tries to reconnect at most every `reconnect_interval`.
 //
+// At most `max_in_flight` messages await their confirms; later ones wait in the queue,
+// in order, until confirms make room (a bulk request may hand over thousands at once).
+//
 // Bounded time: every callback runs within about `confirm_timeout` of its publish() call,
 // whatever the broker does. The timeout counts from publish(), not from the write; a
 // broker that stops reading (a memory or disk alarm blocks publishing connections) cannot

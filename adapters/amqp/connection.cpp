@@ -188,6 +188,9 @@ std::string connection::declare(const topology& t) {
     amqp_queue_declare(conn_, channel, bytes(q.name), 0, 1, 0, 0,
                        make_table(q.string_args, q.int_args, entries));
     if (auto err = check_rpc("queue.declare"); !err.empty()) {
+      if (err.find("PRECONDITION_FAILED") != std::string::npos) {
+        return fail(inequivalent_queue_prefix + q.name + " (" + err + ")");
+      }
       return err;
     }
     if (!q.headers_exchange.empty()) {
@@ -272,6 +275,10 @@ std::string connection::publish(const message& m) {
     props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
     props.expiration = bytes(m.expiration);
   }
+  if (m.priority != 0) {
+    props._flags |= AMQP_BASIC_PRIORITY_FLAG;
+    props.priority = m.priority;
+  }
   int rc = amqp_basic_publish(conn_, channel, bytes(m.exchange), bytes(m.routing_key), 0, 0,
                               &props, bytes(m.body));
   if (rc != AMQP_STATUS_OK) {
@@ -340,6 +347,9 @@ std::optional<delivery> connection::next_delivery(std::chrono::milliseconds time
     }
     if (env.message.properties._flags & AMQP_BASIC_CORRELATION_ID_FLAG) {
       d.correlation_id = to_string(env.message.properties.correlation_id);
+    }
+    if (env.message.properties._flags & AMQP_BASIC_PRIORITY_FLAG) {
+      d.priority = env.message.properties.priority;
     }
     if (env.message.properties._flags & AMQP_BASIC_HEADERS_FLAG) {
       d.headers = read_table(env.message.properties.headers);

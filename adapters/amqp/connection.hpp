@@ -64,6 +64,9 @@ struct message {
   string_table headers{};     ///< text headers
   int_table int_headers{};    ///< integer headers
   std::string expiration{};   ///< per-message TTL in ms, as text ("" : none)
+  /// basic.properties priority (0 : none). A queue declared with x-max-priority delivers
+  /// higher ones first; RabbitMQ keeps it when it dead-letters the message.
+  std::uint8_t priority = 0;
 };
 
 struct delivery {
@@ -73,6 +76,7 @@ struct delivery {
   std::string body;
   std::string message_id;
   std::string correlation_id;
+  std::uint8_t priority = 0; ///< basic.properties priority (0 : none)
   /// The message's headers of text or integer value (integers as decimal text); others
   /// (tables, arrays such as x-death) are left out.
   string_table headers;
@@ -100,6 +104,9 @@ public:
   const std::string& last_error() const { return error_; }
   int fd() const;
 
+  /// Declares `t`. A queue that exists with other arguments (e.g. without the
+  /// x-max-priority a newer topology gives it) is refused by the broker with
+  /// PRECONDITION_FAILED; the error then starts with `inequivalent_queue_prefix`.
   std::string declare(const topology& t);
   std::string enable_confirms();
   std::string set_prefetch(std::uint16_t count);
@@ -150,6 +157,9 @@ private:
   std::string error_;
   std::string consumer_tag_; ///< of the running consumer; "" when none
 };
+
+/// How declare()'s error begins when a queue exists with other arguments.
+inline constexpr const char* inequivalent_queue_prefix = "queue exists with other arguments: ";
 
 /// Opens a TCP connection to the broker within `timeout`; "" when it answers.
 std::string probe(const std::string& url, std::chrono::milliseconds timeout);

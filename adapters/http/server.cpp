@@ -372,7 +372,13 @@ private:
     auto& lim = core_->lim;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
-    parser_->body_limit(lim.max_body_bytes);
+    // The largest limit any path has; check_header narrows it to the request's path.
+    auto most = lim.max_body_bytes;
+    for (auto& [path, bytes] : lim.path_body_bytes) {
+      most = std::max(most, bytes);
+    }
+    parser_->body_limit(most);
+    body_limit_ = most;
     line_checked_ = header_checked_ = false;
     if (!in_request_) {
       in_request_ = true;
@@ -403,7 +409,7 @@ private:
                     + " bytes");
       }
     } else if (ec == bhttp::error::body_limit) {
-      fail(413, "request body larger than " + std::to_string(lim.max_body_bytes) + " bytes");
+      fail(413, "request body larger than " + std::to_string(body_limit_) + " bytes");
     } else {
       fail(400, "malformed request: " + ec.message());
     }
@@ -419,12 +425,34 @@ private:
       fail(431, "more than " + std::to_string(lim.max_headers) + " request header fields");
       return false;
     }
+    if (!narrow_body_limit(std::string_view{h.target().data(), h.target().size()})) {
+      return false;
+    }
     if (!parser_->is_done() && beast::iequals(h[bhttp::field::expect], "100-continue")) {
       auto& a = answers_.emplace_back();
       a.interim = a.ready = true;
       a.bytes = "HTTP/1.1 100 Continue\r\n\r\n";
       write();
     }
+    return true;
+  }
+
+  /// The body limit of the request's path (limits::path_body_bytes, else max_body_bytes):
+  /// a declared Content-Length past it is a 413 at once; a chunked body is held to it.
+  bool narrow_body_limit(std::string_view target) {
+    auto& lim = core_->lim;
+    auto path = target.substr(0, target.find('?'));
+    while (path.size() > 1 && path.back() == '/') {
+      path.remove_suffix(1);
+    }
+    auto it = lim.path_body_bytes.find(std::string{path});
+    auto limit = it == lim.path_body_bytes.end() ? lim.max_body_bytes : it->second;
+    body_limit_ = limit;
+    if (auto declared = parser_->content_length(); declared && *declared > limit) {
+      fail(413, "request body larger than " + std::to_string(limit) + " bytes");
+      return false;
+    }
+    parser_->body_limit(limit);
     return true;
   }
 
@@ -632,6 +660,7 @@ private:
   bool in_request_ = false; ///< a request's first byte arrived, not yet its last
   bool line_checked_ = false; ///< the request line's length
   bool header_checked_ = false;
+  std::size_t body_limit_ = 0; ///< of the request being read (its path's)
   bool no_more_requests_ = false; ///< Connection: close, a refused request, or peer_done_
   bool peer_done_ = false;        ///< the client closed or reset its side
   bool lingering_ = false;

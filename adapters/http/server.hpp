@@ -8,7 +8,8 @@
 // connection stops reading while `limits::max_pipelined` answers are pending), HEAD for
 // every GET route, `Connection: close` and HTTP/1.0 honoured. Every limit below is checked
 // before any handler sees the request: an oversized header section or too many fields is
-// a 431, an oversized request line a 414, an oversized body a 413, a malformed request a
+// a 431, an oversized request line a 414, an oversized body a 413 (the limit is
+// max_body_bytes, or the path's own in path_body_bytes), a malformed request a
 // 400, each in the envelope of `error_fn` and followed by closing the connection. A
 // request that is not complete within `read_timeout` of its first byte, and a connection
 // with nothing in progress for `idle_timeout`, are closed. Past the connection budget the
@@ -60,6 +61,9 @@ using error_fn = std::function<response(int status, const std::string& message)>
 /// What a server accepts (defaults: the http.* settings' defaults).
 struct limits {
   std::size_t max_body_bytes = 1 << 20;          ///< larger: 413
+  /// Paths (exact, without a trailing slash) whose body limit is another than
+  /// max_body_bytes (e.g. a bulk route), checked once the header names the path.
+  std::map<std::string, std::size_t> path_body_bytes{};
   std::size_t max_header_bytes = 16 * 1024;      ///< request line and fields: 431
   std::size_t max_headers = 100;                 ///< header fields: 431
   std::size_t max_request_line_bytes = 8 * 1024; ///< method, target, version: 414

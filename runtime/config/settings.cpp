@@ -302,6 +302,13 @@ const std::vector<option>& declared_options() {
               "Most due scheduled sends one scheduler claims and publishes in one "
               "transaction (it claims again at once when it took that many)",
               1, 10000),
+      integer("gateway.bulk_max", "HERALD_GATEWAY_BULK_MAX", "10000",
+              "Notifications one POST /api/v1/notifications/bulk may hold; more is a 413",
+              1, 100000),
+      integer("gateway.bulk_max_body_bytes", "HERALD_GATEWAY_BULK_MAX_BODY_BYTES", "16777216",
+              "Largest accepted body of POST /api/v1/notifications/bulk (every other route "
+              "keeps http.max_body_bytes); larger gets 413",
+              1024, 256 << 20),
       url("pg.url", "HERALD_PG_URL", "postgresql://postgres@127.0.0.1:5432",
           "PostgreSQL server; each service uses its own database on it",
           {"postgresql", "postgres"}),

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sys/wait.h>
 
+#include "actors/messaging/topology.hpp"
 #include "adapters/amqp/connection.hpp"
 #include "adapters/url.hpp"
 #include "support/test_env.hpp"
@@ -185,9 +186,20 @@ void broker_client::delete_exchange(const std::string& exchange) {
 }
 
 void broker_client::purge(const std::string& queue) {
-  // Declared first (durable, no arguments, as Herald declares its queues): a fresh broker
-  // has no email.queue until a node connects.
-  amqp_queue_declare(conn_, channel, bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+  // Declared first, with the arguments Herald declares it with (email.queue and
+  // push.queue are priority queues): a fresh broker has no email.queue until a node
+  // connects.
+  amqp::string_table strings;
+  amqp::int_table ints;
+  for (auto& q : messaging::topology().queues) {
+    if (q.name == queue) {
+      strings = q.string_args;
+      ints = q.int_args;
+    }
+  }
+  std::vector<amqp_table_entry_t> entries;
+  amqp_queue_declare(conn_, channel, bytes(queue), 0, 1, 0, 0,
+                     amqp::make_table(strings, ints, entries));
   check("queue.declare");
   amqp_queue_purge(conn_, channel, bytes(queue));
   check("queue.purge");

@@ -74,7 +74,7 @@ public:
                      const std::map<std::string, std::int64_t>& int_args = {});
   void delete_queue(const std::string& queue);
   void delete_exchange(const std::string& exchange);
-  /// Declares the queue (durable, no arguments: as Herald does) and empties it.
+  /// Declares the queue (durable, with Herald's arguments for its own queues) and empties it.
   void purge(const std::string& queue);
   /// Ready messages in the queue (a passive declare).
   std::uint32_t message_count(const std::string& queue);
