@@ -33,6 +33,12 @@ std::string too_many(std::size_t n, std::size_t bulk_max) {
          + " notifications (gateway.bulk_max), got " + std::to_string(n);
 }
 
+/// Bulk sends go out now: a send_at ahead is refused, never silently sent at once (a
+/// send_at now or past is the single POST's "at once" and is accepted).
+const std::string scheduling_refused =
+  "field 'send_at': a bulk request sends at once and does not schedule; send a scheduled "
+  "notification with POST /api/v1/notifications";
+
 /// One item from its body (the single POST's checks).
 bulk_item item_of(const json& body) {
   bulk_item item;
@@ -45,6 +51,11 @@ bulk_item item_of(const json& body) {
   if (!v.value) {
     item.status = v.status;
     item.error = v.error;
+    return item;
+  }
+  if (v.value->send_at) {
+    item.status = 400;
+    item.error = scheduling_refused;
     return item;
   }
   item.r = std::move(*v.value);
@@ -130,6 +141,8 @@ bulk_request parse_bulk_request(const json& body, std::size_t bulk_max,
   }
   if (auto v = parse_notification_request(shared); !v.value) {
     return body_problem(v.status, v.error);
+  } else if (v.value->send_at) {
+    return body_problem(400, scheduling_refused);
   }
   bulk_request out;
   out.items.reserve(users->size());

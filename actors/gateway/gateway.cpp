@@ -279,6 +279,18 @@ void gateway::core::notify_bulk(access::call&& c, http::reply_fn reply) {
     answer(rest::fail(parsed.status, parsed.error));
     return;
   }
+  // A login token's bulk naming another user is a misuse of the credential, refused as a
+  // whole (as the single POST refuses it), not a per-item rejection.
+  if (c.who.is_user()) {
+    for (std::size_t i = 0; i < parsed.items.size(); ++i) {
+      auto& item = parsed.items[i];
+      if (item.status == 0 && item.r.user_id != c.who.id) {
+        answer(rest::fail(403, "a login token may send only to its own user (item "
+                                 + std::to_string(i) + " names another)"));
+        return;
+      }
+    }
+  }
   bulk_parts parts;
   parts.dir = &dir;
   parts.checks = checks;

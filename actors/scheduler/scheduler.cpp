@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -72,8 +73,7 @@ amqp::message message_of(const pqxx::row& row) {
     }
   }
   m.headers[messaging::scheduled_header] = row[6].c_str();
-  // row[5], the priority, goes with the message once queues have priorities (issue 12's
-  // priority point): amqp::message has no priority field yet.
+  m.priority = static_cast<std::uint8_t>(std::clamp(row[5].as<int>(), 1, 10));
   return m;
 }
 

@@ -16,6 +16,7 @@
 #include "adapters/postgres/session.hpp"
 #include "runtime/auth/api_key.hpp"
 #include "runtime/auth/jwt.hpp"
+#include "runtime/time/rfc3339.hpp"
 #include "support/herald_api.hpp"
 
 using namespace herald::test;
@@ -109,6 +110,20 @@ struct route_walk : authz_fixture {
     return id;
   }
 
+  /// A notification to `subject` scheduled a day ahead (so it can still be cancelled).
+  std::string scheduled_notification(const std::string& subject) {
+    auto at = herald::time::now() + std::chrono::hours{24};
+    json body{{"notification_type", "email"},
+              {"user_id", subject},
+              {"template_code", code},
+              {"variables", {{"name", "x"}}},
+              {"send_at", herald::time::format_rfc3339(at)}};
+    auto r = post_json(node.url() + "/api/v1/notifications", body);
+    BOOST_REQUIRE_EQUAL(r.status, 202);
+    BOOST_REQUIRE(r.body["data"]["status"] == "scheduled");
+    return r.body["data"]["notification_id"].get<std::string>();
+  }
+
   /// The id of a fresh dead letter (a message for a template that does not exist,
   /// published past the gateway's check, ends in failed.queue at once).
   std::string dead_letter() {
@@ -152,6 +167,20 @@ struct route_walk : authz_fixture {
        }},
       {"GET /api/v1/notifications",
        [&] { return route_request{method, g + "/api/v1/notifications?user_id=" + subject}; }},
+      {"POST /api/v1/notifications/bulk",
+       [&] {
+         return route_request{method, g + "/api/v1/notifications/bulk",
+                              json{{"notifications",
+                                    {{{"notification_type", "email"},
+                                      {"user_id", subject},
+                                      {"template_code", code},
+                                      {"variables", {{"name", "x"}}}}}}}
+                                .dump()};
+       }},
+      {"DELETE /api/v1/notifications/{id}",
+       [&] {
+         return route_request{method, g + "/api/v1/notifications/" + scheduled_notification(subject)};
+       }},
       {"GET /openapi.json", [&] { return route_request{method, g + "/openapi.json"}; }},
       {"GET /api/v1/introspection/actors",
        [&] { return route_request{method, g + "/api/v1/introspection/actors"}; }},

@@ -37,7 +37,7 @@ std::string login_token(const std::string& user_id) {
                std::chrono::system_clock::now().time_since_epoch())
                .count();
   return herald::auth::jwt::sign({{"sub", user_id}, {"exp", now + 600}, {"iss", "herald"}},
-                                 "integration-test-secret");
+                                 jwt_secret);
 }
 
 json email_body(const std::string& user, const std::string& code, const json& extra = {}) {

@@ -7,6 +7,7 @@
 #include "actors/gateway/bulk.hpp"
 #include "actors/messaging/forwarding.hpp"
 #include "actors/messaging/topology.hpp"
+#include "runtime/time/rfc3339.hpp"
 
 using namespace herald;
 using json = nlohmann::json;
@@ -43,6 +44,24 @@ BOOST_AUTO_TEST_CASE(each_item_is_judged_by_the_single_posts_checks_in_order) {
   BOOST_CHECK_EQUAL(parsed.items[1].error, parse_notification_request(bad).error);
   BOOST_CHECK_EQUAL(parsed.items[2].status, 400);
   BOOST_CHECK_EQUAL(parsed.items[3].r.user_id, bob);
+}
+
+BOOST_AUTO_TEST_CASE(a_send_at_ahead_is_refused_not_sent_at_once) {
+  // Bulk does not schedule: an item with a send_at ahead must not go out now unnoticed.
+  auto soon = item(ada);
+  soon["send_at"] = time::format_rfc3339(time::now() + std::chrono::hours{1});
+  auto past = item(bob);
+  past["send_at"] = "2020-01-01T00:00:00Z"; // at once, as the single POST does
+  auto parsed = parse_bulk_request({{"notifications", {soon, past}}}, 10, "");
+  BOOST_REQUIRE_EQUAL(parsed.items.size(), 2u);
+  BOOST_CHECK_EQUAL(parsed.items[0].status, 400);
+  BOOST_CHECK_NE(parsed.items[0].error.find("'send_at'"), std::string::npos);
+  BOOST_CHECK_EQUAL(parsed.items[1].status, 0);
+  auto form = to_users({ada, bob});
+  form["send_at"] = soon["send_at"];
+  auto whole = parse_bulk_request(form, 10, "");
+  BOOST_CHECK_EQUAL(whole.status, 400);
+  BOOST_CHECK_NE(whole.error.find("'send_at'"), std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(more_items_than_bulk_max_is_a_413_naming_the_setting) {
