@@ -8,83 +8,12 @@ namespace herald {
 
 namespace {
 
-// KEYS: user window, client window, idempotency key ("" when none).
-// ARGV: user limit, user window ms, client limit, client window ms, claim value,
-//       fingerprint, claim ttl ms.
-// Returns {verdict, window (0 none, 1 user, 2 client), limit, remaining, reset ms,
-//          existing claim}; verdict 0 admitted, 1 limited, 2 replay, 3 in progress,
-//          4 conflict.
-const redis::script check_script{R"lua(
-local idem, fp = KEYS[3], ARGV[6]
-local verdict, existing = 0, ''
-if idem ~= '' then
-  local v = redis.call('GET', idem)
-  if v then
-    existing = v
-    local state, vfp = string.match(v, '^(%a)|([^|]*)|')
-    if vfp ~= fp then verdict = 4 elseif state == 'd' then verdict = 2 else verdict = 3 end
-  end
-end
-local windows = {}
-local limited = 0
-for i = 1, 2 do
-  local limit, ms = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  if limit > 0 then
-    local n = tonumber(redis.call('GET', KEYS[i]) or '0')
-    local ttl = redis.call('PTTL', KEYS[i])
-    if ttl < 0 then ttl = ms end
-    windows[i] = {limit, n, ttl, ms}
-    if verdict == 0 and limited == 0 and n >= limit then limited = i end
-  end
-end
-if verdict == 0 and limited > 0 then verdict = 1 end
-if verdict == 0 then
-  for i = 1, 2 do
-    local w = windows[i]
-    if w then
-      w[2] = redis.call('INCR', KEYS[i])
-      if w[2] == 1 then
-        redis.call('PEXPIRE', KEYS[i], w[4])
-        w[3] = w[4]
-      end
-    end
-  end
-  if idem ~= '' then redis.call('SET', idem, ARGV[5], 'PX', ARGV[7]) end
-end
-local pick = limited
-if pick == 0 then
-  for i = 1, 2 do
-    local w = windows[i]
-    if w and (pick == 0 or w[1] - w[2] < windows[pick][1] - windows[pick][2]) then pick = i end
-  end
-end
-if pick == 0 then return {verdict, 0, 0, 0, 0, existing} end
-local w = windows[pick]
-return {verdict, pick, w[1], math.max(w[1] - w[2], 0), w[3], existing}
-)lua"};
-
-// KEYS: idempotency key. ARGV: the pending claim, the done value, its ttl in seconds.
-const redis::script complete_script{R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
-end
-return 0
-)lua"};
-
-// KEYS: idempotency key. ARGV: the pending claim.
-const redis::script release_script{R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-)lua"};
-
-// check_script for many requests at once (a bulk). KEYS: per request its user window,
-// client window and idempotency key. ARGV: user limit, user window ms, client limit,
-// client window ms, claim ttl ms, then per request its claim value and fingerprint.
-// Returns check_script's six values per request, in order.
+// The admission check of one or many requests (a single POST is a batch of one).
+// KEYS: per request its user window, client window and idempotency key ("" when none).
+// ARGV: user limit, user window ms, client limit, client window ms, claim ttl ms, then per
+// request its claim value and fingerprint. Returns six values per request, in order:
+// verdict (0 admitted, 1 limited, 2 replay, 3 in progress, 4 conflict), window (0 none,
+// 1 user, 2 client), limit, remaining, reset ms, existing claim.
 const redis::script check_many_script{R"lua(
 local out = {}
 local ttl = ARGV[5]
@@ -146,7 +75,7 @@ end
 return out
 )lua"};
 
-// complete_script for many. KEYS: idempotency keys. ARGV: the done ttl in seconds, then
+// Marks claims done. KEYS: idempotency keys. ARGV: the done ttl in seconds, then
 // per key its pending claim and its done value.
 const redis::script complete_many_script{R"lua(
 for k = 1, #KEYS do
@@ -157,7 +86,7 @@ end
 return #KEYS
 )lua"};
 
-// release_script for many. KEYS: idempotency keys. ARGV: per key its pending claim.
+// Frees claims. KEYS: idempotency keys. ARGV: per key its pending claim.
 const redis::script release_many_script{R"lua(
 for k = 1, #KEYS do
   if redis.call('GET', KEYS[k]) == ARGV[k] then redis.call('DEL', KEYS[k]) end
@@ -265,33 +194,7 @@ std::string failure_of(const std::optional<redis::value>& v, const std::string& 
 
 void admission::check(const admission_request& r,
                       std::function<void(const admission_verdict&)> done) {
-  auto ms = [](const config::rate_spec& s) { return std::to_string(s.window.count()); };
-  std::vector<std::string> keys{
-    per_user_.off() ? "" : "herald:rl:u:" + ms(per_user_) + ":" + r.user_id,
-    per_client_.off() ? "" : "herald:rl:c:" + ms(per_client_) + ":" + r.client_id,
-    r.request_id.empty() ? "" : idempotency_key(r)};
-  std::vector<std::string> args{std::to_string(per_user_.limit), ms(per_user_),
-                                std::to_string(per_client_.limit), ms(per_client_),
-                                claim_value('p', r, r.notification_id), r.fingerprint,
-                                std::to_string(claim_ttl_.count())};
-  redis_->eval(check_script, keys, args,
-               [entry = entry_, log = log_, done = std::move(done)](
-                 const std::optional<redis::value>& v, const std::string& error) {
-                 admission_verdict out;
-                 bool shaped = v && v->type == redis::value::kind::array && v->items.size() == 6
-                               && read_verdict(v->items, 0, out);
-                 if (!shaped) {
-                   count_fail_open(*entry, *log, failure_of(v, error));
-                   done(admission_verdict{});
-                   return;
-                 }
-                 entry->processed += 1;
-                 entry->set_state("running");
-                 if (out.what == admission_verdict::kind::limited) {
-                   entry->counter("limited") += 1;
-                 }
-                 done(out);
-               });
+  check_many({r}, [done = std::move(done)](std::vector<admission_verdict> out) { done(out[0]); });
 }
 
 void admission::check_many(const std::vector<admission_request>& rs,
@@ -372,21 +275,22 @@ void admission::release_many(const std::vector<admission_request>& rs) {
 }
 
 void admission::complete(const admission_request& r, const std::string& notification_id) {
-  if (r.request_id.empty()) {
-    return;
-  }
-  redis_->eval(complete_script, {idempotency_key(r)},
-               {claim_value('p', r, r.notification_id), claim_value('d', r, notification_id),
-                std::to_string(done_ttl.count())},
-               [](const std::optional<redis::value>&, const std::string&) {});
+  complete_many({{r, notification_id}});
 }
 
-void admission::release(const admission_request& r) {
-  if (r.request_id.empty()) {
+void admission::release(const admission_request& r, std::function<void()> then) {
+  if (!then) {
+    release_many({r});
     return;
   }
-  redis_->eval(release_script, {idempotency_key(r)}, {claim_value('p', r, r.notification_id)},
-               [](const std::optional<redis::value>&, const std::string&) {});
+  if (r.request_id.empty()) {
+    then();
+    return;
+  }
+  redis_->eval(release_many_script, {idempotency_key(r)},
+               {claim_value('p', r, r.notification_id)},
+               [then = std::move(then)](const std::optional<redis::value>&,
+                                        const std::string&) { then(); });
 }
 
 } // namespace herald

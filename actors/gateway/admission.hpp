@@ -87,8 +87,10 @@ public:
   /// database already had): its claim becomes done for 24 h. Fire and forget.
   void complete(const admission_request& r, const std::string& notification_id);
 
-  /// The request failed: its claim is freed (only if it is still this request's).
-  void release(const admission_request& r);
+  /// The request failed: its claim is freed (only if it is still this request's). `then`,
+  /// when given, runs once Redis has answered (or failed to): answer the client from it,
+  /// so that its corrected retry cannot overtake the release.
+  void release(const admission_request& r, std::function<void()> then = {});
 
   static std::string idempotency_key(const admission_request& r);
 

@@ -308,10 +308,13 @@ void gateway::core::check_and_accept(std::shared_ptr<intake_step> step) {
   auto self = shared_from_this();
   // Every refusal from here on frees the request_id's claim, so a corrected retry works.
   auto refuse = [self, step](http::response r) {
-    if (step->claimed) {
-      self->checks->release(step->claim);
+    if (!step->claimed) {
+      step->answer(std::move(r));
+      return;
     }
-    step->answer(std::move(r));
+    // Answered once the claim is freed: the client's corrected retry must find it free.
+    auto answer = std::make_shared<http::response>(std::move(r));
+    self->checks->release(step->claim, [step, answer] { step->answer(std::move(*answer)); });
   };
   auto& r = step->r;
   dir.user(r.user_id, [self, step, refuse](const outcome& uo, const user_record& user) {
