@@ -25,7 +25,8 @@
 //     that rate. Latency from the actual send is reported beside it, and how many
 //     messages went out more than 1 ms late (as herald_loadgen does).
 //
-// --queue-type classic (no arguments: what Herald declares), classic-v2
+// --queue-type priority (x-max-priority 10, messages of priority 5: what Herald declares
+// and sends since its queues have priorities), classic (no arguments), classic-v2
 // (x-queue-version 2, RabbitMQ 3.10+) or quorum (x-queue-type quorum). The queue
 // (bench.ceiling, bench.latency; ".<type>" appended unless classic) is declared and
 // purged at the start and deleted at the end. The result is one JSON object on stdout;
@@ -91,7 +92,8 @@ const char* usage =
   "  --prefetch N     pipeline: consumer basic.qos prefetch count (default 100)\n"
   "  --ack-every N    pipeline: one multiple-ack every N messages (default 50)\n"
   "  --rate R         latency: messages per second, message k due at t0 + k/R (required)\n"
-  "  --queue-type T   classic (default, what Herald declares), classic-v2 or quorum\n"
+  "  --queue-type T   priority (x-max-priority 10, messages of priority 5: what Herald\n"
+  "                   declares and sends), classic (default), classic-v2 or quorum\n"
   "  --queue NAME     durable queue used, purged and deleted (default bench.ceiling or\n"
   "                   bench.latency, with .classic-v2 or .quorum appended for those)\n";
 
@@ -166,8 +168,10 @@ options parse_options(int argc, char** argv) {
   if (o.mode != "publish" && o.mode != "pipeline" && o.mode != "latency") {
     bad_usage(o.mode.empty() ? "no mode given" : "unknown mode '" + o.mode + "'");
   }
-  if (o.queue_type != "classic" && o.queue_type != "classic-v2" && o.queue_type != "quorum") {
-    bad_usage("--queue-type must be classic, classic-v2 or quorum, got '" + o.queue_type + "'");
+  if (o.queue_type != "classic" && o.queue_type != "classic-v2" && o.queue_type != "quorum"
+      && o.queue_type != "priority") {
+    bad_usage("--queue-type must be priority, classic, classic-v2 or quorum, got '"
+              + o.queue_type + "'");
   }
   if (o.mode == "latency" && o.rate == 0) {
     bad_usage("latency needs --rate");
@@ -344,8 +348,8 @@ private:
   bool open_ = false;
 };
 
-// Declares the durable queue of the wanted type (classic: no arguments, as Herald does)
-// and purges it.
+// Declares the durable queue of the wanted type (classic: no arguments; priority:
+// x-max-priority 10, as Herald declares its channel queues) and purges it.
 void declare_and_purge(connection& c, const std::string& queue, const std::string& type) {
   amqp_table_entry_t entry{};
   amqp_table_t arguments = amqp_empty_table;
@@ -353,6 +357,10 @@ void declare_and_purge(connection& c, const std::string& queue, const std::strin
     entry.key = amqp_cstring_bytes("x-queue-version");
     entry.value.kind = AMQP_FIELD_KIND_I32;
     entry.value.value.i32 = 2;
+  } else if (type == "priority") {
+    entry.key = amqp_cstring_bytes("x-max-priority");
+    entry.value.kind = AMQP_FIELD_KIND_I32;
+    entry.value.value.i32 = 10;
   } else if (type == "quorum") {
     entry.key = amqp_cstring_bytes("x-queue-type");
     entry.value.kind = AMQP_FIELD_KIND_UTF8;
@@ -443,6 +451,10 @@ public:
     props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
     props_.content_type = amqp_cstring_bytes("application/json");
     props_.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    if (o.queue_type == "priority") { // as Herald's messages: the default priority
+      props_._flags |= AMQP_BASIC_PRIORITY_FLAG;
+      props_.priority = 5;
+    }
   }
 
   // Publishes until `deadline`, then waits for every outstanding confirm.
@@ -633,6 +645,10 @@ public:
     props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
     props_.content_type = amqp_cstring_bytes("application/json");
     props_.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    if (o.queue_type == "priority") { // as Herald's messages: the default priority
+      props_._flags |= AMQP_BASIC_PRIORITY_FLAG;
+      props_.priority = 5;
+    }
     sent_ns_.assign(total_, 0);
     done_ns_.assign(total_, 0);
     state_.assign(total_, unsettled);
