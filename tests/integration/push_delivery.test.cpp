@@ -88,16 +88,6 @@ struct delivery_fixture {
     return out;
   }
 
-  std::vector<json> device_entries(const std::string& id) {
-    std::vector<json> out;
-    for (auto& ev : read_notification_row(id).timeline) {
-      if (ev.value("status", "") == "device") {
-        out.push_back(ev);
-      }
-    }
-    return out;
-  }
-
   json devices_of(const std::string& user_id) {
     return http_call("GET", node.url(1) + "/api/v1/users/" + user_id + "/push_tokens")
       .body["data"];
@@ -383,14 +373,9 @@ BOOST_AUTO_TEST_CASE(an_endpoint_whose_name_now_resolves_privately_is_refused_at
   BOOST_REQUIRE_MESSAGE(eventually([&] { return (status = status_of(node, id)) == "dead"; }),
                         "status " << status);
 
-  json entry;
-  for (auto& ev : read_notification_row(id).timeline) {
-    if (ev.value("status", "") == "device") {
-      BOOST_REQUIRE_MESSAGE(entry.is_null(), "one device entry: " << ev.dump());
-      entry = ev;
-    }
-  }
-  BOOST_REQUIRE_MESSAGE(!entry.is_null(), "no device entry");
+  auto entries = device_entries(id);
+  BOOST_REQUIRE_MESSAGE(entries.size() == 1, "one device entry: " << json(entries).dump());
+  auto& entry = entries.front();
   BOOST_CHECK_EQUAL(entry.value("device_id", ""), device);
   BOOST_CHECK_EQUAL(entry.value("outcome", ""), "refused"); // permanent: not retried
   auto detail = entry.value("detail", "");

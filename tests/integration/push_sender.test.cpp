@@ -74,17 +74,6 @@ struct push_fixture {
     return out;
   }
 
-  /// The timeline's device entries.
-  std::vector<json> device_entries(const std::string& id) {
-    std::vector<json> out;
-    for (auto& ev : read_notification_row(id).timeline) {
-      if (ev.value("status", "") == "device") {
-        out.push_back(ev);
-      }
-    }
-    return out;
-  }
-
   std::uint64_t sender(const std::string& counter) {
     return actor_counter(node, "push_sender", counter);
   }

@@ -32,27 +32,6 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using json = nlohmann::json;
 
-rsa_key_pair make_rsa_key() {
-  rsa_key_pair k;
-  EVP_PKEY* pkey = EVP_RSA_gen(2048);
-  if (pkey == nullptr) {
-    throw std::runtime_error("EVP_RSA_gen failed");
-  }
-  BIO* priv = BIO_new(BIO_s_mem());
-  BIO* pub = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(priv, pkey, nullptr, nullptr, 0, nullptr, nullptr);
-  PEM_write_bio_PUBKEY(pub, pkey);
-  char* data = nullptr;
-  auto n = BIO_get_mem_data(priv, &data);
-  k.private_pem.assign(data, static_cast<std::size_t>(n));
-  n = BIO_get_mem_data(pub, &data);
-  k.public_pem.assign(data, static_cast<std::size_t>(n));
-  BIO_free(priv);
-  BIO_free(pub);
-  EVP_PKEY_free(pkey);
-  return k;
-}
-
 namespace {
 
 constexpr const char* scope = "https://www.googleapis.com/auth/firebase.messaging";

@@ -34,15 +34,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/rs256.hpp"
+
 namespace herald::test {
 
-struct rsa_key_pair {
-  std::string private_pem; ///< PKCS#8 PEM
-  std::string public_pem;  ///< SubjectPublicKeyInfo PEM
-};
-
-/// A new 2048-bit RSA key pair (OpenSSL).
-rsa_key_pair make_rsa_key();
 
 class fake_fcm {
 public:

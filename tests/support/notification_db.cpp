@@ -35,6 +35,16 @@ notification_row read_notification_row(const std::string& id) {
   return out;
 }
 
+std::vector<nlohmann::json> device_entries(const std::string& id) {
+  std::vector<nlohmann::json> out;
+  for (auto& ev : read_notification_row(id).timeline) {
+    if (ev.value("status", "") == "device") {
+      out.push_back(ev);
+    }
+  }
+  return out;
+}
+
 std::map<std::string, std::string> read_statuses(const std::vector<std::string>& ids) {
   std::string array = "{";
   for (auto& id : ids) {

@@ -29,6 +29,9 @@ struct notification_row {
 /// The row of notification `id` (found false when there is none).
 notification_row read_notification_row(const std::string& id);
 
+/// The timeline entries of notification `id` with status "device" (push: one per device).
+std::vector<nlohmann::json> device_entries(const std::string& id);
+
 /// The committed status of each of `ids` that has a row.
 std::map<std::string, std::string> read_statuses(const std::vector<std::string>& ids);
 

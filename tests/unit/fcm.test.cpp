@@ -24,31 +24,9 @@ using herald::test::verify_rs256;
 
 namespace {
 
-struct rsa_key {
-  std::string private_pem;
-  std::string public_pem;
-};
-
 /// A fresh 2048-bit RSA key pair as PEM (generated once for the suite).
-const rsa_key& test_key() {
-  static const rsa_key key = [] {
-    rsa_key k;
-    EVP_PKEY* pkey = EVP_RSA_gen(2048);
-    BOOST_REQUIRE(pkey != nullptr);
-    BIO* priv = BIO_new(BIO_s_mem());
-    BIO* pub = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(priv, pkey, nullptr, nullptr, 0, nullptr, nullptr);
-    PEM_write_bio_PUBKEY(pub, pkey);
-    char* data = nullptr;
-    auto n = BIO_get_mem_data(priv, &data);
-    k.private_pem.assign(data, static_cast<std::size_t>(n));
-    n = BIO_get_mem_data(pub, &data);
-    k.public_pem.assign(data, static_cast<std::size_t>(n));
-    BIO_free(priv);
-    BIO_free(pub);
-    EVP_PKEY_free(pkey);
-    return k;
-  }();
+const herald::test::rsa_key_pair& test_key() {
+  static const auto key = herald::test::make_rsa_key();
   return key;
 }
 
