@@ -828,6 +828,10 @@ void server::close() {
     t.join();
   }
   c.threads.clear();
+  // Reply functions may outlive the server (a late confirm on a publisher's thread) and
+  // they hold this core: they must not also hold the handlers' owners, whose last
+  // reference would then be dropped on that foreign thread, perhaps one they own.
+  c.routes = router{};
 }
 
 } // namespace herald::http

@@ -101,7 +101,8 @@ public:
   /// Stops listening and returns once no handler runs; none is called afterwards (a
   /// request completed meanwhile is answered 503), so handlers may use objects that die
   /// after close(). Open connections are closed; replies made later, from continuations,
-  /// are dropped. Not to be called from a handler.
+  /// are dropped. The handlers are destroyed here, so a reply function kept by another
+  /// thread holds nothing of their owners. Not to be called from a handler.
   void close();
   int port() const { return port_; }
 

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstring>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -283,6 +284,36 @@ BOOST_AUTO_TEST_CASE(a_reply_after_close_is_dropped_without_an_exception) {
     status = -1; // the connection closed without an answer
   }
   BOOST_CHECK_EQUAL(status, -1);
+}
+
+// A reply function held past close() (a late publisher confirm, say) must not keep the
+// handlers' owner alive: its last reference would then go on that foreign thread, whose
+// owner may be the very object being destroyed (a publisher joining its own thread:
+// "Resource deadlock avoided", integration.gateway_idempotency in CI).
+BOOST_AUTO_TEST_CASE(close_lets_go_of_the_handlers_even_while_a_reply_is_held) {
+  auto port = free_port();
+  auto owner = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = owner;
+  std::promise<herald::http::reply_fn> kept;
+  {
+    herald::http::server server{"127.0.0.1", port, 1024, plain};
+    server.route("POST", "/work",
+                 [owner, &kept](herald::http::request&&, herald::http::reply_fn reply) {
+                   kept.set_value(reply);
+                 });
+    owner.reset();
+    BOOST_REQUIRE_EQUAL(server.open(), "");
+    auto answer = post(port);
+    auto reply = kept.get_future().get();
+    server.close();
+    BOOST_CHECK(watch.expired());
+    BOOST_CHECK_NO_THROW(reply(plain(200, "too late")));
+    try {
+      answer.wait();
+    } catch (...) {
+      // The connection closed without an answer: a_reply_after_close_is_dropped… checks it.
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
