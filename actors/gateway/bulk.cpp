@@ -305,7 +305,7 @@ void publish_all(const parts_ptr& parts, const job_ptr& job,
     msg.body = notification_message(item.r, slot.tpl, slot.claim.notification_id,
                                     job->correlation_id);
     msg.message_id = slot.claim.notification_id;
-    msg.correlation_id = job->correlation_id;
+    // No correlation_id property: the body has it (amqp::message says what it costs).
     msg.priority = static_cast<std::uint8_t>(item.r.priority);
     auto& publisher = *parts->publishers[(k / run) % parts->publishers.size()];
     publisher.publish(std::move(msg), [job, i = i, recorded = recorded, intake = parts->intake,

@@ -387,7 +387,7 @@ void gateway::core::publish(std::shared_ptr<intake_step> step, status_event queu
   msg.routing_key = step->r.notification_type;
   msg.body = notification_message(step->r, tpl, queued.notification_id, step->correlation_id);
   msg.message_id = queued.notification_id;
-  msg.correlation_id = step->correlation_id;
+  // No correlation_id property: the body has it (amqp::message says what it costs).
   msg.priority = static_cast<std::uint8_t>(step->r.priority);
   // Runs on the publisher's thread: it must not hold the core, whose last owner would
   // then join that very thread.

@@ -260,12 +260,17 @@ std::string connection::publish(const message& m) {
     return error_.empty() ? "not connected" : error_;
   }
   amqp_basic_properties_t props{};
-  props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG
-                 | AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG;
+  props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
   props.content_type = bytes(m.content_type);
   props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-  props.message_id = bytes(m.message_id);
-  props.correlation_id = bytes(m.correlation_id);
+  if (!m.message_id.empty()) {
+    props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+    props.message_id = bytes(m.message_id);
+  }
+  if (!m.correlation_id.empty()) {
+    props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+    props.correlation_id = bytes(m.correlation_id);
+  }
   std::vector<amqp_table_entry_t> entries;
   if (!m.headers.empty() || !m.int_headers.empty()) {
     props._flags |= AMQP_BASIC_HEADERS_FLAG;
