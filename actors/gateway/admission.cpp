@@ -14,9 +14,23 @@ namespace {
 // request its claim value and fingerprint. Returns six values per request, in order:
 // verdict (0 admitted, 1 limited, 2 replay, 3 in progress, 4 conflict), window (0 none,
 // 1 user, 2 client), limit, remaining, reset ms, existing claim.
+// Each window key is read once and incremented once (INCRBY of the requests it admitted),
+// however many of the batch's requests share it: a bulk request's thousand items are one
+// client window, not a thousand GET, PTTL and INCR calls.
 const redis::script check_many_script{R"lua(
 local out = {}
 local ttl = ARGV[5]
+local seen = {} -- window key -> {count, ms left, admitted here, window ms}
+local function window(key, ms)
+  local w = seen[key]
+  if not w then
+    local left = redis.call('PTTL', key)
+    if left < 0 then left = ms end
+    w = {tonumber(redis.call('GET', key) or '0'), left, 0, ms}
+    seen[key] = w
+  end
+  return w
+end
 for k = 0, #KEYS / 3 - 1 do
   local idem, claim, fp = KEYS[3 * k + 3], ARGV[6 + 2 * k], ARGV[7 + 2 * k]
   local verdict, existing = 0, ''
@@ -31,14 +45,11 @@ for k = 0, #KEYS / 3 - 1 do
   local windows = {}
   local limited = 0
   for i = 1, 2 do
-    local key = KEYS[3 * k + i]
-    local limit, ms = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+    local limit = tonumber(ARGV[2 * i - 1])
     if limit > 0 then
-      local n = tonumber(redis.call('GET', key) or '0')
-      local left = redis.call('PTTL', key)
-      if left < 0 then left = ms end
-      windows[i] = {limit, n, left, ms, key}
-      if verdict == 0 and limited == 0 and n >= limit then limited = i end
+      local w = window(KEYS[3 * k + i], tonumber(ARGV[2 * i]))
+      windows[i] = {limit, w}
+      if verdict == 0 and limited == 0 and w[1] >= limit then limited = i end
     end
   end
   if verdict == 0 and limited > 0 then verdict = 1 end
@@ -46,11 +57,8 @@ for k = 0, #KEYS / 3 - 1 do
     for i = 1, 2 do
       local w = windows[i]
       if w then
-        w[2] = redis.call('INCR', w[5])
-        if w[2] == 1 then
-          redis.call('PEXPIRE', w[5], w[4])
-          w[3] = w[4]
-        end
+        w[2][1] = w[2][1] + 1
+        w[2][3] = w[2][3] + 1
       end
     end
     if idem ~= '' then redis.call('SET', idem, claim, 'PX', ttl) end
@@ -59,18 +67,25 @@ for k = 0, #KEYS / 3 - 1 do
   if pick == 0 then
     for i = 1, 2 do
       local w = windows[i]
-      if w and (pick == 0 or w[1] - w[2] < windows[pick][1] - windows[pick][2]) then pick = i end
+      if w and (pick == 0 or w[1] - w[2][1] < windows[pick][1] - windows[pick][2][1]) then
+        pick = i
+      end
     end
   end
   local n = #out
   if pick == 0 then
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = verdict, 0, 0, 0, 0
   else
-    local w = windows[pick]
+    local limit, w = windows[pick][1], windows[pick][2]
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] =
-      verdict, pick, w[1], math.max(w[1] - w[2], 0), w[3]
+      verdict, pick, limit, math.max(limit - w[1], 0), w[2]
   end
   out[n + 6] = existing
+end
+for key, w in pairs(seen) do
+  if w[3] > 0 and redis.call('INCRBY', key, w[3]) == w[3] then
+    redis.call('PEXPIRE', key, w[4])
+  end
 end
 return out
 )lua"};

@@ -133,6 +133,51 @@ BOOST_AUTO_TEST_CASE(two_gateway_nodes_share_one_limit) {
   check_error(notify(a, user, code), 429, "rate_limit.per_user");
 }
 
+// One admission script judges a bulk request's items one by one: each admitted item
+// counts against its user's and the credential's window (read once and incremented once
+// per window inside the script), so the limits hold item by item, and the counts stay for
+// the requests after it.
+BOOST_AUTO_TEST_CASE(a_bulk_request_counts_each_item_against_its_windows) {
+  running_node node{with_limits("3/min", "7/min")};
+  auto ada = create_user(node);
+  auto bob = create_user(node);
+  auto code = create_email_template(node);
+  // A credential of its own: the admin token's window holds the other cases' requests.
+  auto created = http_call("POST", node.url() + "/api/v1/api-keys",
+                           json{{"name", unique("k-")}, {"scopes", {"notifications:write"}}}.dump());
+  BOOST_REQUIRE_EQUAL(created.status, 201);
+  auto key = bearer(created.body["data"]["key"].get<std::string>());
+  json items = json::array();
+  for (int i = 0; i < 8; ++i) {
+    items.push_back({{"notification_type", "email"}, {"user_id", i % 2 == 0 ? ada : bob},
+                     {"template_code", code}, {"variables", {{"name", "Ada"}}}});
+  }
+  auto r = http_call("POST", node.url() + "/api/v1/notifications/bulk",
+                     json{{"notifications", items}}.dump(), key);
+  BOOST_TEST_CONTEXT(r.raw) {
+    BOOST_REQUIRE_EQUAL(r.status, 207);
+    // Three each for ada (0, 2, 4) and bob (1, 3, 5); the fourth of each is past 3/min.
+    auto& answered = r.body["data"]["items"];
+    BOOST_REQUIRE_EQUAL(answered.size(), 8u);
+    for (int i = 0; i < 8; ++i) {
+      BOOST_TEST_CONTEXT("item " << i) {
+        if (i < 6) {
+          BOOST_CHECK_EQUAL(answered[i]["status"], "queued");
+        } else {
+          BOOST_CHECK_EQUAL(answered[i]["code"], 429);
+          BOOST_CHECK(answered[i]["error"].get<std::string>().find("rate_limit.per_user")
+                      != std::string::npos);
+        }
+      }
+    }
+    BOOST_CHECK_EQUAL(r.body["data"]["accepted"], 6);
+  }
+  // The credential's window counted the six: one more is admitted (a new user), then 429.
+  auto carol = create_user(node);
+  BOOST_CHECK_EQUAL(notify(node, carol, code, key).status, 202);
+  check_error(notify(node, carol, code, key), 429, "rate_limit.per_client");
+}
+
 BOOST_AUTO_TEST_CASE(with_redis_stopped_posts_are_accepted_without_limits_and_counted) {
   running_node node{with_limits("3/min")};
   auto user = create_user(node);
