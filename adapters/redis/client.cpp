@@ -168,7 +168,13 @@ bool client::ensure_connection(bool& fresh, std::string* error) {
     return false;
   }
   fresh = true;
+  ++connections_;
   return true;
+}
+
+bool client::connect(std::string* error) {
+  bool fresh = false;
+  return ensure_connection(fresh, error);
 }
 
 client::reply_ptr client::run(std::initializer_list<std::string_view> args, bool idempotent,

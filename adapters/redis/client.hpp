@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -87,6 +88,14 @@ public:
   /// server unnoticed).
   bool connected() const;
 
+  /// Opens a connection unless the current one is still usable (what every call does
+  /// first): false, with `*error` set, when Redis cannot be reached.
+  bool connect(std::string* error = nullptr);
+
+  /// Connections opened so far. A change means a new connection, perhaps to a restarted
+  /// server that has forgotten its scripts.
+  std::uint64_t connections() const { return connections_; }
+
 private:
   struct reply_deleter {
     void operator()(redisReply* r) const;
@@ -108,6 +117,7 @@ private:
   int db_ = 0;
   std::chrono::milliseconds timeout_;
   redisContext* context_ = nullptr;
+  std::uint64_t connections_ = 0;
 };
 
 } // namespace herald::redis

@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace herald::redis {
@@ -51,6 +52,8 @@ struct command_batcher::state {
   batcher_settings settings;
   redis::client client;
   std::chrono::steady_clock::time_point next_attempt{};
+  std::vector<const redis::script*> loaded; ///< into the server of connection `loaded_on`
+  std::uint64_t loaded_on = 0;
   std::atomic<std::uint64_t> pipelines{0};
   std::atomic<std::uint64_t> commands{0};
 
@@ -136,12 +139,33 @@ void command_batcher::state::send(std::vector<job>& batch) {
     fail_all("redis: unavailable (reconnecting)");
     return;
   }
+  std::string error;
+  if (!client.connect(&error)) {
+    next_attempt = std::chrono::steady_clock::now() + settings.reconnect_interval;
+    fail_all(error);
+    return;
+  }
+  // Scripts not yet loaded into this server are loaded at the head of the same pipeline,
+  // so every EVALSHA finds its script and the commands run in the order they were given.
+  if (client.connections() != loaded_on) {
+    loaded.clear();
+    loaded_on = client.connections();
+  }
+  std::vector<const redis::script*> loading;
+  for (auto& j : batch) {
+    if (j.script != nullptr && std::find(loaded.begin(), loaded.end(), j.script) == loaded.end()
+        && std::find(loading.begin(), loading.end(), j.script) == loading.end()) {
+      loading.push_back(j.script);
+    }
+  }
   std::vector<std::vector<std::string>> cmds;
-  cmds.reserve(batch.size());
+  cmds.reserve(loading.size() + batch.size());
+  for (auto* s : loading) {
+    cmds.push_back({"SCRIPT", "LOAD", s->text});
+  }
   for (auto& j : batch) {
     cmds.push_back(j.argv);
   }
-  std::string error;
   auto replies = client.pipeline(cmds, &error);
   pipelines += 1;
   commands += batch.size();
@@ -150,7 +174,14 @@ void command_batcher::state::send(std::vector<job>& batch) {
     fail_all(error);
     return;
   }
-  // Scripts the server does not know: load each once, then send those commands again.
+  for (std::size_t k = 0; k < loading.size(); ++k) {
+    if ((*replies)[k].type != value::kind::error) {
+      loaded.push_back(loading[k]);
+    }
+  }
+  replies->erase(replies->begin(), replies->begin() + static_cast<std::ptrdiff_t>(loading.size()));
+  // Scripts the server does not know (flushed while connected): load each once, then send
+  // those commands again. They then run after the rest of their pipeline.
   std::vector<std::size_t> again;
   std::vector<const redis::script*> to_load;
   for (std::size_t i = 0; i < batch.size(); ++i) {

@@ -7,8 +7,11 @@
 // that thread, once, with the command's reply, or with nothing and a reason when Redis
 // could not be reached or did not answer within `timeout`.
 //
-// Scripts are sent as EVALSHA; one the server does not know (after a restart or SCRIPT
-// FLUSH) is loaded and the command sent once more, in a second round trip.
+// Scripts are sent as EVALSHA. A script not yet loaded on the current connection's server
+// (the first use, or a new connection, perhaps to a restarted Redis) is loaded by a
+// SCRIPT LOAD at the head of the same pipeline, so the commands run in the order they were
+// given. One the server forgot while connected (SCRIPT FLUSH) answers NOSCRIPT, is loaded
+// and sent once more in a second round trip: it then runs after the rest of its pipeline.
 //
 // While Redis is unreachable, commands fail at once (no queueing in memory) and the thread
 // tries to reconnect at most every `reconnect_interval`. Callers decide what a failure
