@@ -13,6 +13,7 @@
 #include "actors/common/ids.hpp"
 #include "actors/common/json_fields.hpp"
 #include "runtime/auth/base64.hpp"
+#include "runtime/time/quiet_hours.hpp"
 
 namespace herald {
 
@@ -175,6 +176,11 @@ std::string read_quiet_hours(const json& j, quiet_hours& out, const std::string&
   static const std::regex tz_shape{"[A-Za-z0-9/_+-]+"};
   if (!std::regex_match(q.timezone, tz_shape)) {
     return "field '" + field + ".timezone' must be a time zone name like \"Europe/Berlin\"";
+  }
+  // Stored only when it can be applied: an unknown zone would be ignored at send time.
+  if (!time::known_time_zone(q.timezone)) {
+    return "field '" + field + ".timezone': unknown time zone '" + q.timezone
+           + "' (an IANA name like \"Europe/Berlin\" or \"UTC\")";
   }
   out = std::move(q);
   return {};

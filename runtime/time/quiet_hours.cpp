@@ -23,7 +23,20 @@ int clock_minutes(const std::string& s) {
   return h < 24 && m < 60 ? h * 60 + m : -1;
 }
 
+/// The zone named `name`, or null when the tz database does not know it.
+const date::time_zone* find_zone(const std::string& name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
 } // namespace
+
+bool known_time_zone(const std::string& timezone) {
+  return find_zone(timezone) != nullptr;
+}
 
 quiet_state quiet_at(const std::string& start, const std::string& end,
                      const std::string& timezone, instant at) {
@@ -35,10 +48,8 @@ quiet_state quiet_at(const std::string& start, const std::string& end,
     out.error = "quiet hours '" + start + "'-'" + end + "' are not two different HH:MM times";
     return out;
   }
-  const date::time_zone* zone = nullptr;
-  try {
-    zone = date::locate_zone(timezone);
-  } catch (const std::exception&) {
+  auto zone = find_zone(timezone);
+  if (zone == nullptr) {
     out.error = "unknown time zone '" + timezone + "'";
     return out;
   }

@@ -32,6 +32,10 @@ struct quiet_state {
   std::string error; ///< non-empty: the spec could not be applied (unknown zone, bad time)
 };
 
+/// Whether the tz database knows `timezone` (an IANA name such as "Europe/Berlin"): what the
+/// users service requires before it stores quiet hours.
+bool known_time_zone(const std::string& timezone);
+
 /// Whether `at` falls inside the daily period [start, end) in `timezone`, and when it ends.
 quiet_state quiet_at(const std::string& start, const std::string& end,
                      const std::string& timezone, instant at);

@@ -170,6 +170,15 @@ BOOST_AUTO_TEST_CASE(preferences_validate_quiet_hours_shape_and_null_clears_them
   bad({{"start", "22:00"}, {"end", "07:60"}, {"timezone", "UTC"}});
   bad({{"start", "22:00"}, {"end", "22:00"}, {"timezone", "UTC"}});
   bad({{"start", "22:00"}, {"end", "07:00"}, {"timezone", ""}});
+  // Shaped like a zone but unknown to the tz database: refused, never stored and ignored.
+  std::string e;
+  BOOST_TEST(!parse_preferences("id-1", {{"quiet_hours", {{"start", "22:00"}, {"end", "07:00"},
+                                                         {"timezone", "Mars/Olympus_Mons"}}}}, e));
+  BOOST_TEST(mentions(e, "unknown time zone 'Mars/Olympus_Mons'"), e);
+  BOOST_TEST(parse_preferences("id-1", {{"quiet_hours", {{"start", "22:00"}, {"end", "07:00"},
+                                                        {"timezone", "America/Argentina/Buenos_Aires"}}}}, e)
+               .has_value(),
+             e);
   bad({{"start", "22:00"}, {"end", "07:00"}});
   bad({{"start", "22:00"}, {"end", "07:00"}, {"timezone", "UTC"}, {"days", "weekdays"}});
   bad("22:00-07:00");
