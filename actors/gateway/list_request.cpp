@@ -1,11 +1,10 @@
 #include "actors/gateway/list_request.hpp"
 
 #include <array>
-#include <cctype>
-#include <cstdio>
 
 #include "actors/common/ids.hpp"
 #include "actors/user_lookup/user_requests.hpp"
+#include "runtime/time/rfc3339.hpp"
 
 namespace herald {
 
@@ -20,77 +19,6 @@ std::string in_quotes(const std::string& v) {
 }
 
 } // namespace
-
-std::optional<std::chrono::sys_time<std::chrono::microseconds>>
-parse_rfc3339(const std::string& s) {
-  using namespace std::chrono;
-  auto digits = [&](std::size_t at, std::size_t n, int& out) {
-    if (at + n > s.size()) {
-      return false;
-    }
-    out = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-      if (!std::isdigit(static_cast<unsigned char>(s[i]))) {
-        return false;
-      }
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  int y, mo, d, h, mi, sec;
-  if (s.size() < 20 || !digits(0, 4, y) || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-'
-      || !digits(8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2, h)
-      || s[13] != ':' || !digits(14, 2, mi) || s[16] != ':' || !digits(17, 2, sec)) {
-    return std::nullopt;
-  }
-  year_month_day date{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-  if (!date.ok() || h > 23 || mi > 59 || sec > 59) {
-    return std::nullopt;
-  }
-  std::size_t at = 19;
-  std::int64_t micros = 0;
-  if (at < s.size() && s[at] == '.') {
-    ++at;
-    std::size_t first = at;
-    std::int64_t scale = 100000;
-    while (at < s.size() && std::isdigit(static_cast<unsigned char>(s[at]))) {
-      micros += (s[at] - '0') * scale;
-      scale /= 10;
-      ++at;
-    }
-    if (at == first || at - first > 9) {
-      return std::nullopt;
-    }
-  }
-  minutes offset{0};
-  if (at + 1 == s.size() && (s[at] == 'Z' || s[at] == 'z')) {
-    // UTC
-  } else if (at + 6 == s.size() && (s[at] == '+' || s[at] == '-') && s[at + 3] == ':') {
-    int oh, om;
-    if (!digits(at + 1, 2, oh) || !digits(at + 4, 2, om) || oh > 23 || om > 59) {
-      return std::nullopt;
-    }
-    offset = minutes{(s[at] == '-' ? -1 : 1) * (oh * 60 + om)};
-  } else {
-    return std::nullopt;
-  }
-  return sys_days{date} + hours{h} + minutes{mi} + seconds{sec} + microseconds{micros} - offset;
-}
-
-std::string format_utc(std::chrono::sys_time<std::chrono::microseconds> t) {
-  using namespace std::chrono;
-  auto day = floor<days>(t);
-  year_month_day ymd{day};
-  hh_mm_ss<microseconds> tod{t - day};
-  char out[40];
-  std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<long long>(tod.hours().count()),
-                static_cast<long long>(tod.minutes().count()),
-                static_cast<long long>(tod.seconds().count()),
-                static_cast<long long>(tod.subseconds().count()));
-  return out;
-}
 
 std::optional<list_request> parse_list_request(const std::map<std::string, std::string>& query,
                                                std::string& error) {
@@ -148,19 +76,19 @@ std::optional<list_request> parse_list_request(const std::map<std::string, std::
     error = "query parameter 'channel' must be email or push, got " + in_quotes(f.channel);
     return std::nullopt;
   }
-  std::optional<std::chrono::sys_time<std::chrono::microseconds>> since, until;
+  std::optional<time::precise_instant> since, until;
   for (auto* name : {"since", "until"}) {
     if (!given(name)) {
       continue;
     }
-    auto t = parse_rfc3339(get(name));
+    auto t = time::parse_rfc3339_us(get(name));
     if (!t) {
       error = std::string{"query parameter '"} + name + "' must be an RFC 3339 timestamp "
               "(e.g. 2026-11-30T08:00:00Z), got " + in_quotes(get(name));
       return std::nullopt;
     }
     (std::string{name} == "since" ? since : until) = t;
-    (std::string{name} == "since" ? f.since : f.until) = format_utc(*t);
+    (std::string{name} == "since" ? f.since : f.until) = time::format_rfc3339_us(*t);
   }
   if (since && until && *until <= *since) {
     error = "query parameter 'until' must be later than 'since'";

@@ -13,7 +13,6 @@
 // A page must end within the first count_cap (10,000) matches: deeper pages are a 400
 // naming `page` (narrow with since/until instead; see notification_list.hpp).
 
-#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,13 +29,5 @@ struct list_request {
 
 std::optional<list_request> parse_list_request(const std::map<std::string, std::string>& query,
                                                std::string& error);
-
-/// An RFC 3339 timestamp (date, 'T', time with optional fraction, 'Z' or ±HH:MM) as a
-/// point in time; nothing when it is not one (including impossible dates like 02-30).
-std::optional<std::chrono::sys_time<std::chrono::microseconds>>
-parse_rfc3339(const std::string& text);
-
-/// `t` as "YYYY-MM-DDTHH:MM:SS.ffffffZ".
-std::string format_utc(std::chrono::sys_time<std::chrono::microseconds> t);
 
 } // namespace herald

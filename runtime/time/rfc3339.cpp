@@ -25,11 +25,11 @@ int digits(std::string_view s, std::size_t pos, std::size_t count) {
 
 } // namespace
 
-std::optional<instant> parse_rfc3339(std::string_view s) {
+std::optional<precise_instant> parse_rfc3339_us(std::string_view s) {
   using namespace std::chrono;
   // YYYY-MM-DDTHH:MM:SS is 19 characters; the offset at least one more.
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':'
-      || s[16] != ':') {
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't')
+      || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
   int year = digits(s, 0, 4);
@@ -48,13 +48,13 @@ std::optional<instant> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   std::size_t pos = 19;
-  long long millis = 0;
+  long long micros = 0;
   if (s[pos] == '.') {
     ++pos;
     std::size_t first = pos;
     while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      if (pos - first < 3) {
-        millis = millis * 10 + (s[pos] - '0');
+      if (pos - first < 6) {
+        micros = micros * 10 + (s[pos] - '0');
       }
       ++pos;
     }
@@ -62,8 +62,8 @@ std::optional<instant> parse_rfc3339(std::string_view s) {
     if (n == 0 || n > 9) {
       return std::nullopt;
     }
-    for (auto i = n; i < 3; ++i) {
-      millis *= 10;
+    for (auto i = n; i < 6; ++i) {
+      micros *= 10;
     }
   }
   if (pos >= s.size()) {
@@ -87,22 +87,44 @@ std::optional<instant> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   auto local = date::sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second}
-               + milliseconds{millis};
-  return time_point_cast<milliseconds>(local - minutes{offset_minutes});
+               + microseconds{micros};
+  return time_point_cast<microseconds>(local - minutes{offset_minutes});
 }
 
-std::string format_rfc3339(instant t) {
+std::optional<instant> parse_rfc3339(std::string_view s) {
+  auto t = parse_rfc3339_us(s);
+  if (!t) {
+    return std::nullopt;
+  }
+  return std::chrono::floor<std::chrono::milliseconds>(*t);
+}
+
+namespace {
+
+/// "YYYY-MM-DDTHH:MM:SS." then `t`'s fraction in `Precision` with its width of digits, "Z".
+template <class Precision>
+std::string format(std::chrono::time_point<std::chrono::system_clock, Precision> t, int width) {
   using namespace std::chrono;
   auto day = floor<date::days>(t);
   date::year_month_day ymd{day};
-  date::hh_mm_ss<milliseconds> tod{t - day};
-  char out[32];
-  std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
-                static_cast<int>(tod.seconds().count()),
-                static_cast<int>(tod.subseconds().count()));
+  date::hh_mm_ss<Precision> tod{t - day};
+  char out[40];
+  std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02d:%02d:%02d.%0*lldZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
+                static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
+                width, static_cast<long long>(tod.subseconds().count()));
   return out;
+}
+
+} // namespace
+
+std::string format_rfc3339(instant t) {
+  return format(t, 3);
+}
+
+std::string format_rfc3339_us(precise_instant t) {
+  return format(t, 6);
 }
 
 } // namespace herald::time

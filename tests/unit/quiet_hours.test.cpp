@@ -127,11 +127,18 @@ BOOST_AUTO_TEST_CASE(offsets_and_fractions_name_the_same_instant) {
   BOOST_TEST(format_rfc3339(*parse_rfc3339("2026-11-30T01:45:09.1234567Z"))
              == "2026-11-30T01:45:09.123Z");
   BOOST_TEST(format_rfc3339(*parse_rfc3339("2024-02-29T23:59:59.5z")) == "2024-02-29T23:59:59.500Z");
+  // RFC 3339 5.6: "T" and "Z" may be lower case.
+  BOOST_TEST((parse_rfc3339("2026-11-30t01:45:09z") == z));
+  // Microseconds for the list's since/until; milliseconds are cut, never rounded up.
+  BOOST_TEST(format_rfc3339_us(*parse_rfc3339_us("2026-11-30T01:45:09.1234567Z"))
+             == "2026-11-30T01:45:09.123456Z");
+  BOOST_TEST(format_rfc3339(*parse_rfc3339("1969-12-31T23:59:59.9996Z"))
+             == "1969-12-31T23:59:59.999Z");
 }
 
 BOOST_AUTO_TEST_CASE(anything_but_one_strict_spelling_with_an_offset_is_refused) {
   for (const char* bad :
-       {"2026-11-30T01:45:09", "2026-11-30", "2026-11-30 01:45:09Z", "2026-11-30t01:45:09Z",
+       {"2026-11-30T01:45:09", "2026-11-30", "2026-11-30 01:45:09Z",
         "2026-02-30T01:45:09Z", "2026-11-30T24:00:00Z", "2026-11-30T01:60:00Z",
         "2026-11-30T01:45:60Z", "2026-11-30T01:45:09+2:00", "2026-11-30T01:45:09+0200",
         "2026-11-30T01:45:09+24:00", "2026-11-30T01:45:09.Z", "2026-11-30T01:45:09Zjunk",
