@@ -1,5 +1,7 @@
 #include "actors/common/rest.hpp"
 
+#include <charconv>
+
 #include "actors/common/json_writer.hpp"
 
 namespace herald::rest {
@@ -67,6 +69,31 @@ http::response fail(int status, std::string error, std::string message) {
 http::response with_correlation(http::response r, const std::string& correlation_id) {
   r.headers.emplace_back("X-Correlation-ID", correlation_id);
   return r;
+}
+
+std::optional<page_request> parse_page(const std::map<std::string, std::string>& query,
+                                       std::string& error) {
+  page_request out;
+  auto read = [&](const char* name, std::int64_t max, std::int64_t& target) {
+    auto i = query.find(name);
+    if (i == query.end()) {
+      return true;
+    }
+    std::int64_t v = 0;
+    auto& text = i->second;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || v < 1 || v > max) {
+      error = std::string{"query parameter '"} + name + "' must be an integer from 1 to "
+              + std::to_string(max) + ", got '" + text.substr(0, 32) + "'";
+      return false;
+    }
+    target = v;
+    return true;
+  };
+  if (!read("page", 1000000000, out.page) || !read("limit", max_page_limit, out.limit)) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 nlohmann::json page_meta(std::int64_t total, std::int64_t page, std::int64_t limit) {

@@ -2,7 +2,9 @@
 
 // Herald's REST envelope: {"success", "data", "error", "message", "meta"} on every answer.
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -20,6 +22,17 @@ http::response ok_text(int status, std::string_view data_json, std::string_view 
 
 /// The same, with a correlation id header.
 http::response with_correlation(http::response r, const std::string& correlation_id);
+
+/// ?page=&limit= of every list endpoint: page from 1 (default 1), limit 1-100 (default 20).
+struct page_request {
+  std::int64_t page = 1;
+  std::int64_t limit = 20;
+};
+inline constexpr std::int64_t max_page_limit = 100;
+
+/// The page `query` asks for, or nullopt with `error` naming the parameter.
+std::optional<page_request> parse_page(const std::map<std::string, std::string>& query,
+                                       std::string& error);
 
 /// A list's meta: total, limit, page, total_pages, has_next, has_previous.
 nlohmann::json page_meta(std::int64_t total, std::int64_t page, std::int64_t limit);

@@ -93,9 +93,10 @@ struct dead_letters_api : routes_core, std::enable_shared_from_this<dead_letters
   void list(access::call&& c, http::reply_fn reply) {
     auto core = shared_from_this();
     auto& req = c.req;
-    auto page = parse_page(req.query);
-    if (!page.error.empty()) {
-      reply(rest::fail(400, page.error));
+    std::string error;
+    auto page = rest::parse_page(req.query, error);
+    if (!page) {
+      reply(rest::fail(400, error));
       return;
     }
     auto param = [&](const char* name) {
@@ -103,17 +104,17 @@ struct dead_letters_api : routes_core, std::enable_shared_from_this<dead_letters
       return i == req.query.end() ? std::string{} : i->second;
     };
     ask(core->system, core->store, service_timeout,
-        [reply, page](outcome& o, std::string& listing) {
+        [reply, page = *page](outcome& o, std::string& listing) {
           if (!o.ok()) {
             reply(rest::fail(o.status, o.error));
             return;
           }
           auto j = json::parse(listing);
           reply(rest::ok(200, j["items"], "dead letters",
-                         page_meta(j["total"].get<long long>(), page)));
+                         rest::page_meta(j["total"].get<long long>(), page.page, page.limit)));
         },
         rest::unavailable(reply, "dead-letter store"), dl_list_atom::value, param("reason"),
-        param("channel"), page.page, page.limit);
+        param("channel"), page->page, page->limit);
   }
 
   void get(access::call&& c, http::reply_fn reply) {

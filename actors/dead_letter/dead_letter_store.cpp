@@ -112,8 +112,8 @@ caf::behavior dead_letter_store(caf::stateful_actor<store_state>* self, std::str
       });
       return done(from(r));
     },
-    [=](dl_list_atom, const std::string& reason, const std::string& channel, int page,
-        int limit) -> std::tuple<outcome, std::string> {
+    [=](dl_list_atom, const std::string& reason, const std::string& channel, std::int64_t page,
+        std::int64_t limit) -> std::tuple<outcome, std::string> {
       json out = {{"items", json::array()}, {"total", 0}};
       auto r = self->state.db->read([&](pqxx::work& tx) {
         const char* filter = "WHERE ($1 = '' OR d.reason = $1) AND ($2 = '' OR d.channel = $2) ";

@@ -3,7 +3,7 @@
 #include <array>
 
 #include "actors/common/ids.hpp"
-#include "actors/user_lookup/user_requests.hpp"
+#include "actors/common/rest.hpp"
 #include "runtime/time/rfc3339.hpp"
 
 namespace herald {
@@ -35,7 +35,7 @@ std::optional<list_request> parse_list_request(const std::map<std::string, std::
       return std::nullopt;
     }
   }
-  auto page = parse_page(query, error);
+  auto page = rest::parse_page(query, error);
   if (!page) {
     return std::nullopt;
   }

@@ -9,7 +9,7 @@
 //   channel   email or push
 //   since     RFC 3339; created_at >= since
 //   until     RFC 3339; created_at < until (later than since)
-//   page      from 1; limit 1-100 (20): the users service's parse_page
+//   page      from 1; limit 1-100 (20): rest::parse_page, as every list
 // A page must end within the first count_cap (10,000) matches: deeper pages are a 400
 // naming `page` (narrow with since/until instead; see notification_list.hpp).
 

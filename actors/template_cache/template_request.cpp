@@ -412,32 +412,6 @@ std::optional<long long> to_number(const std::string& text) {
 
 } // namespace
 
-page_request parse_page(const std::map<std::string, std::string>& query) {
-  page_request p;
-  if (auto i = query.find("page"); i != query.end()) {
-    auto n = to_number(i->second);
-    if (!n || *n < 1 || *n > 1'000'000) {
-      p.error = "query parameter 'page' must be a whole number from 1, got '"
-                + i->second.substr(0, 40) + "'";
-      return p;
-    }
-    p.page = static_cast<int>(*n);
-  }
-  if (auto i = query.find("limit"); i != query.end()) {
-    auto n = to_number(i->second);
-    if (!n || *n < 1 || *n > 100) {
-      p.error = "query parameter 'limit' must be a whole number from 1 to 100, got '"
-                + i->second.substr(0, 40) + "'";
-      return p;
-    }
-    p.limit = static_cast<int>(*n);
-  }
-  return p;
-}
-
-json page_meta(std::int64_t total, const page_request& p) {
-  return rest::page_meta(total, p.page, p.limit);
-}
 
 version_request parse_version_param(const std::map<std::string, std::string>& query) {
   version_request v;

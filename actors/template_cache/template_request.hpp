@@ -74,18 +74,6 @@ std::string normalize_language(const std::string& language);
 /// A tag like "en", "pt-br" (already in lower case).
 bool valid_language(const std::string& language);
 
-/// `page` and `limit` of a list endpoint: defaults 1 and 20, limit at most 100.
-struct page_request {
-  int page = 1;
-  int limit = 20;
-  std::string error; ///< names the parameter; "" when fine
-};
-
-page_request parse_page(const std::map<std::string, std::string>& query);
-
-/// The envelope's meta for one page of `total` items.
-nlohmann::json page_meta(std::int64_t total, const page_request& p);
-
 /// A pinned version: a positive integer, or 0 when none was given.
 struct version_request {
   int version = 0;

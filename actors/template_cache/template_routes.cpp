@@ -96,9 +96,10 @@ struct templates_api {
   }
 
   void list(access::call&& c, http::reply_fn reply) {
-    auto page = parse_page(c.req.query);
-    if (!page.error.empty()) {
-      reply(rest::fail(400, page.error));
+    std::string error;
+    auto page = rest::parse_page(c.req.query, error);
+    if (!page) {
+      reply(rest::fail(400, error));
       return;
     }
     std::string channel;
@@ -110,16 +111,17 @@ struct templates_api {
       }
     }
     ask(sys, store, service_timeout,
-        [reply, page](outcome& o, std::string& listing) {
+        [reply, page = *page](outcome& o, std::string& listing) {
           if (!o.ok()) {
             reply(from_outcome(o));
             return;
           }
           auto j = json::parse(listing);
-          reply(rest::ok(200, j["items"], "templates", page_meta(j["total"].get<long long>(), page)));
+          reply(rest::ok(200, j["items"], "templates",
+                         rest::page_meta(j["total"].get<long long>(), page.page, page.limit)));
         },
-        rest::unavailable(reply, "templates service"), list_atom::value, channel, page.page,
-        page.limit);
+        rest::unavailable(reply, "templates service"), list_atom::value, channel, page->page,
+        page->limit);
   }
 
   void read(access::call&& c, http::reply_fn reply) {
@@ -181,28 +183,25 @@ struct templates_api {
   void versions(access::call&& c, http::reply_fn reply) {
     std::string error;
     auto language = language_param(c.req, error);
-    auto page = parse_page(c.req.query);
-    if (error.empty()) {
-      error = page.error;
-    }
-    if (!error.empty()) {
+    auto page = error.empty() ? rest::parse_page(c.req.query, error) : std::nullopt;
+    if (!page) {
       reply(rest::fail(400, error));
       return;
     }
     ask(sys, store, service_timeout,
-        [reply, page](outcome& o, std::string& listing) {
+        [reply, page = *page](outcome& o, std::string& listing) {
           if (!o.ok()) {
             reply(from_outcome(o));
             return;
           }
           auto j = json::parse(listing);
-          auto meta = page_meta(j["total"].get<long long>(), page);
+          auto meta = rest::page_meta(j["total"].get<long long>(), page.page, page.limit);
           meta["language"] = j["language"];
           meta["default_language"] = j["default_language"];
           reply(rest::ok(200, j["items"], "versions, newest first", meta));
         },
         rest::unavailable(reply, "templates service"), versions_atom::value,
-        c.req.params["code"], language, page.page, page.limit);
+        c.req.params["code"], language, page->page, page->limit);
   }
 
   void render(access::call&& c, http::reply_fn reply) {

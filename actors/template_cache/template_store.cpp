@@ -247,8 +247,8 @@ caf::behavior template_store(caf::stateful_actor<store_state>* self, std::string
       }
       return {o, idx ? *idx : code_index{}};
     },
-    [=](versions_atom, const std::string& code, const std::string& wanted, int page,
-        int limit) -> std::tuple<outcome, std::string> {
+    [=](versions_atom, const std::string& code, const std::string& wanted, std::int64_t page,
+        std::int64_t limit) -> std::tuple<outcome, std::string> {
       entry->processed += 1;
       outcome decided{200, {}};
       json out;
@@ -295,8 +295,8 @@ caf::behavior template_store(caf::stateful_actor<store_state>* self, std::string
       auto o = settle(r, decided, *entry);
       return {o, o.ok() ? out.dump() : std::string{}};
     },
-    [=](list_atom, const std::string& channel, int page,
-        int limit) -> std::tuple<outcome, std::string> {
+    [=](list_atom, const std::string& channel, std::int64_t page,
+        std::int64_t limit) -> std::tuple<outcome, std::string> {
       entry->processed += 1;
       json out;
       auto r = self->state.db->transact([&](pqxx::work& tx) {

@@ -15,9 +15,11 @@
 //   (fetch_atom, std::string code, std::string language, int version)
 //                                             -> (outcome, template_record)
 //   (index_atom, std::string code)            -> (outcome, code_index)
-//   (versions_atom, std::string code, std::string language, int page, int limit)
+//   (versions_atom, std::string code, std::string language, std::int64_t page,
+//    std::int64_t limit)
 //                                             -> (outcome, std::string json)
-//   (list_atom, std::string channel, int page, int limit) -> (outcome, std::string json)
+//   (list_atom, std::string channel, std::int64_t page, std::int64_t limit)
+//       -> (outcome, std::string json)
 // Writes to one code are serialised by locking its template_codes row, so two PUTs never
 // race for the same version number.
 

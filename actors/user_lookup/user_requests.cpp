@@ -569,29 +569,4 @@ std::optional<login_request> parse_login(const json& body, std::string& error) {
   return r;
 }
 
-std::optional<page_request> parse_page(const std::map<std::string, std::string>& query,
-                                       std::string& error) {
-  page_request out;
-  auto read = [&](const char* name, std::int64_t max, std::int64_t& target) {
-    auto i = query.find(name);
-    if (i == query.end()) {
-      return true;
-    }
-    std::int64_t v = 0;
-    auto& text = i->second;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc{} || end != text.data() + text.size() || v < 1 || v > max) {
-      error = std::string{"query parameter '"} + name + "' must be an integer from 1 to "
-              + std::to_string(max) + ", got '" + text.substr(0, 32) + "'";
-      return false;
-    }
-    target = v;
-    return true;
-  };
-  if (!read("page", 1000000000, out.page) || !read("limit", max_page_limit, out.limit)) {
-    return std::nullopt;
-  }
-  return out;
-}
-
 } // namespace herald

@@ -73,15 +73,6 @@ struct login_request {
 };
 std::optional<login_request> parse_login(const nlohmann::json& body, std::string& error);
 
-/// ?page=&limit= (page from 1, default 1; limit 1-100, default 20).
-struct page_request {
-  std::int64_t page = 1;
-  std::int64_t limit = 20;
-};
-inline constexpr std::int64_t max_page_limit = 100;
-std::optional<page_request> parse_page(const std::map<std::string, std::string>& query,
-                                       std::string& error);
-
 // -- single values (exposed for tests) ---------------------------------------------------
 
 /// `s` in Unicode NFC; nullopt when it is not valid UTF-8.

@@ -233,7 +233,7 @@ struct users_api {
 
   void list(access::call&& c, http::reply_fn reply) {
     std::string error;
-    auto page = parse_page(c.req.query, error);
+    auto page = rest::parse_page(c.req.query, error);
     if (!page) {
       reply(rest::fail(400, error));
       return;

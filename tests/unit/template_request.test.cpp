@@ -234,37 +234,6 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(template_queries)
 
-BOOST_AUTO_TEST_CASE(pages_default_to_1_and_20) {
-  auto p = parse_page({});
-  BOOST_CHECK(p.error.empty());
-  BOOST_CHECK_EQUAL(p.page, 1);
-  BOOST_CHECK_EQUAL(p.limit, 20);
-}
-
-BOOST_AUTO_TEST_CASE(bad_page_or_limit_is_named) {
-  BOOST_CHECK_NE(parse_page({{"page", "0"}}).error.find("'page'"), std::string::npos);
-  BOOST_CHECK_NE(parse_page({{"page", "two"}}).error.find("'page'"), std::string::npos);
-  BOOST_CHECK_NE(parse_page({{"limit", "101"}}).error.find("'limit'"), std::string::npos);
-  BOOST_CHECK_NE(parse_page({{"limit", "-1"}}).error.find("'limit'"), std::string::npos);
-  BOOST_CHECK(parse_page({{"limit", "100"}, {"page", "3"}}).error.empty());
-}
-
-BOOST_AUTO_TEST_CASE(page_meta_counts_pages_and_neighbours) {
-  page_request p;
-  p.page = 2;
-  p.limit = 20;
-  auto meta = page_meta(45, p);
-  BOOST_CHECK_EQUAL(meta["total"], 45);
-  BOOST_CHECK_EQUAL(meta["total_pages"], 3);
-  BOOST_CHECK_EQUAL(meta["has_next"], true);
-  BOOST_CHECK_EQUAL(meta["has_previous"], true);
-  p.page = 1;
-  auto empty = page_meta(0, p);
-  BOOST_CHECK_EQUAL(empty["total_pages"], 0);
-  BOOST_CHECK_EQUAL(empty["has_next"], false);
-  BOOST_CHECK_EQUAL(empty["has_previous"], false);
-}
-
 BOOST_AUTO_TEST_CASE(versions_are_positive_whole_numbers) {
   BOOST_CHECK_EQUAL(parse_version_param({}).version, 0);
   BOOST_CHECK_EQUAL(parse_version_param({{"version", "3"}}).version, 3);

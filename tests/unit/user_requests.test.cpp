@@ -261,23 +261,6 @@ BOOST_AUTO_TEST_CASE(a_token_selector_names_exactly_one_device) {
   BOOST_TEST(mentions(error, "exactly one"), error);
 }
 
-BOOST_AUTO_TEST_CASE(paging_defaults_and_bounds) {
-  std::string error;
-  auto p = parse_page({}, error);
-  BOOST_TEST_REQUIRE(p.has_value());
-  BOOST_TEST(p->page == 1);
-  BOOST_TEST(p->limit == 20);
-  p = parse_page({{"page", "3"}, {"limit", "100"}}, error);
-  BOOST_TEST_REQUIRE(p.has_value());
-  BOOST_TEST(p->page == 3);
-  BOOST_TEST(p->limit == 100);
-  for (auto [key, value] : {std::pair{"page", "0"}, {"page", "-1"}, {"page", "two"}, {"page", ""},
-                            {"limit", "101"}, {"limit", "0"}, {"limit", "5x"}}) {
-    BOOST_TEST(!parse_page({{key, value}}, error));
-    BOOST_TEST(mentions(error, std::string{"'"} + key + "'"), error);
-  }
-}
-
 BOOST_AUTO_TEST_CASE(login_needs_email_and_password_only) {
   std::string error;
   BOOST_TEST(parse_login({{"email", "a@b.co"}, {"password", "x"}}, error).has_value());
