@@ -4,6 +4,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "actors/common/ask.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/json_writer.hpp"
 #include "actors/common/rest.hpp"
@@ -11,7 +12,9 @@
 #include "actors/gateway/directory.hpp"
 #include "actors/messaging/topology.hpp"
 #include "actors/notification_store/intake.hpp"
+#include "actors/scheduler/schedule_store.hpp"
 #include "adapters/amqp/confirmed_publisher.hpp"
+#include "runtime/time/rfc3339.hpp"
 
 namespace herald {
 
@@ -33,12 +36,6 @@ std::string too_many(std::size_t n, std::size_t bulk_max) {
          + " notifications (gateway.bulk_max), got " + std::to_string(n);
 }
 
-/// Bulk sends go out now: a send_at ahead is refused, never silently sent at once (a
-/// send_at now or past is the single POST's "at once" and is accepted).
-const std::string scheduling_refused =
-  "field 'send_at': a bulk request sends at once and does not schedule; send a scheduled "
-  "notification with POST /api/v1/notifications";
-
 /// One item from its body (the single POST's checks).
 bulk_item item_of(const json& body) {
   bulk_item item;
@@ -51,11 +48,6 @@ bulk_item item_of(const json& body) {
   if (!v.value) {
     item.status = v.status;
     item.error = v.error;
-    return item;
-  }
-  if (v.value->send_at) {
-    item.status = 400;
-    item.error = scheduling_refused;
     return item;
   }
   item.r = std::move(*v.value);
@@ -141,8 +133,6 @@ bulk_request parse_bulk_request(const json& body, std::size_t bulk_max,
   }
   if (auto v = parse_notification_request(shared); !v.value) {
     return body_problem(v.status, v.error);
-  } else if (v.value->send_at) {
-    return body_problem(400, scheduling_refused);
   }
   bulk_request out;
   out.items.reserve(users->size());
@@ -182,9 +172,10 @@ namespace {
 /// One item's way through the steps and its outcome.
 struct bulk_slot {
   // outcome
-  const char* status = nullptr; ///< "queued", "duplicate", "rejected"; null: unsettled
+  const char* status = nullptr; ///< "queued", "scheduled", "duplicate", "rejected"; null: unsettled
   int code = 0;
-  std::string text; ///< notification id, or the error
+  std::string text;    ///< notification id, or the error
+  std::string send_at; ///< "scheduled": when (RFC 3339, as the single POST answers it)
   // the request_id claim
   admission_request claim;
   bool claimed = false;
@@ -218,13 +209,14 @@ struct bulk_job {
     done_one();
   }
 
-  void accept(std::size_t i, const char* status, std::string id) {
+  void accept(std::size_t i, const char* status, std::string id, std::string send_at = {}) {
     auto& s = slots[i];
     if (s.claimed) {
       s.complete_as = id;
     }
     s.status = status;
     s.text = std::move(id);
+    s.send_at = std::move(send_at);
     done_one();
   }
 
@@ -255,6 +247,9 @@ void bulk_job::finish() {
     if (s.code == 0) {
       ++accepted;
       w.field("notification_id", s.text);
+      if (!s.send_at.empty()) {
+        w.field("send_at", s.send_at);
+      }
     } else {
       w.field("code", static_cast<long long>(s.code)).field("error", s.text);
     }
@@ -331,10 +326,89 @@ void publish_all(const parts_ptr& parts, const job_ptr& job,
   }
 }
 
+/// Step 4 for the items with a send_at ahead: every one committed as a scheduled send in
+/// ONE transaction (the schedule store's schedule_many); the scheduler publishes them when
+/// due. Runs without the gateway's core: the store's answer comes on a CAF thread.
+void schedule_all(const parts_ptr& parts, const job_ptr& job, std::vector<std::size_t> ahead) {
+  if (ahead.empty()) {
+    return;
+  }
+  if (!parts->system || !parts->schedules) {
+    for (auto i : ahead) {
+      job->reject(i, 503, "schedule store not running on this node");
+    }
+    return;
+  }
+  std::vector<scheduled_intake> intakes;
+  intakes.reserve(ahead.size());
+  for (auto i : ahead) {
+    auto& item = job->items[i];
+    auto& slot = job->slots[i];
+    auto& r = item.r;
+    scheduled_intake in;
+    in.record = {slot.claim.notification_id, "scheduled", "", 0, r.request_id, r.user_id,
+                 r.notification_type, r.template_code, job->correlation_id,
+                 slot.tpl.language, slot.tpl.version, /*device_events=*/""};
+    in.client_id = slot.claim.client_id;
+    in.fingerprint = item.fingerprint;
+    auto& s = in.send;
+    s.notification_id = slot.claim.notification_id;
+    s.send_at = time::format_rfc3339(*r.send_at);
+    s.reason = "send_at";
+    s.detail = "scheduled for " + s.send_at;
+    s.routing_key = r.notification_type;
+    s.body = notification_message(r, slot.tpl, s.notification_id, job->correlation_id);
+    s.correlation_id = job->correlation_id;
+    s.priority = r.priority;
+    intakes.push_back(std::move(in));
+  }
+  auto reject_all = [job, ahead](const std::string& why) {
+    for (auto i : ahead) {
+      job->reject(i, 503, why);
+    }
+  };
+  ask(*parts->system, parts->schedules, service_timeout,
+      [job, ahead, reject_all](outcome& o, std::vector<std::string>& ids,
+                               std::vector<std::string>& fingerprints) {
+        if (!o.ok() || ids.size() != ahead.size() || fingerprints.size() != ahead.size()) {
+          reject_all(o.ok() ? "schedule store answered " + std::to_string(ids.size())
+                                + " of " + std::to_string(ahead.size()) + " sends"
+                            : o.error);
+          return;
+        }
+        for (std::size_t k = 0; k < ahead.size(); ++k) {
+          auto i = ahead[k];
+          auto& item = job->items[i];
+          auto& slot = job->slots[i];
+          if (ids[k].empty()) {
+            job->reject(i, 503, "scheduled send neither written nor found; retry");
+          } else if (ids[k] == slot.claim.notification_id) {
+            job->accept(i, "scheduled", ids[k], time::format_rfc3339(*item.r.send_at));
+          } else if (fingerprints[k] != item.fingerprint) { // the request_id backstop
+            job->reject(i, 409, "request_id '" + item.r.request_id + "' was already used "
+                                "with a different request body");
+          } else {
+            job->accept(i, "duplicate", ids[k]);
+          }
+        }
+      },
+      [reject_all](const std::string& why) { reject_all("schedule store: " + why); },
+      schedule_many_atom::value, std::move(intakes));
+}
+
 /// Step 4: records every checked item as queued (one group commit for many), then
 /// publishes the new ones.
 void record_all(const parts_ptr& parts, std::shared_ptr<void> keep, const job_ptr& job,
                 std::vector<std::size_t> checked) {
+  std::vector<std::size_t> ahead;
+  std::erase_if(checked, [&](std::size_t i) {
+    if (job->items[i].r.send_at) {
+      ahead.push_back(i);
+      return true;
+    }
+    return false;
+  });
+  schedule_all(parts, job, std::move(ahead));
   if (checked.empty()) {
     return;
   }

@@ -19,15 +19,24 @@
 //   3. users: the copies here, the misses in ONE lookup_many request; templates: one
 //      lookup per distinct (code, languages, version).
 //   4. records: every `queued` record goes to the intake together (group-committed in
-//      transactions of up to status.batch_max rows).
+//      transactions of up to status.batch_max rows). An item whose send_at is ahead (in
+//      the user_ids form the shared send_at applies to every item) passed the same checks
+//      and instead joins the request's other such items in ONE durable transaction of
+//      the schedule store (schedule_many, schedule_store.hpp): its notification row
+//      `scheduled` and its scheduled send, published by the scheduler when due. A
+//      send_at now or past sends at once, as the single POST does.
 //   5. publish: every message is handed to the publishers at once (spread over them), so
 //      confirms are batched; each waits for its own confirm only.
 // The answer comes once every item is settled: 202 when all were accepted, 207 when some
 // were not, with data {"accepted", "rejected", "items": [{"index", "status",
-// "notification_id"} | {"index", "status": "rejected", "code", "error"}]} in request order.
-// An accepted item's status is "queued", or "duplicate" when its request_id was seen
-// before (notification_id is the first one's; nothing is sent again). `code` is the status
-// the single POST would have answered for that item. X-RateLimit-* headers carry the
+// "notification_id"} | {"index", "status": "scheduled", "notification_id", "send_at"} |
+// {"index", "status": "rejected", "code", "error"}]} in request order.
+// An accepted item's status is "queued", "scheduled" (committed; send_at as the single
+// POST answers it), or "duplicate" when its request_id was seen before (notification_id
+// is the first one's; nothing is sent or scheduled again; the same request_id with another
+// body is the single POST's 409). `code` is the status the single POST would have answered
+// for that item: a scheduled item the schedule store could not commit is a 503 and its
+// request_id claim is released, as for a queued item the broker refused. X-RateLimit-* headers carry the
 // tightest window any item met.
 
 #include <nlohmann/json.hpp>
@@ -79,6 +88,8 @@ struct bulk_parts {
   std::shared_ptr<notification_intake> intake;
   std::vector<amqp::confirmed_publisher*> publishers;
   caf::actor status_writer;
+  caf::actor_system* system = nullptr; ///< for asking the schedule store
+  caf::actor schedules;                ///< the schedule store's pool (schedule_store.hpp)
   render_limits limits;
 };
 

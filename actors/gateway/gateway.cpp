@@ -299,6 +299,8 @@ void gateway::core::notify_bulk(access::call&& c, http::reply_fn reply) {
     parts.publishers.push_back(p.get());
   }
   parts.status_writer = status_writer;
+  parts.system = &system;
+  parts.schedules = system.registry().get<caf::actor>(schedules_name);
   parts.limits = limits;
   run_bulk(parts, shared_from_this(), std::move(parsed.items), client_of(c.who),
            c.who.is_user() ? c.who.id : std::string{}, correlation_id, answer);

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unordered_map>
+
 #include "actors/common/ids.hpp"
+#include "actors/notification_store/status_batch.hpp"
 #include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
 
@@ -36,6 +39,46 @@ const char* const schedule_sql =
 const char* const existing_sql =
   "SELECT id::text, COALESCE(request_fingerprint, '') FROM notifications"
   " WHERE client_id = $1 AND request_id = $2";
+
+/// A bulk request's scheduled items: every notification row and every scheduled send of
+/// the request in one statement over arrays (a request_id already taken inserts neither).
+const char* const schedule_many_sql = R"sql(
+WITH v AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::integer[], $9::text[], $10::text[], $11::timestamptz[],
+                       $12::text[], $13::text[], $14::text[], $15::integer[])
+    AS v(id, request_id, user_id, channel, template_code, correlation_id, language,
+         template_version, client_id, fingerprint, send_at, detail, body, headers, priority)
+), n AS (
+  INSERT INTO notifications (id, request_id, user_id, channel, template_code, status,
+                             attempts, correlation_id, language, template_version, client_id,
+                             request_fingerprint, send_at, timeline)
+  SELECT v.id, NULLIF(v.request_id, ''), v.user_id, v.channel, v.template_code, 'scheduled', 0,
+         v.correlation_id, v.language, v.template_version, v.client_id,
+         NULLIF(v.fingerprint, ''), v.send_at,
+         jsonb_build_array(jsonb_build_object(
+           'status', 'scheduled', 'detail', v.detail, 'node', $16::text,
+           'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+  FROM v
+  ON CONFLICT (client_id, request_id) WHERE client_id IS NOT NULL AND request_id IS NOT NULL
+  DO NOTHING
+  RETURNING id
+)
+INSERT INTO scheduled_sends (notification_id, send_at, reason, routing_key, body, headers,
+                             correlation_id, priority)
+SELECT v.id, v.send_at, 'send_at', v.channel, v.body, v.headers::jsonb, v.correlation_id,
+       v.priority
+FROM v JOIN n ON n.id = v.id
+RETURNING notification_id::text
+)sql";
+
+/// The first notification of each (client_id, request_id) that was taken.
+const char* const existing_many_sql = R"sql(
+SELECT n.client_id, n.request_id, n.id::text, COALESCE(n.request_fingerprint, '')
+FROM notifications n
+JOIN unnest($1::text[], $2::text[]) AS k(client_id, request_id)
+  ON n.client_id = k.client_id AND n.request_id = k.request_id
+)sql";
 
 const char* const defer_send_sql =
   "INSERT INTO scheduled_sends (notification_id, send_at, reason, routing_key, body, headers,"
@@ -134,6 +177,97 @@ caf::behavior schedule_store(caf::stateful_actor<store_state>* self, std::string
         return {outcome{503, "scheduled send neither written nor found; retry"}, {}, {}};
       }
       return {outcome{200, {}}, existing_id, existing_fingerprint};
+    },
+    [=](schedule_many_atom, const std::vector<scheduled_intake>& ins)
+      -> std::tuple<outcome, std::vector<std::string>, std::vector<std::string>> {
+      std::vector<std::string> cols[14];
+      std::vector<int> versions;
+      std::vector<int> priorities;
+      for (auto& in : ins) {
+        auto& e = in.record;
+        auto& s = in.send;
+        if (!is_uuid(e.notification_id)) {
+          return {outcome{400, "not a notification id: " + e.notification_id}, {}, {}};
+        }
+        cols[0].push_back(e.notification_id);
+        cols[1].push_back(e.request_id);
+        cols[2].push_back(e.user_id);
+        cols[3].push_back(e.channel);
+        cols[4].push_back(e.template_code);
+        cols[5].push_back(e.correlation_id);
+        cols[6].push_back(e.language);
+        versions.push_back(e.template_version);
+        cols[8].push_back(in.client_id);
+        cols[9].push_back(in.fingerprint);
+        cols[10].push_back(s.send_at);
+        cols[11].push_back(s.detail);
+        cols[12].push_back(s.body);
+        cols[13].push_back(headers_json(s.headers));
+        priorities.push_back(s.priority);
+      }
+      auto key_of = [](const std::string& client, const std::string& request_id) {
+        return client + '\n' + request_id;
+      };
+      std::unordered_map<std::string, bool> inserted;
+      std::unordered_map<std::string, std::pair<std::string, std::string>> taken;
+      auto r = self->state.db->transact([&](pqxx::work& tx) {
+        inserted.clear();
+        taken.clear();
+        tx.exec("SET LOCAL synchronous_commit TO ON");
+        if (ins.empty()) {
+          return;
+        }
+        auto rows = tx.exec_params(
+          schedule_many_sql, pg_text_array(cols[0]), pg_text_array(cols[1]),
+          pg_text_array(cols[2]), pg_text_array(cols[3]), pg_text_array(cols[4]),
+          pg_text_array(cols[5]), pg_text_array(cols[6]), pg_int_array(versions),
+          pg_text_array(cols[8]), pg_text_array(cols[9]), pg_text_array(cols[10]),
+          pg_text_array(cols[11]), pg_text_array(cols[12]), pg_text_array(cols[13]),
+          pg_int_array(priorities), node_name);
+        for (const auto& row : rows) {
+          inserted[row[0].c_str()] = true;
+        }
+        if (rows.size() == ins.size()) {
+          return;
+        }
+        std::vector<std::string> clients;
+        std::vector<std::string> request_ids;
+        for (auto& in : ins) {
+          if (!inserted.count(in.record.notification_id)) {
+            clients.push_back(in.client_id);
+            request_ids.push_back(in.record.request_id);
+          }
+        }
+        auto found = tx.exec_params(existing_many_sql, pg_text_array(clients),
+                                    pg_text_array(request_ids));
+        for (const auto& row : found) {
+          taken[key_of(row[0].c_str(), row[1].c_str())] = {row[2].c_str(), row[3].c_str()};
+        }
+      });
+      done(r);
+      if (!r.ok()) {
+        log::warn(who, "scheduled sends not written",
+                  {{"error", r.detail}, {"sends", ins.size()}});
+        return {outcome{503, "notification database: " + r.detail}, {}, {}};
+      }
+      std::vector<std::string> ids;
+      std::vector<std::string> fingerprints;
+      ids.reserve(ins.size());
+      fingerprints.reserve(ins.size());
+      for (auto& in : ins) {
+        if (inserted.count(in.record.notification_id)) {
+          ids.push_back(in.record.notification_id);
+          fingerprints.push_back(in.fingerprint);
+        } else if (auto t = taken.find(key_of(in.client_id, in.record.request_id));
+                   t != taken.end()) {
+          ids.push_back(t->second.first);
+          fingerprints.push_back(t->second.second);
+        } else {
+          ids.emplace_back();
+          fingerprints.emplace_back();
+        }
+      }
+      return {outcome{201, {}}, std::move(ids), std::move(fingerprints)};
     },
     [=](defer_atom, const std::vector<scheduled_send>& sends) -> bool {
       for (auto& s : sends) {

@@ -14,6 +14,15 @@
 //       200 when (client_id, request_id) was taken already (the request_id backstop, as
 //       for queued ones): `id` and `fingerprint` are the first notification's; 503 when the
 //       database is down or failed (nothing written).
+//   (schedule_many_atom, std::vector<scheduled_intake>)
+//       -> (outcome, std::vector<std::string> ids, std::vector<std::string> fingerprints)
+//       a bulk request's scheduled items (bulk.hpp): every notification row and scheduled
+//       send in ONE transaction, one INSERT .. SELECT FROM unnest(..) .. ON CONFLICT DO
+//       NOTHING over arrays, then one SELECT for the request_ids that were taken. 201 once
+//       committed, with ids[i] and fingerprints[i] per intake, in order: its own id when
+//       written; the first notification's id and fingerprint when (client_id, request_id)
+//       was taken; "" when neither (released meanwhile: the caller answers 503). 503 when
+//       the database is down or failed (nothing written, both vectors empty).
 //   (defer_atom, std::vector<scheduled_send>) -> bool
 //       a sender's deferral (quiet hours): each message becomes a pending scheduled send
 //       (again, if it was one before) and its notification `scheduled` with a timeline
@@ -42,6 +51,7 @@
 namespace herald {
 
 using schedule_atom = caf::atom_constant<caf::atom("schedule")>;
+using schedule_many_atom = caf::atom_constant<caf::atom("schedmany")>;
 using defer_atom = caf::atom_constant<caf::atom("defer")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 

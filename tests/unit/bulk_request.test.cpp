@@ -46,22 +46,39 @@ BOOST_AUTO_TEST_CASE(each_item_is_judged_by_the_single_posts_checks_in_order) {
   BOOST_CHECK_EQUAL(parsed.items[3].r.user_id, bob);
 }
 
-BOOST_AUTO_TEST_CASE(a_send_at_ahead_is_refused_not_sent_at_once) {
-  // Bulk does not schedule: an item with a send_at ahead must not go out now unnoticed.
+BOOST_AUTO_TEST_CASE(a_send_at_ahead_is_kept_for_scheduling_and_one_now_or_past_sends_at_once) {
+  // An item with a send_at ahead is valid and carries it (run_bulk schedules it); a send_at
+  // now or past is the single POST's "at once": no send_at.
   auto soon = item(ada);
   soon["send_at"] = time::format_rfc3339(time::now() + std::chrono::hours{1});
   auto past = item(bob);
-  past["send_at"] = "2020-01-01T00:00:00Z"; // at once, as the single POST does
-  auto parsed = parse_bulk_request({{"notifications", {soon, past}}}, 10, "");
-  BOOST_REQUIRE_EQUAL(parsed.items.size(), 2u);
-  BOOST_CHECK_EQUAL(parsed.items[0].status, 400);
-  BOOST_CHECK_NE(parsed.items[0].error.find("'send_at'"), std::string::npos);
+  past["send_at"] = "2020-01-01T00:00:00Z";
+  auto too_far = item(ada);
+  too_far["send_at"] = time::format_rfc3339(time::now() + std::chrono::hours{24 * 31});
+  auto parsed = parse_bulk_request({{"notifications", {soon, past, too_far}}}, 10, "");
+  BOOST_REQUIRE_EQUAL(parsed.items.size(), 3u);
+  BOOST_CHECK_EQUAL(parsed.items[0].status, 0);
+  BOOST_REQUIRE(parsed.items[0].r.send_at);
+  BOOST_CHECK_EQUAL(time::format_rfc3339(*parsed.items[0].r.send_at), soon["send_at"]);
   BOOST_CHECK_EQUAL(parsed.items[1].status, 0);
+  BOOST_CHECK(!parsed.items[1].r.send_at);
+  BOOST_CHECK_EQUAL(parsed.items[2].status, 400); // the single POST's 30-day limit
+  BOOST_CHECK_EQUAL(parsed.items[2].error, parse_notification_request(too_far).error);
+  // The user_ids form: the shared send_at applies to every item.
   auto form = to_users({ada, bob});
   form["send_at"] = soon["send_at"];
   auto whole = parse_bulk_request(form, 10, "");
-  BOOST_CHECK_EQUAL(whole.status, 400);
-  BOOST_CHECK_NE(whole.error.find("'send_at'"), std::string::npos);
+  BOOST_REQUIRE_EQUAL(whole.status, 200);
+  BOOST_REQUIRE_EQUAL(whole.items.size(), 2u);
+  for (auto& it : whole.items) {
+    BOOST_CHECK_EQUAL(it.status, 0);
+    BOOST_REQUIRE(it.r.send_at);
+    BOOST_CHECK_EQUAL(time::format_rfc3339(*it.r.send_at), soon["send_at"]);
+  }
+  form["send_at"] = too_far["send_at"];
+  auto refused = parse_bulk_request(form, 10, "");
+  BOOST_CHECK_EQUAL(refused.status, 400);
+  BOOST_CHECK_NE(refused.error.find("'send_at'"), std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(more_items_than_bulk_max_is_a_413_naming_the_setting) {
