@@ -344,23 +344,9 @@ void schedule_all(const parts_ptr& parts, const job_ptr& job, std::vector<std::s
   for (auto i : ahead) {
     auto& item = job->items[i];
     auto& slot = job->slots[i];
-    auto& r = item.r;
-    scheduled_intake in;
-    in.record = {slot.claim.notification_id, "scheduled", "", 0, r.request_id, r.user_id,
-                 r.notification_type, r.template_code, job->correlation_id,
-                 slot.tpl.language, slot.tpl.version, /*device_events=*/""};
-    in.client_id = slot.claim.client_id;
-    in.fingerprint = item.fingerprint;
-    auto& s = in.send;
-    s.notification_id = slot.claim.notification_id;
-    s.send_at = time::format_rfc3339(*r.send_at);
-    s.reason = "send_at";
-    s.detail = "scheduled for " + s.send_at;
-    s.routing_key = r.notification_type;
-    s.body = notification_message(r, slot.tpl, s.notification_id, job->correlation_id);
-    s.correlation_id = job->correlation_id;
-    s.priority = r.priority;
-    intakes.push_back(std::move(in));
+    intakes.push_back(scheduled_intake_of(item.r, slot.tpl, slot.claim.notification_id,
+                                          slot.claim.client_id, item.fingerprint,
+                                          job->correlation_id));
   }
   auto reject_all = [job, ahead](const std::string& why) {
     for (auto i : ahead) {

@@ -427,22 +427,10 @@ void gateway::core::publish(std::shared_ptr<intake_step> step, status_event queu
 }
 
 void gateway::core::schedule(std::shared_ptr<intake_step> step, const template_record& tpl) {
-  auto& r = step->r;
-  scheduled_intake in;
-  in.record = {step->claim.notification_id, "scheduled", "", 0, r.request_id, r.user_id,
-               r.notification_type, r.template_code, step->correlation_id, tpl.language,
-               tpl.version, /*device_events=*/""};
-  in.client_id = step->claim.client_id;
-  in.fingerprint = step->claim.fingerprint;
+  auto in = scheduled_intake_of(step->r, tpl, step->claim.notification_id,
+                                step->claim.client_id, step->claim.fingerprint,
+                                step->correlation_id);
   auto& s = in.send;
-  s.notification_id = in.record.notification_id;
-  s.send_at = time::format_rfc3339(*r.send_at);
-  s.reason = "send_at";
-  s.detail = "scheduled for " + s.send_at;
-  s.routing_key = r.notification_type;
-  s.body = notification_message(r, tpl, s.notification_id, step->correlation_id);
-  s.correlation_id = step->correlation_id;
-  s.priority = r.priority;
   auto store = system.registry().get<caf::actor>(schedules_name);
   auto self = shared_from_this();
   // Copied before `in` is moved into the request (argument order is unspecified).

@@ -184,4 +184,27 @@ std::string notification_message(const notification_request& r, const template_r
     .finish();
 }
 
+scheduled_intake scheduled_intake_of(const notification_request& r, const template_record& tpl,
+                                     const std::string& notification_id,
+                                     const std::string& client_id,
+                                     const std::string& fingerprint,
+                                     const std::string& correlation_id) {
+  scheduled_intake in;
+  in.record = {notification_id, "scheduled", "", 0, r.request_id, r.user_id,
+               r.notification_type, r.template_code, correlation_id, tpl.language,
+               tpl.version, /*device_events=*/""};
+  in.client_id = client_id;
+  in.fingerprint = fingerprint;
+  auto& s = in.send;
+  s.notification_id = notification_id;
+  s.send_at = time::format_rfc3339(*r.send_at);
+  s.reason = "send_at";
+  s.detail = "scheduled for " + s.send_at;
+  s.routing_key = r.notification_type;
+  s.body = notification_message(r, tpl, notification_id, correlation_id);
+  s.correlation_id = correlation_id;
+  s.priority = r.priority;
+  return in;
+}
+
 } // namespace herald

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "actors/messaging/messages.hpp"
+#include "actors/scheduler/scheduled_send.hpp"
 #include "actors/template_cache/render.hpp"
 #include "runtime/time/rfc3339.hpp"
 
@@ -69,5 +70,13 @@ outcome check_against_template(const template_record& t, const nlohmann::json& v
 std::string notification_message(const notification_request& r, const template_record& tpl,
                                     const std::string& notification_id,
                                     const std::string& correlation_id);
+
+/// What the schedule store commits for a validated request whose send_at is ahead: its
+/// notification row (`scheduled`) and its scheduled send, holding that very message.
+scheduled_intake scheduled_intake_of(const notification_request& r, const template_record& tpl,
+                                     const std::string& notification_id,
+                                     const std::string& client_id,
+                                     const std::string& fingerprint,
+                                     const std::string& correlation_id);
 
 } // namespace herald
