@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/common/ids.hpp"
+#include "actors/common/text.hpp"
 #include "actors/dead_letter/dead_letter_store.hpp"
 #include "actors/messaging/messages.hpp"
 #include "actors/messaging/queue_consumer.hpp"
@@ -17,15 +18,17 @@ namespace {
 
 std::string header(const queued_message& m, const char* name) {
   auto i = m.headers.find(name);
-  return i == m.headers.end() ? std::string{} : i->second;
+  return i == m.headers.end() ? std::string{} : as_text(i->second);
 }
 
-/// A delivery from failed.queue as a dead letter to store.
+/// A delivery from failed.queue as a dead letter to store. Every text is made valid UTF-8
+/// without NUL first (as_text): PostgreSQL refuses anything else, and an unreadable body
+/// that could not be stored would be requeued for ever, holding up the letters after it.
 dead_letter_in letter_of(const queued_message& m) {
   dead_letter_in d;
   d.id = make_uuid();
-  d.message = m.body;
-  d.correlation_id = m.correlation_id;
+  d.message = as_text(m.body);
+  d.correlation_id = as_text(m.correlation_id);
   d.reason = header(m, messaging::reason_header);
   if (d.reason.empty()) {
     d.reason = "unknown";
@@ -35,15 +38,20 @@ dead_letter_in letter_of(const queued_message& m) {
   d.channel = header(m, messaging::channel_header);
   auto body = json::parse(m.body, nullptr, false);
   if (body.is_object()) {
-    auto id = body.value("notification_id", "");
+    // Strings only (a number where a string belongs is just not there), as text.
+    auto text = [&](const char* name) {
+      auto i = body.find(name);
+      return i != body.end() && i->is_string() ? as_text(i->get<std::string>()) : std::string{};
+    };
+    auto id = text("notification_id");
     if (is_uuid(id)) {
       d.notification_id = id;
     }
     if (d.channel.empty()) {
-      d.channel = body.value("notification_type", "");
+      d.channel = text("notification_type");
     }
     if (d.correlation_id.empty()) {
-      d.correlation_id = body.value("correlation_id", "");
+      d.correlation_id = text("correlation_id");
     }
   }
   return d;

@@ -6,6 +6,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/common/ids.hpp"
+#include "actors/messaging/topology.hpp"
+#include "support/broker.hpp"
 #include "support/herald_api.hpp"
 #include "support/notification_db.hpp"
 #include "support/smtp_relay.hpp"
@@ -166,6 +168,39 @@ BOOST_AUTO_TEST_CASE(a_bulk_replay_by_reason_replays_only_that_reason) {
   auto untouched = letters_of(refused, "smtp_refused");
   BOOST_REQUIRE_EQUAL(untouched.size(), 1u);
   BOOST_CHECK(untouched.front()["replayed_at"].is_null());
+}
+
+// A body that is not even text (invalid UTF-8, a NUL byte) is unreadable for the sender,
+// which forwards it to failed.queue as it is. PostgreSQL refuses such bytes in a text
+// column: the dead letter keeps a readable rendering of them, and nothing stays stuck on
+// failed.queue (one bad message must not hold up the dead letters behind it).
+BOOST_AUTO_TEST_CASE(a_body_that_is_not_text_is_dead_lettered_and_does_not_block_the_queue) {
+  auto marker = herald::make_uuid();
+  publish_raw(std::string{"\xff\xfe not json \0 at all \xc3("} , "email", marker);
+  // A notification dead-lettered after it, by the relay's refusal, is stored too.
+  auto user_id = create_user(node, {{"email", relay_address("reject-")}});
+  auto id = post_notification(node, user_id, code, {{"name", "Ada"}});
+  json letter;
+  BOOST_REQUIRE(eventually([&] {
+    auto r = http_call("GET", api("?limit=100&reason=unreadable"));
+    for (auto& d : r.body["data"]) {
+      if (d.value("correlation_id", "") == marker) {
+        letter = d;
+        return true;
+      }
+    }
+    return false;
+  }));
+  auto whole = http_call("GET", api("/" + letter.value("id", "")));
+  BOOST_REQUIRE_EQUAL(whole.status, 200);
+  BOOST_TEST_CONTEXT(whole.raw) {
+    auto message = whole.body["data"].value("message", "");
+    BOOST_CHECK(contains(message, "not json"));
+    BOOST_CHECK(!contains(message, std::string{"\0", 1}));
+  }
+  BOOST_REQUIRE_EQUAL(wait_for(id, "dead"), "dead");
+  BOOST_CHECK(eventually([&] { return letters_of(id, "smtp_refused").size() == 1; }));
+  BOOST_CHECK(eventually([] { return broker_client{}.message_count(herald::messaging::failed_queue) == 0; }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -116,17 +116,28 @@ std::uint64_t actor_figure(const running_node& node, const std::string& actor,
   return v < 0 ? 0 : static_cast<std::uint64_t>(v);
 }
 
-void publish_direct(const json& message, const std::string& routing_key) {
+namespace {
+
+void publish_confirmed(amqp::message m) {
   amqp::connection publisher{env("HERALD_TEST_AMQP_URL")};
   BOOST_REQUIRE_EQUAL(publisher.open(), "");
   BOOST_REQUIRE_EQUAL(publisher.declare(messaging::topology()), "");
   BOOST_REQUIRE_EQUAL(publisher.enable_confirms(), "");
-  BOOST_REQUIRE_EQUAL(publisher.publish({messaging::exchange, routing_key, message.dump(),
-                                         message.value("notification_id", ""),
-                                         message.value("correlation_id", "")}),
-                      "");
+  BOOST_REQUIRE_EQUAL(publisher.publish(m), "");
   auto confirm = publisher.next_confirm(std::chrono::seconds{5});
   BOOST_REQUIRE(confirm && confirm->ack);
+}
+
+} // namespace
+
+void publish_direct(const json& message, const std::string& routing_key) {
+  publish_confirmed({messaging::exchange, routing_key, message.dump(),
+                     message.value("notification_id", ""), message.value("correlation_id", "")});
+}
+
+void publish_raw(const std::string& body, const std::string& routing_key,
+                 const std::string& correlation_id) {
+  publish_confirmed({messaging::exchange, routing_key, body, "", correlation_id});
 }
 
 stopped_server::stopped_server(std::string server) : server_(std::move(server)) {

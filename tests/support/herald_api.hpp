@@ -63,6 +63,9 @@ std::uint64_t actor_figure(const running_node& node, const std::string& actor,
 /// Publishes `message` persistent and confirmed to notifications.direct with `routing_key`
 /// (as the gateway would), declaring the topology first. REQUIREs the broker's ack.
 void publish_direct(const json& message, const std::string& routing_key = "email");
+/// The same with any bytes as the body (not JSON, not even UTF-8) and a correlation id.
+void publish_raw(const std::string& body, const std::string& routing_key,
+                 const std::string& correlation_id);
 
 /// Stops one of scripts/test's servers (testctl's names) for the length of a scope, and
 /// starts it again when the scope ends unless start() did already — also when the test
