@@ -6,6 +6,17 @@ namespace herald {
 
 std::string as_text(std::string_view bytes) {
   static constexpr char hex[] = "0123456789abcdef";
+  // The common case, plain ASCII without NUL, as it is.
+  bool plain = true;
+  for (char c : bytes) {
+    if (c == '\0' || static_cast<unsigned char>(c) >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    return std::string{bytes};
+  }
   std::string out;
   out.reserve(bytes.size());
   auto* p = reinterpret_cast<const utf8proc_uint8_t*>(bytes.data());

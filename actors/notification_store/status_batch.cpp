@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "actors/common/text.hpp"
+
 namespace herald {
 
 const char* const status_upsert_name = "herald_status_upsert";
@@ -97,7 +99,9 @@ std::vector<status_round> status_batch_rounds(const std::vector<const status_eve
       std::vector<std::string> values;
       values.reserve(members.size());
       for (auto* e : members) {
-        values.push_back(e->*field);
+        // Details quote what servers answered (a push service is any URL a user gave):
+        // bytes PostgreSQL would refuse, for the whole batch, become \xHH.
+        values.push_back(as_text(e->*field));
       }
       return pg_text_array(values);
     };

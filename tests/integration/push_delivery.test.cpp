@@ -152,6 +152,29 @@ BOOST_AUTO_TEST_CASE(an_expired_subscription_is_removed_from_its_user) {
   BOOST_CHECK_EQUAL(fcm_messages_to(token).size(), 2u);
 }
 
+// A push service is whatever a subscription names, so its answers are untrusted bytes: one
+// answering with bytes that are not UTF-8 (and a NUL) has them replaced in the device's
+// timeline entry, and the status writer, which PostgreSQL would otherwise refuse for the
+// whole batch, records this notification and the ones after it.
+BOOST_AUTO_TEST_CASE(a_push_service_answering_bytes_that_are_not_text_is_recorded_readably) {
+  auto user = create_user(node);
+  auto endpoint = add_webpush(user);
+  web.answer(endpoint, 400, "", std::string{"bad \xff\xfe request \0 \xc3("});
+  auto id = push(user);
+  BOOST_REQUIRE_EQUAL(wait_for(id, "dead"), "dead");
+  auto entries = device_entries(id);
+  BOOST_REQUIRE_EQUAL(entries.size(), 1u);
+  auto detail = entries[0].dump();
+  BOOST_CHECK_MESSAGE(detail.find("bad") != std::string::npos, detail);
+  BOOST_CHECK_MESSAGE(detail.find("request") != std::string::npos, detail);
+  // Another user's push right after it is recorded as usual.
+  auto other = create_user(node);
+  auto token = add_fcm(other);
+  auto next = push(other);
+  BOOST_CHECK_EQUAL(wait_for(next, "sent"), "sent");
+  BOOST_CHECK_EQUAL(fcm_messages_to(token).size(), 1u);
+}
+
 BOOST_AUTO_TEST_CASE(an_fcm_token_answered_unregistered_is_removed_from_its_user) {
   auto user = create_user(node);
   auto token = add_fcm(user);

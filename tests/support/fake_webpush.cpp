@@ -24,6 +24,7 @@ struct fake_webpush::subscriber {
   std::string auth;     ///< the 16-byte auth secret
   int status = 201;
   std::string retry_after;
+  std::string body; ///< answered instead of the JSON one when not empty
   std::size_t attempts = 0;
   std::vector<received_push> received;
 };
@@ -149,12 +150,13 @@ nlohmann::json fake_webpush::subscribe() {
 }
 
 void fake_webpush::answer(const std::string& endpoint, int status,
-                          const std::string& retry_after) {
+                          const std::string& retry_after, const std::string& body) {
   std::lock_guard lock{mtx_};
   for (auto& [id, s] : subscribers_) {
     if (s->endpoint == endpoint) {
       s->status = status;
       s->retry_after = retry_after;
+      s->body = body;
       return;
     }
   }
@@ -333,7 +335,8 @@ http::response fake_webpush::handle(const http::request& req) {
     r.headers.emplace_back("Location", endpoint + "/messages/" + std::to_string(s->received.size()));
     return r;
   }
-  auto r = json_answer(s->status, "answer chosen by the test");
+  auto r = s->body.empty() ? json_answer(s->status, "answer chosen by the test")
+                           : http::response{s->status, s->body, "text/plain", {}};
   if (!s->retry_after.empty()) {
     r.headers.emplace_back("Retry-After", s->retry_after);
   }

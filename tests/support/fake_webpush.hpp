@@ -72,8 +72,10 @@ public:
 
   /// From now on, requests to `endpoint` that pass the checks are answered `status`
   /// (201: accepted and recorded; anything else: not recorded), with Retry-After:
-  /// `retry_after` when it is not empty.
-  void answer(const std::string& endpoint, int status, const std::string& retry_after = {});
+  /// `retry_after` when it is not empty, and `body` (any bytes, text/plain) instead of
+  /// the JSON one when it is not empty.
+  void answer(const std::string& endpoint, int status, const std::string& retry_after = {},
+              const std::string& body = {});
 
   /// Restricts every subscription to application server key `public_key` (base64url):
   /// any other k is a 403. Empty: any key.
