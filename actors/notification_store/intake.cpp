@@ -29,13 +29,6 @@ DO NOTHING
 RETURNING id::text
 )sql";
 
-const char* const existing_sql = R"sql(
-SELECT n.client_id, n.request_id, n.id::text, COALESCE(n.request_fingerprint, '')
-FROM notifications n
-JOIN unnest($1::text[], $2::text[]) AS k(client_id, request_id)
-  ON n.client_id = k.client_id AND n.request_id = k.request_id
-)sql";
-
 const char* const release_sql =
   "DELETE FROM notifications WHERE id = ANY($1::uuid[]) AND status = 'queued'";
 
@@ -211,7 +204,8 @@ void notification_intake::state::write(std::vector<job>& batch, std::vector<std:
         request_ids.push_back(j.rec.queued.request_id);
       }
     }
-    auto found = tx.exec_params(existing_sql, pg_text_array(clients), pg_text_array(request_ids));
+    auto found =
+      tx.exec_params(taken_request_ids_sql, pg_text_array(clients), pg_text_array(request_ids));
     for (const auto& row : found) {
       taken[key_of(row[0].c_str(), row[1].c_str())] = {row[2].c_str(), row[3].c_str()};
     }

@@ -8,6 +8,13 @@ namespace herald {
 
 const char* const status_upsert_name = "herald_status_upsert";
 
+const char* const taken_request_ids_sql = R"sql(
+SELECT n.client_id, n.request_id, n.id::text, COALESCE(n.request_fingerprint, '')
+FROM notifications n
+JOIN unnest($1::text[], $2::text[]) AS k(client_id, request_id)
+  ON n.client_id = k.client_id AND n.request_id = k.request_id
+)sql";
+
 const char* const status_upsert_sql = R"sql(
 INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
                            last_error, correlation_id, language, template_version, timeline)

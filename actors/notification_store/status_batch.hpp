@@ -22,6 +22,12 @@ namespace herald {
 /// Name and text of the prepared statement.
 extern const char* const status_upsert_name;
 extern const char* const status_upsert_sql; ///< $1..$11, $13: the columns of status_round
+
+/// The request_id backstop's look-up, for the writers that insert notifications (the
+/// intake's queued records, the schedule store's scheduled ones): for the pairs
+/// unnest($1 client_ids, $2 request_ids) already taken, their client_id, request_id, the
+/// first notification's id and its request fingerprint ("" when none).
+extern const char* const taken_request_ids_sql;
                                             ///< (the 12th is $13); $12 the node
 
 /// One upsert's parameters: PostgreSQL array literals, in the order of status_upsert_sql.

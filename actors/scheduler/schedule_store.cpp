@@ -72,14 +72,6 @@ FROM v JOIN n ON n.id = v.id
 RETURNING notification_id::text
 )sql";
 
-/// The first notification of each (client_id, request_id) that was taken.
-const char* const existing_many_sql = R"sql(
-SELECT n.client_id, n.request_id, n.id::text, COALESCE(n.request_fingerprint, '')
-FROM notifications n
-JOIN unnest($1::text[], $2::text[]) AS k(client_id, request_id)
-  ON n.client_id = k.client_id AND n.request_id = k.request_id
-)sql";
-
 const char* const defer_send_sql =
   "INSERT INTO scheduled_sends (notification_id, send_at, reason, routing_key, body, headers,"
   "   correlation_id, priority)"
@@ -238,7 +230,7 @@ caf::behavior schedule_store(caf::stateful_actor<store_state>* self, std::string
             request_ids.push_back(in.record.request_id);
           }
         }
-        auto found = tx.exec_params(existing_many_sql, pg_text_array(clients),
+        auto found = tx.exec_params(taken_request_ids_sql, pg_text_array(clients),
                                     pg_text_array(request_ids));
         for (const auto& row : found) {
           taken[key_of(row[0].c_str(), row[1].c_str())] = {row[2].c_str(), row[3].c_str()};
