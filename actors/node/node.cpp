@@ -1,6 +1,7 @@
 #include "actors/node/node.hpp"
 
 #include <functional>
+#include <mutex>
 
 #include "actors/common/key_refresher.hpp"
 #include "actors/common/rest.hpp"
@@ -94,17 +95,46 @@ std::string check_topology(const config::settings& s) {
          "scripts/up`. See README, Priorities";
 }
 
-void add_health_routes(http::server& server, std::string role, std::string node_name,
-                       std::vector<std::pair<std::string, check>> checks) {
-  server.route("GET", "/health", [role, node_name](http::request&&, http::reply_fn reply) {
-    reply(rest::ok(200, {{"status", "up"}, {"role", role}, {"node", node_name}}, "alive"));
-  });
-  server.route("GET", "/health/ready", [role, node_name, checks](http::request&&,
-                                                                 http::reply_fn reply) {
+/// The readiness probes of one port. They block (connects, with probe_timeout each), so
+/// they run on a detached actor of their own, never on the HTTP I/O threads, and one run at
+/// a time: requests that come while a run is going are answered with its result. However
+/// often /health/ready is asked, a port opens at most one connection to each dependency at
+/// a time.
+struct readiness : std::enable_shared_from_this<readiness> {
+  readiness(caf::actor_system& sys, std::string r, std::string n,
+            std::vector<std::pair<std::string, check>> c)
+    : system(sys), role(std::move(r)), node_name(std::move(n)), checks(std::move(c)) {}
+
+  void ask(http::reply_fn reply) {
+    {
+      std::lock_guard<std::mutex> lock{mtx};
+      waiting.push_back(std::move(reply));
+      if (running) {
+        return;
+      }
+      running = true;
+    }
+    system.spawn<caf::detached>([self = shared_from_this()] { self->run(); });
+  }
+
+  void run() {
+    auto answer = probe();
+    std::vector<http::reply_fn> served;
+    {
+      std::lock_guard<std::mutex> lock{mtx};
+      served.swap(waiting);
+      running = false;
+    }
+    for (auto& reply : served) {
+      reply(answer);
+    }
+  }
+
+  http::response probe() const {
     json deps = json::object();
     bool ready = true;
-    for (auto& [name, probe] : checks) {
-      auto error = probe();
+    for (auto& [name, check] : checks) {
+      auto error = check();
       ready = ready && error.empty();
       deps[name] = error.empty() ? json{{"status", "up"}}
                                  : json{{"status", "down"}, {"error", error}};
@@ -114,14 +144,32 @@ void add_health_routes(http::server& server, std::string role, std::string node_
                  {"node", node_name},
                  {"dependencies", deps}};
     if (ready) {
-      reply(rest::ok(200, data, "ready"));
-    } else {
-      auto r = rest::fail(503, "dependencies down", "not ready");
-      auto body = json::parse(r.body);
-      body["data"] = data;
-      r.body = body.dump();
-      reply(r);
+      return rest::ok(200, data, "ready");
     }
+    auto r = rest::fail(503, "dependencies down", "not ready");
+    auto body = json::parse(r.body);
+    body["data"] = data;
+    r.body = body.dump();
+    return r;
+  }
+
+  caf::actor_system& system;
+  const std::string role;
+  const std::string node_name;
+  const std::vector<std::pair<std::string, check>> checks;
+  std::mutex mtx;
+  std::vector<http::reply_fn> waiting;
+  bool running = false;
+};
+
+void add_health_routes(caf::actor_system& system, http::server& server, std::string role,
+                       std::string node_name, std::vector<std::pair<std::string, check>> checks) {
+  server.route("GET", "/health", [role, node_name](http::request&&, http::reply_fn reply) {
+    reply(rest::ok(200, {{"status", "up"}, {"role", role}, {"node", node_name}}, "alive"));
+  });
+  auto ready = std::make_shared<readiness>(system, role, node_name, std::move(checks));
+  server.route("GET", "/health/ready", [ready](http::request&&, http::reply_fn reply) {
+    ready->ask(std::move(reply));
   });
 }
 
@@ -279,7 +327,7 @@ std::string node::start() {
                                               messaging::topology());
     impl_->roots.push_back(replays);
     add_dead_letter_routes(*server, ctx_, gate, dead_letters, replays);
-    add_health_routes(*server, "gateway", node_name,
+    add_health_routes(ctx_.system, *server, "gateway", node_name,
                       {{"rabbitmq", amqp_check(s)},
                        {"postgres", postgres_check(s, "pg.notification_db")},
                        {"api_keys", keys_loaded}});
@@ -289,7 +337,7 @@ std::string node::start() {
     impl_->roots.push_back(hashers.supervisor);
     auto* server = make_server(base + 1);
     add_user_routes(*server, ctx_, gate, users, hashers.pool);
-    add_health_routes(*server, "users", node_name,
+    add_health_routes(ctx_.system, *server, "users", node_name,
                       {{"postgres", postgres_check(s, "pg.user_db")},
                        {"redis", redis_check(s)},
                        {"api_keys", keys_loaded}});
@@ -297,7 +345,7 @@ std::string node::start() {
   if (templates_role) {
     auto* server = make_server(base + 2);
     add_template_routes(*server, ctx_.system, gate, template_svc);
-    add_health_routes(*server, "templates", node_name,
+    add_health_routes(ctx_.system, *server, "templates", node_name,
                       {{"postgres", postgres_check(s, "pg.template_db")},
                        {"api_keys", keys_loaded}});
   }
@@ -305,7 +353,7 @@ std::string node::start() {
     auto email = spawn_email_sender(ctx_, users, templates, status_writer);
     impl_->roots.push_back(email.tree.supervisor);
     auto* server = make_server(base + 3);
-    add_health_routes(*server, "email", node_name,
+    add_health_routes(ctx_.system, *server, "email", node_name,
                       {{"rabbitmq", amqp_check(s)},
                        {"smtp", smtp_check(s)},
                        {"postgres", postgres_check(s, "pg.notification_db")},
@@ -319,7 +367,7 @@ std::string node::start() {
     auto push = spawn_push_sender(ctx_, users, templates, status_writer);
     impl_->roots.push_back(push.tree.supervisor);
     auto* server = make_server(base + 4);
-    add_health_routes(*server, "push", node_name,
+    add_health_routes(ctx_.system, *server, "push", node_name,
                       {{"rabbitmq", amqp_check(s)},
                        {"postgres", postgres_check(s, "pg.notification_db")},
                        {"redis", redis_check(s)}});
