@@ -35,6 +35,24 @@ std::string correlation_id_of(const http::request& req) {
   return sane ? given : make_uuid();
 }
 
+/// What a POST that sends starts with: its correlation id, the answer function that puts
+/// it on every answer, and the body as a JSON object (nullopt: not one, answered 400).
+struct opened_request {
+  std::string correlation_id;
+  http::reply_fn answer;
+  std::optional<json> body;
+};
+
+opened_request open_request(const http::request& req, http::reply_fn reply) {
+  opened_request out;
+  out.correlation_id = correlation_id_of(req);
+  out.answer = [reply = std::move(reply), id = out.correlation_id](http::response r) {
+    reply(rest::with_correlation(std::move(r), id));
+  };
+  out.body = rest::parse_object(req.body, out.answer);
+  return out;
+}
+
 /// Whose request_ids and rate window a request belongs to.
 std::string client_of(const auth::principal& who) {
   using kind = auth::principal::kind;
@@ -178,11 +196,7 @@ gateway::gateway(node_context& ctx, caf::actor status_writer, caf::actor notific
 }
 
 void gateway::core::notify(access::call&& c, http::reply_fn reply) {
-  auto correlation_id = correlation_id_of(c.req);
-  auto answer = [reply, correlation_id](http::response r) {
-    reply(rest::with_correlation(std::move(r), correlation_id));
-  };
-  auto body = rest::parse_object(c.req.body, answer);
+  auto [correlation_id, answer, body] = open_request(c.req, std::move(reply));
   if (!body) {
     return;
   }
@@ -266,11 +280,7 @@ void gateway::core::notify(access::call&& c, http::reply_fn reply) {
 }
 
 void gateway::core::notify_bulk(access::call&& c, http::reply_fn reply) {
-  auto correlation_id = correlation_id_of(c.req);
-  auto answer = [reply, correlation_id](http::response r) {
-    reply(rest::with_correlation(std::move(r), correlation_id));
-  };
-  auto body = rest::parse_object(c.req.body, answer);
+  auto [correlation_id, answer, body] = open_request(c.req, std::move(reply));
   if (!body) {
     return;
   }

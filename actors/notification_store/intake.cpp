@@ -1,7 +1,5 @@
 #include "actors/notification_store/intake.hpp"
 
-#include <unordered_map>
-
 #include "actors/notification_store/status_batch.hpp"
 #include "adapters/postgres/session.hpp"
 #include "runtime/logging/log.hpp"
@@ -168,14 +166,13 @@ void notification_intake::state::write(std::vector<job>& batch, std::vector<std:
     cols[8].push_back(j.rec.client_id);
     cols[9].push_back(j.rec.fingerprint);
   }
-  std::unordered_map<std::string, bool> inserted;
-  std::unordered_map<std::string, std::pair<std::string, std::string>> taken; // key -> id, fp
-  auto key_of = [](const std::string& client, const std::string& request_id) {
-    return client + '\n' + request_id;
-  };
+  std::vector<request_id_backstop::row> keys;
+  keys.reserve(batch.size());
+  for (auto& j : batch) {
+    keys.push_back({j.rec.queued.notification_id, j.rec.client_id, j.rec.queued.request_id});
+  }
+  request_id_backstop backstop;
   auto r = db.transact([&](pqxx::work& tx) {
-    inserted.clear();
-    taken.clear();
     // The broker holds the message durably and the workers' statuses are synchronous;
     // this record only has to be visible at once, which a commit is before its flush.
     tx.exec("SET LOCAL synchronous_commit TO OFF");
@@ -190,25 +187,7 @@ void notification_intake::state::write(std::vector<job>& batch, std::vector<std:
                                pg_text_array(cols[4]), pg_text_array(cols[5]),
                                pg_text_array(cols[6]), pg_int_array(versions),
                                pg_text_array(cols[8]), pg_text_array(cols[9]), node_name);
-    for (const auto& row : rows) {
-      inserted[row[0].c_str()] = true;
-    }
-    if (rows.size() == batch.size()) {
-      return;
-    }
-    std::vector<std::string> clients;
-    std::vector<std::string> request_ids;
-    for (auto& j : batch) {
-      if (!inserted.count(j.rec.queued.notification_id)) {
-        clients.push_back(j.rec.client_id);
-        request_ids.push_back(j.rec.queued.request_id);
-      }
-    }
-    auto found =
-      tx.exec_params(taken_request_ids_sql, pg_text_array(clients), pg_text_array(request_ids));
-    for (const auto& row : found) {
-      taken[key_of(row[0].c_str(), row[1].c_str())] = {row[2].c_str(), row[3].c_str()};
-    }
+    backstop.resolve(tx, rows, keys);
   });
   if (!r.ok()) {
     if (r.code == postgres::status::unavailable) {
@@ -221,19 +200,19 @@ void notification_intake::state::write(std::vector<job>& batch, std::vector<std:
   }
   entry->set_state("running");
   entry->processed += batch.size();
-  for (auto& j : batch) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
     intake_result out;
-    if (inserted.count(j.rec.queued.notification_id)) {
+    auto v = backstop.of(keys[i]);
+    if (v.inserted) {
       out.what = intake_result::kind::inserted;
-    } else if (auto t = taken.find(key_of(j.rec.client_id, j.rec.queued.request_id));
-               t != taken.end()) {
+    } else if (!v.existing_id.empty()) {
       out.what = intake_result::kind::existing;
-      out.existing_id = t->second.first;
-      out.existing_fingerprint = t->second.second;
+      out.existing_id = std::move(v.existing_id);
+      out.existing_fingerprint = std::move(v.existing_fingerprint);
     } else {
       out.detail = "queued record neither written nor found"; // released meanwhile: retry
     }
-    j.done(out);
+    batch[i].done(out);
   }
 }
 

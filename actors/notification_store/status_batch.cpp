@@ -8,12 +8,6 @@ namespace herald {
 
 const char* const status_upsert_name = "herald_status_upsert";
 
-const char* const taken_request_ids_sql = R"sql(
-SELECT n.client_id, n.request_id, n.id::text, COALESCE(n.request_fingerprint, '')
-FROM notifications n
-JOIN unnest($1::text[], $2::text[]) AS k(client_id, request_id)
-  ON n.client_id = k.client_id AND n.request_id = k.request_id
-)sql";
 
 const char* const status_upsert_sql = R"sql(
 INSERT INTO notifications (id, request_id, user_id, channel, template_code, status, attempts,
@@ -129,6 +123,54 @@ std::vector<status_round> status_batch_rounds(const std::vector<const status_eve
                     text(&status_event::device_events)}});
   }
   return out;
+}
+
+namespace {
+
+std::string key_of(const std::string& client_id, const std::string& request_id) {
+  return client_id + '\n' + request_id;
+}
+
+} // namespace
+
+void request_id_backstop::resolve(pqxx::work& tx, const pqxx::result& returned,
+                                  const std::vector<row>& rows) {
+  inserted_.clear();
+  taken_.clear();
+  for (const auto& r : returned) {
+    inserted_.insert(r[0].c_str());
+  }
+  if (inserted_.size() == rows.size()) {
+    return;
+  }
+  std::vector<std::string> clients;
+  std::vector<std::string> request_ids;
+  for (auto& r : rows) {
+    if (!inserted_.count(r.id)) {
+      clients.push_back(r.client_id);
+      request_ids.push_back(r.request_id);
+    }
+  }
+  auto found = tx.exec_params(R"sql(
+SELECT n.client_id, n.request_id, n.id::text, COALESCE(n.request_fingerprint, '')
+FROM notifications n
+JOIN unnest($1::text[], $2::text[]) AS k(client_id, request_id)
+  ON n.client_id = k.client_id AND n.request_id = k.request_id
+)sql", pg_text_array(clients), pg_text_array(request_ids));
+  for (const auto& f : found) {
+    taken_[key_of(f[0].c_str(), f[1].c_str())] = {f[2].c_str(), f[3].c_str()};
+  }
+}
+
+request_id_backstop::verdict request_id_backstop::of(const row& r) const {
+  verdict v;
+  if (inserted_.count(r.id)) {
+    v.inserted = true;
+  } else if (auto t = taken_.find(key_of(r.client_id, r.request_id)); t != taken_.end()) {
+    v.existing_id = t->second.first;
+    v.existing_fingerprint = t->second.second;
+  }
+  return v;
 }
 
 } // namespace herald

@@ -12,7 +12,11 @@
 // statement); rounds keep arrival order, so the merge rule in the upsert sees the events
 // of one notification in the order they came.
 
+#include <pqxx/pqxx>
+
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/messaging/messages.hpp"
@@ -22,13 +26,34 @@ namespace herald {
 /// Name and text of the prepared statement.
 extern const char* const status_upsert_name;
 extern const char* const status_upsert_sql; ///< $1..$11, $13: the columns of status_round
-
-/// The request_id backstop's look-up, for the writers that insert notifications (the
-/// intake's queued records, the schedule store's scheduled ones): for the pairs
-/// unnest($1 client_ids, $2 request_ids) already taken, their client_id, request_id, the
-/// first notification's id and its request fingerprint ("" when none).
-extern const char* const taken_request_ids_sql;
                                             ///< (the 12th is $13); $12 the node
+
+/// The request_id backstop of the writers that insert notifications in batches (the
+/// intake's queued records, the schedule store's scheduled ones) with "ON CONFLICT
+/// (client_id, request_id) DO NOTHING RETURNING id": which rows went in, and for the
+/// others the first notification that holds their request_id.
+class request_id_backstop {
+public:
+  struct row {
+    std::string id;
+    std::string client_id;
+    std::string request_id;
+  };
+  struct verdict {
+    bool inserted = false;
+    std::string existing_id; ///< "" when neither inserted nor found (released meanwhile)
+    std::string existing_fingerprint;
+  };
+
+  /// In the insert's transaction, with the ids it returned: looks up, in one query, the
+  /// request_ids of the `rows` that did not go in.
+  void resolve(pqxx::work& tx, const pqxx::result& returned, const std::vector<row>& rows);
+  verdict of(const row& r) const;
+
+private:
+  std::unordered_set<std::string> inserted_;
+  std::unordered_map<std::string, std::pair<std::string, std::string>> taken_; ///< id, fp
+};
 
 /// One upsert's parameters: PostgreSQL array literals, in the order of status_upsert_sql.
 struct status_round {

@@ -2,8 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <unordered_map>
-
 #include "actors/common/ids.hpp"
 #include "actors/notification_store/status_batch.hpp"
 #include "adapters/postgres/session.hpp"
@@ -197,14 +195,13 @@ caf::behavior schedule_store(caf::stateful_actor<store_state>* self, std::string
         cols[13].push_back(headers_json(s.headers));
         priorities.push_back(s.priority);
       }
-      auto key_of = [](const std::string& client, const std::string& request_id) {
-        return client + '\n' + request_id;
-      };
-      std::unordered_map<std::string, bool> inserted;
-      std::unordered_map<std::string, std::pair<std::string, std::string>> taken;
+      std::vector<request_id_backstop::row> keys;
+      keys.reserve(ins.size());
+      for (auto& in : ins) {
+        keys.push_back({in.record.notification_id, in.client_id, in.record.request_id});
+      }
+      request_id_backstop backstop;
       auto r = self->state.db->transact([&](pqxx::work& tx) {
-        inserted.clear();
-        taken.clear();
         tx.exec("SET LOCAL synchronous_commit TO ON");
         if (ins.empty()) {
           return;
@@ -216,25 +213,7 @@ caf::behavior schedule_store(caf::stateful_actor<store_state>* self, std::string
           pg_text_array(cols[8]), pg_text_array(cols[9]), pg_text_array(cols[10]),
           pg_text_array(cols[11]), pg_text_array(cols[12]), pg_text_array(cols[13]),
           pg_int_array(priorities), node_name);
-        for (const auto& row : rows) {
-          inserted[row[0].c_str()] = true;
-        }
-        if (rows.size() == ins.size()) {
-          return;
-        }
-        std::vector<std::string> clients;
-        std::vector<std::string> request_ids;
-        for (auto& in : ins) {
-          if (!inserted.count(in.record.notification_id)) {
-            clients.push_back(in.client_id);
-            request_ids.push_back(in.record.request_id);
-          }
-        }
-        auto found = tx.exec_params(taken_request_ids_sql, pg_text_array(clients),
-                                    pg_text_array(request_ids));
-        for (const auto& row : found) {
-          taken[key_of(row[0].c_str(), row[1].c_str())] = {row[2].c_str(), row[3].c_str()};
-        }
+        backstop.resolve(tx, rows, keys);
       });
       done(r);
       if (!r.ok()) {
@@ -246,18 +225,10 @@ caf::behavior schedule_store(caf::stateful_actor<store_state>* self, std::string
       std::vector<std::string> fingerprints;
       ids.reserve(ins.size());
       fingerprints.reserve(ins.size());
-      for (auto& in : ins) {
-        if (inserted.count(in.record.notification_id)) {
-          ids.push_back(in.record.notification_id);
-          fingerprints.push_back(in.fingerprint);
-        } else if (auto t = taken.find(key_of(in.client_id, in.record.request_id));
-                   t != taken.end()) {
-          ids.push_back(t->second.first);
-          fingerprints.push_back(t->second.second);
-        } else {
-          ids.emplace_back();
-          fingerprints.emplace_back();
-        }
+      for (std::size_t i = 0; i < ins.size(); ++i) {
+        auto v = backstop.of(keys[i]);
+        ids.push_back(v.inserted ? ins[i].record.notification_id : v.existing_id);
+        fingerprints.push_back(v.inserted ? ins[i].fingerprint : v.existing_fingerprint);
       }
       return {outcome{201, {}}, std::move(ids), std::move(fingerprints)};
     },
